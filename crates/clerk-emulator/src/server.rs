@@ -1,0 +1,548 @@
+//! Starting, serving and stopping an emulator; the one-process-per-data-dir
+//! lock.
+
+use std::fs::File;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::ServiceExt as _;
+use axum::extract::Request;
+use axum::routing::{delete, get, post};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::EmulatorConfig;
+use crate::keys::{KeyError, KeyMaterial, Keys};
+use crate::state::{AppState, Inner, Settings};
+use crate::store::{Db, StoreError};
+use crate::{bapi, context, fapi, pages};
+
+/// Name of the state file inside a data dir.
+pub const STATE_FILE: &str = "state.json";
+/// Name of the lock file inside a data dir.
+pub const LOCK_FILE: &str = "emulator.lock";
+
+/// How to reach a running emulator: what `--json` prints and what the lock
+/// file holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EmulatorInfo {
+    pub frontend_api_url: String,
+    pub backend_api_url: String,
+    pub publishable_key: String,
+    pub secret_key: String,
+    pub instance_id: String,
+    /// Process that serves it (lock file only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+impl std::fmt::Display for EmulatorInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Frontend API URL: {}", self.frontend_api_url)?;
+        writeln!(f, "Backend API URL:  {}", self.backend_api_url)?;
+        writeln!(f, "Publishable key:  {}", self.publishable_key)?;
+        writeln!(f, "Secret key:       {}", self.secret_key)?;
+        write!(f, "Instance id:      {}", self.instance_id)
+    }
+}
+
+/// Why an emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "refusing to listen on non-loopback address {0}; pass --allow-non-loopback to do it anyway"
+    )]
+    NonLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot use data dir {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("data dir {path} is in use by another emulator process")]
+    Locked {
+        path: String,
+        running: Option<EmulatorInfo>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+/// `pk_test_` + base64(`<host:port>$`), without padding (`clerk-fapi.md`
+/// §1.1). It only ever travels together with the URL; nothing derives a
+/// loopback URL from it.
+pub fn publishable_key(base_url: &str) -> String {
+    let host = base_url
+        .split_once("://")
+        .map(|(_, h)| h)
+        .unwrap_or(base_url);
+    format!(
+        "pk_test_{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(format!("{host}$"))
+    )
+}
+
+/// Entry point: `Emulator::start(config)`.
+pub struct Emulator;
+
+/// Either a started emulator or the one already serving a data dir.
+pub enum Local {
+    Started(EmulatorHandle),
+    Attached(EmulatorInfo),
+}
+
+impl Emulator {
+    /// Binds, loads or seeds the instance, and serves it in the background.
+    ///
+    /// # Errors
+    /// A non-loopback bind address without `allow_non_loopback`, a port in
+    /// use, an unusable or locked data dir, or corrupt persisted state.
+    pub async fn start(config: EmulatorConfig) -> Result<EmulatorHandle, StartError> {
+        if !config.bind.ip().is_loopback() && !config.allow_non_loopback {
+            return Err(StartError::NonLoopback(config.bind));
+        }
+        let (db, lock, state_path) = match &config.data_dir {
+            Some(dir) => {
+                let dd = |source| StartError::DataDir {
+                    path: dir.display().to_string(),
+                    source,
+                };
+                std::fs::create_dir_all(dir).map_err(dd)?;
+                let lock = take_lock(dir)?;
+                let path = dir.join(STATE_FILE);
+                let db = match Db::load(&path)? {
+                    Some(db) => db,
+                    None => new_db(&config)?,
+                };
+                (db, Some(lock), Some(path))
+            }
+            None => (new_db(&config)?, None, None),
+        };
+        let mut db = db;
+        if let Some(single) = config.single_session_mode {
+            db.single_session_mode = single;
+        }
+        // Reuse the last port when free, so URLs stay the same across runs.
+        let listener = match (config.bind.port(), db.last_port) {
+            (0, Some(p)) => match TcpListener::bind(SocketAddr::new(config.bind.ip(), p)).await {
+                Ok(l) => l,
+                Err(_) => bind(config.bind).await?,
+            },
+            _ => bind(config.bind).await?,
+        };
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+        db.last_port = Some(addr.port());
+        let base_url = format!("http://{addr}");
+        let keys = Keys::new(&db.instance_id, &db.keys)?;
+        let settings = Settings {
+            token_lifetime_secs: config.token_lifetime.as_secs().max(1) as i64,
+            rate_limits: AtomicBool::new(config.rate_limits),
+            reverification_minutes: config.reverification_minutes,
+            redirect_allowlist: config.redirect_allowlist.clone(),
+            allow_loopback_redirects: config.allow_loopback_redirects,
+            native_api_enabled: config.native_api_enabled,
+            lifetimes: config.lifetimes.clone(),
+        };
+        if let Some(path) = &state_path {
+            db.save(path)?;
+        }
+        let state: AppState =
+            Arc::new(Inner::new(db, keys, settings, base_url.clone(), state_path));
+        let info = EmulatorInfo {
+            frontend_api_url: base_url.clone(),
+            backend_api_url: format!("{base_url}/bapi"),
+            publishable_key: publishable_key(&base_url),
+            secret_key: state.secret_key.clone(),
+            instance_id: state.instance_id.clone(),
+            pid: None,
+        };
+        let lock = match (lock, &config.data_dir) {
+            (Some(mut f), Some(_)) => {
+                let mut with_pid = info.clone();
+                with_pid.pid = Some(std::process::id());
+                let text = serde_json::to_vec(&with_pid).unwrap_or_default();
+                // The lock is held on this open file; rewrite its contents.
+                f.set_len(0).ok();
+                f.write_all(&text).ok();
+                f.sync_all().ok();
+                Some(f)
+            }
+            _ => None,
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let svc = app(state.clone());
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(
+                listener,
+                svc.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                rx.await.ok();
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "emulator server stopped");
+            }
+        });
+        tracing::info!(url = %base_url, instance = %info.instance_id, "local Clerk emulator listening");
+        Ok(EmulatorHandle {
+            state,
+            addr,
+            info,
+            shutdown: Some(tx),
+            task: Some(task),
+            _lock: lock,
+        })
+    }
+
+    /// Starts an emulator on `config.data_dir`, or returns the running one
+    /// that holds the data dir's lock (the app and the CLI share one).
+    pub async fn start_or_attach(config: EmulatorConfig) -> Result<Local, StartError> {
+        match Self::start(config).await {
+            Ok(h) => Ok(Local::Started(h)),
+            Err(StartError::Locked {
+                path,
+                running: Some(info),
+            }) => {
+                let _ = path;
+                Ok(Local::Attached(info))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+fn new_db(config: &EmulatorConfig) -> Result<Db, StartError> {
+    let keys = match &config.key_material {
+        Some(k) => k.clone(),
+        None => KeyMaterial::generate()?,
+    };
+    let now = crate::clock::Clock::default().now_ms();
+    Ok(Db::from_seed(&config.seed, keys, now))
+}
+
+/// Takes the data dir's exclusive lock, or reports who holds it.
+fn take_lock(dir: &Path) -> Result<File, StartError> {
+    let path = dir.join(LOCK_FILE);
+    let dd = |source| StartError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(dd)?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            // The holder writes its info right after taking the lock; give
+            // it a moment if we raced it.
+            let mut running = None;
+            for _ in 0..50 {
+                running = read_lock(dir);
+                if running.is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(StartError::Locked {
+                path: dir.display().to_string(),
+                running,
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(dd(e)),
+    }
+}
+
+/// What the lock file of `dir` says about the running emulator.
+pub fn read_lock(dir: &Path) -> Option<EmulatorInfo> {
+    let text = std::fs::read(dir.join(LOCK_FILE)).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// The full service: the request prelude around the router.
+pub(crate) fn app(
+    state: AppState,
+) -> impl tower::Service<
+    Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    use tower::Layer;
+    axum::middleware::from_fn_with_state(state.clone(), context::prelude).layer(router(state))
+}
+
+fn router(state: AppState) -> Router {
+    let fapi = Router::new()
+        .route("/v1/environment", get(fapi::environment))
+        .route(
+            "/v1/client",
+            get(fapi::get_client)
+                .put(fapi::create_client)
+                .post(fapi::create_client)
+                .delete(fapi::delete_client),
+        )
+        .route("/v1/client/sessions", delete(fapi::delete_client_sessions))
+        .route("/v1/client/hosted_auth", post(fapi::hosted_auth))
+        .route("/v1/client/sign_ins", post(fapi::create_sign_in))
+        .route("/v1/client/sign_ins/{id}", get(fapi::get_sign_in))
+        .route(
+            "/v1/client/sign_ins/{id}/attempt_first_factor",
+            post(fapi::attempt_first_factor),
+        )
+        .route(
+            "/v1/client/sign_ins/{id}/attempt_second_factor",
+            post(fapi::attempt_second_factor),
+        )
+        .route("/v1/client/sign_ups", post(fapi::create_sign_up))
+        .route(
+            "/v1/client/sign_ups/{id}/prepare_verification",
+            post(fapi::prepare_sign_up_verification),
+        )
+        .route(
+            "/v1/client/sign_ups/{id}/attempt_verification",
+            post(fapi::attempt_sign_up_verification),
+        )
+        .route("/v1/client/sessions/{id}", get(fapi::get_session))
+        .route("/v1/client/sessions/{id}/touch", post(fapi::touch_session))
+        .route("/v1/client/sessions/{id}/tokens", post(fapi::create_token))
+        .route(
+            "/v1/client/sessions/{id}/tokens/{template}",
+            post(fapi::create_template_token),
+        )
+        .route("/v1/client/sessions/{id}/end", post(fapi::end_session))
+        .route(
+            "/v1/client/sessions/{id}/remove",
+            post(fapi::remove_session),
+        )
+        .route("/v1/me", get(fapi::me))
+        .route("/v1/me/sessions/active", get(fapi::me_active_sessions))
+        .route("/v1/me/sessions", get(fapi::me_sessions))
+        .route("/v1/me/sessions/{id}/revoke", post(fapi::me_revoke_session))
+        .route(
+            "/v1/organizations/{id}/memberships",
+            get(fapi::org_memberships),
+        )
+        .route("/v1/tickets/accept", get(pages::accept_ticket))
+        .route("/.well-known/jwks.json", get(fapi::jwks));
+
+    let bapi = Router::new()
+        .route("/v1/users", post(bapi::create_user).get(bapi::list_users))
+        .route("/v1/sign_in_tokens", post(bapi::create_sign_in_token))
+        .route(
+            "/v1/sign_in_tokens/{id}/revoke",
+            post(bapi::revoke_sign_in_token),
+        )
+        .route(
+            "/v1/sessions",
+            get(bapi::list_sessions).post(bapi::create_session),
+        )
+        .route("/v1/sessions/{id}", get(bapi::get_session))
+        .route("/v1/sessions/{id}/revoke", post(bapi::revoke_session))
+        .route("/v1/jwks", get(bapi::jwks))
+        .fallback(bapi::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            bapi::auth,
+        ));
+
+    let pages = Router::new()
+        .route("/", get(pages::index))
+        .route(
+            "/hosted/sign-in",
+            get(pages::hosted_sign_in_page).post(pages::hosted_sign_in_submit),
+        )
+        .route(
+            "/oauth/{provider}/authorize",
+            get(pages::oauth_page).post(pages::oauth_submit),
+        )
+        .route("/demo", get(pages::demo_page))
+        .route("/demo/sign-in", post(pages::demo_sign_in))
+        .route("/demo/sign-out", post(pages::demo_sign_out))
+        .route("/demo/handoff", post(pages::demo_handoff))
+        .route("/avatars/{file}", get(pages::avatar));
+
+    let router = Router::new().merge(fapi).nest("/bapi", bapi).merge(pages);
+    #[cfg(feature = "test-controls")]
+    let router = router.nest("/__emulator", controls_router(state.clone()));
+    router.fallback(bapi::not_found).with_state(state)
+}
+
+#[cfg(feature = "test-controls")]
+fn controls_router(state: AppState) -> Router<AppState> {
+    use crate::controls as c;
+    Router::new()
+        .route("/requests", get(c::get_requests).delete(c::clear_requests))
+        .route("/faults", post(c::add_fault).delete(c::clear_faults))
+        .route("/clock", get(c::get_clock).post(c::advance_clock))
+        .route("/rate_limits", post(c::set_rate_limits))
+        .layer(axum::middleware::from_fn_with_state(state, bapi::auth))
+}
+
+/// A running emulator. Dropping it stops the server.
+pub struct EmulatorHandle {
+    state: AppState,
+    addr: SocketAddr,
+    info: EmulatorInfo,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _lock: Option<File>,
+}
+
+impl EmulatorHandle {
+    /// `http://127.0.0.1:<port>`: FAPI base URL and token issuer.
+    pub fn frontend_api_url(&self) -> &str {
+        &self.info.frontend_api_url
+    }
+
+    /// `http://127.0.0.1:<port>/bapi` (append `/v1/...`).
+    pub fn backend_api_url(&self) -> &str {
+        &self.info.backend_api_url
+    }
+
+    pub fn publishable_key(&self) -> &str {
+        &self.info.publishable_key
+    }
+
+    pub fn secret_key(&self) -> &str {
+        &self.info.secret_key
+    }
+
+    pub fn instance_id(&self) -> &str {
+        &self.info.instance_id
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn info(&self) -> &EmulatorInfo {
+        &self.info
+    }
+
+    /// The data dir's state file, when persisting.
+    pub fn state_path(&self) -> Option<&PathBuf> {
+        self.state.state_path.as_ref()
+    }
+
+    /// Stops accepting connections and waits for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until the server stops (for the binary).
+    pub async fn wait(mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+#[cfg(feature = "test-controls")]
+impl EmulatorHandle {
+    /// The whole HTTP service, for in-process requests
+    /// (`tower::ServiceExt::oneshot`) without a socket.
+    pub fn service(
+        &self,
+    ) -> impl tower::Service<
+        Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static {
+        app(self.state.clone())
+    }
+
+    /// Moves the emulator's clock.
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.state.clock.advance_ms(by.as_millis() as i64);
+    }
+
+    /// The emulator's current time (ms).
+    pub fn now_ms(&self) -> i64 {
+        self.state.clock.now_ms()
+    }
+
+    pub fn add_fault(&self, rule: crate::controls::FaultRule) {
+        self.state.controls.add_fault(rule);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.controls.clear_faults();
+    }
+
+    /// Every request served so far (admin requests excluded).
+    pub fn requests(&self) -> Vec<crate::controls::LoggedRequest> {
+        self.state.controls.requests()
+    }
+
+    pub fn clear_requests(&self) {
+        self.state.controls.clear_requests();
+    }
+
+    pub fn set_rate_limits(&self, enabled: bool) {
+        self.state.set_rate_limits(enabled);
+    }
+
+    /// A session's status as stored (`active`, `revoked`, …).
+    pub fn session_status(&self, session_id: &str) -> Option<String> {
+        self.state
+            .db()
+            .sessions
+            .get(session_id)
+            .map(|s| s.status.as_str().to_owned())
+    }
+
+    /// Number of sessions the instance holds.
+    pub fn session_count(&self) -> usize {
+        self.state.db().sessions.len()
+    }
+
+    /// A user's id by email.
+    pub fn user_id(&self, email: &str) -> Option<String> {
+        self.state.db().user_by_email(email).map(|u| u.id.clone())
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
