@@ -172,7 +172,17 @@ async fn prepare(state: &AppState, req: Request) -> Result<Request, ApiError> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut credential = None;
-    if native {
+    if !native {
+        // Browser mode: the credential is the `__client` cookie.
+        credential = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("__client=").map(str::to_owned))
+            .filter(|c| !c.is_empty());
+    } else {
         if !state.settings.native_api_enabled {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,

@@ -1,1 +1,15 @@
-mod dummy {}
+//! Integration tests of the Clerk emulator. One binary; one purpose per
+//! module.
+
+// Helpers: starting emulators, an in-process native-mode FAPI client.
+mod common;
+// Frontend API endpoints, state transitions and error codes.
+mod fapi;
+// Hosted auth, OAuth, transfer, password, sign-up, rate limits, tickets.
+mod sign_in;
+// Backend API.
+mod bapi;
+// Fault injection, request log, clock.
+mod controls;
+// Persistence, the data-dir lock, bind rules, seeds.
+mod persistence;
