@@ -325,13 +325,13 @@ pub(crate) async fn create_session(
                 .ok_or_else(|| ApiError::not_found("Organization", o))?,
         ),
     };
-    if let Some(a) = &req.actor {
-        if !a.get("sub").is_some_and(Value::is_string) {
-            return Err(ApiError::param_invalid(
-                "actor",
-                "actor must be an object with a sub",
-            ));
-        }
+    if let Some(a) = &req.actor
+        && !a.get("sub").is_some_and(Value::is_string)
+    {
+        return Err(ApiError::param_invalid(
+            "actor",
+            "actor must be an object with a sub",
+        ));
     }
     let now = state.clock.now_ms();
     let cid = db.create_client(now);

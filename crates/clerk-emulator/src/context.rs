@@ -77,11 +77,11 @@ pub(crate) async fn prelude(State(state): State<AppState>, req: Request, next: N
     #[cfg(feature = "test-controls")]
     let fault = state.controls.take_fault(req.method(), req.uri().path());
     #[cfg(feature = "test-controls")]
-    if let Some(f) = &fault {
-        if let Some(early) = f.before().await {
-            record.finish(&state, early.status());
-            return early;
-        }
+    if let Some(f) = &fault
+        && let Some(early) = f.before().await
+    {
+        record.finish(&state, early.status());
+        return early;
     }
 
     let res = match prepare(&state, req).await {
@@ -132,22 +132,22 @@ async fn prepare(state: &AppState, req: Request) -> Result<Request, ApiError> {
 
     // `_method` override: clerk-js sends POST + `_method=DELETE|PUT|PATCH` in
     // the query; hosted-auth redemption sends `_method=GET` in the form.
-    if parts.method == Method::POST {
-        if let Some(m) = form.get("_method").or_else(|| query.get("_method")) {
-            parts.method = match m.to_ascii_uppercase().as_str() {
-                "GET" => Method::GET,
-                "PUT" => Method::PUT,
-                "PATCH" => Method::PATCH,
-                "DELETE" => Method::DELETE,
-                "POST" => Method::POST,
-                _ => {
-                    return Err(ApiError::param_invalid(
-                        "_method",
-                        "_method must be one of GET, PUT, PATCH, DELETE",
-                    ));
-                }
-            };
-        }
+    if parts.method == Method::POST
+        && let Some(m) = form.get("_method").or_else(|| query.get("_method"))
+    {
+        parts.method = match m.to_ascii_uppercase().as_str() {
+            "GET" => Method::GET,
+            "PUT" => Method::PUT,
+            "PATCH" => Method::PATCH,
+            "DELETE" => Method::DELETE,
+            "POST" => Method::POST,
+            _ => {
+                return Err(ApiError::param_invalid(
+                    "_method",
+                    "_method must be one of GET, PUT, PATCH, DELETE",
+                ));
+            }
+        };
     }
 
     check_api_version(&query, &parts.headers)?;

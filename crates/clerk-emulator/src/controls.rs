@@ -72,10 +72,10 @@ impl FaultRule {
     }
 
     fn matches(&self, method: &Method, path: &str) -> bool {
-        if let Some(m) = &self.method {
-            if !m.eq_ignore_ascii_case(method.as_str()) {
-                return false;
-            }
+        if let Some(m) = &self.method
+            && !m.eq_ignore_ascii_case(method.as_str())
+        {
+            return false;
         }
         let pat: Vec<&str> = self.path.trim_end_matches('/').split('/').collect();
         let got: Vec<&str> = path.trim_end_matches('/').split('/').collect();
@@ -119,11 +119,10 @@ impl Fault {
             FaultAction::Status { status, code, retry_after } => {
                 let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let mut res = ApiError::with_code(status, code.clone(), "Injected fault", "An error injected by the emulator's test controls").into_response();
-                if let Some(ra) = retry_after {
-                    if let Ok(v) = ra.parse() {
+                if let Some(ra) = retry_after
+                    && let Ok(v) = ra.parse() {
                         res.headers_mut().insert(header::RETRY_AFTER, v);
                     }
-                }
                 Some(res)
             }
             FaultAction::Html200 => Some(
@@ -286,10 +285,10 @@ impl Controls {
             .iter()
             .position(|r| r.matches(method, path) && r.times != Some(0))?;
         let rule = &mut rules[idx];
-        if let Some(p) = rule.probability {
-            if rand::random::<f64>() >= p {
-                return None;
-            }
+        if let Some(p) = rule.probability
+            && rand::random::<f64>() >= p
+        {
+            return None;
         }
         let action = rule.action.clone();
         if let Some(n) = rule.times.as_mut() {

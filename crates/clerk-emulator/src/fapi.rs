@@ -79,10 +79,10 @@ fn envelope(state: &Inner, db: &mut Db, client_id: Option<&str>, response: Value
 /// A JSON response, with a credential in `Authorization` when given.
 fn reply(body: Value, credential: Option<String>) -> Response {
     let mut res = Json(body).into_response();
-    if let Some(c) = credential {
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            res.headers_mut().insert(header::AUTHORIZATION, v);
-        }
+    if let Some(c) = credential
+        && let Ok(v) = HeaderValue::from_str(&c)
+    {
+        res.headers_mut().insert(header::AUTHORIZATION, v);
     }
     res
 }
@@ -221,13 +221,13 @@ pub(crate) async fn hosted_auth(
             "state must be at most 512 characters",
         ));
     }
-    if let Some(m) = ctx.param("code_challenge_method") {
-        if m != "S256" {
-            return Err(ApiError::param_invalid(
-                "code_challenge_method",
-                "Only S256 is supported",
-            ));
-        }
+    if let Some(m) = ctx.param("code_challenge_method")
+        && m != "S256"
+    {
+        return Err(ApiError::param_invalid(
+            "code_challenge_method",
+            "Only S256 is supported",
+        ));
     }
     let mode = match ctx.param("mode") {
         None | Some("") | Some("sign-in") => "sign-in",
@@ -355,10 +355,10 @@ fn redeem_hosted_auth(state: &Inner, ctx: &Ctx) -> ApiResult<Response> {
     if !ok {
         if let Some(h) = db.hosted.get_mut(&attempt_id) {
             h.failures += 1;
-            if h.failures >= 3 {
-                if let Some(n) = h.nonce.as_mut() {
-                    n.used = true;
-                }
+            if h.failures >= 3
+                && let Some(n) = h.nonce.as_mut()
+            {
+                n.used = true;
             }
         }
         state.persist(&db);
@@ -371,10 +371,10 @@ fn redeem_hosted_auth(state: &Inner, ctx: &Ctx) -> ApiResult<Response> {
         .user_id
         .clone()
         .ok_or_else(|| invalid_nonce("invalid"))?;
-    if let Some(h) = db.hosted.get_mut(&attempt_id) {
-        if let Some(n) = h.nonce.as_mut() {
-            n.used = true;
-        }
+    if let Some(h) = db.hosted.get_mut(&attempt_id)
+        && let Some(n) = h.nonce.as_mut()
+    {
+        n.used = true;
     }
     sign_in_guard(&db, &cid, &user_id).inspect_err(|_| state.persist(&db))?;
     db.insert_session(
@@ -678,17 +678,17 @@ pub(crate) async fn get_sign_in(
         if let Some(n) = si.nonce.as_mut() {
             n.used = true;
         }
-        if si.external_status == Some(ExternalStatus::Verified) {
-            if let Some(uid) = si.user_id.clone() {
-                db.sign_ins.insert(si.id.clone(), si.clone());
-                sign_in_guard(&db, &cid, &uid).inspect_err(|_| state.persist(&db))?;
-                let strategy = si.strategy.clone().unwrap_or_default();
-                let sid = complete_sign_in(&state, &mut db, &ctx, &cid, &uid, &strategy);
-                si.status = "complete".to_owned();
-                si.first_factor_verified = true;
-                si.created_session_id = Some(sid);
-                cred = credential_for(&state, &db, &cid);
-            }
+        if si.external_status == Some(ExternalStatus::Verified)
+            && let Some(uid) = si.user_id.clone()
+        {
+            db.sign_ins.insert(si.id.clone(), si.clone());
+            sign_in_guard(&db, &cid, &uid).inspect_err(|_| state.persist(&db))?;
+            let strategy = si.strategy.clone().unwrap_or_default();
+            let sid = complete_sign_in(&state, &mut db, &ctx, &cid, &uid, &strategy);
+            si.status = "complete".to_owned();
+            si.first_factor_verified = true;
+            si.created_session_id = Some(sid);
+            cred = credential_for(&state, &db, &cid);
         }
         db.sign_ins.insert(si.id.clone(), si.clone());
         state.persist(&db);

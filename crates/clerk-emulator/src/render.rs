@@ -73,10 +73,8 @@ impl Render<'_> {
             "updated_at": m.updated_at,
             "organization": self.organization(org),
         });
-        if with_user {
-            if let Some(u) = self.db.users.get(&m.user_id) {
-                v["public_user_data"] = self.public_user_data(u);
-            }
+        if with_user && let Some(u) = self.db.users.get(&m.user_id) {
+            v["public_user_data"] = self.public_user_data(u);
         }
         Some(v)
     }

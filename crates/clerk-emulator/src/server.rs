@@ -73,7 +73,7 @@ pub enum StartError {
     #[error("data dir {path} is in use by another emulator process")]
     Locked {
         path: String,
-        running: Option<EmulatorInfo>,
+        running: Option<Box<EmulatorInfo>>,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -220,7 +220,7 @@ impl Emulator {
                 running: Some(info),
             }) => {
                 let _ = path;
-                Ok(Local::Attached(info))
+                Ok(Local::Attached(*info))
             }
             Err(e) => Err(e),
         }
@@ -271,7 +271,7 @@ fn take_lock(dir: &Path) -> Result<File, StartError> {
             }
             Err(StartError::Locked {
                 path: dir.display().to_string(),
-                running,
+                running: running.map(Box::new),
             })
         }
         Err(std::fs::TryLockError::Error(e)) => Err(dd(e)),

@@ -82,10 +82,10 @@ impl Inner {
 
     /// Persists the state when a data dir is configured.
     pub fn persist(&self, db: &Db) {
-        if let Some(path) = &self.state_path {
-            if let Err(e) = db.save(path) {
-                tracing::error!(error = %e, "could not persist emulator state");
-            }
+        if let Some(path) = &self.state_path
+            && let Err(e) = db.save(path)
+        {
+            tracing::error!(error = %e, "could not persist emulator state");
         }
     }
 
@@ -156,12 +156,12 @@ impl Inner {
             }
             c.insert("act".into(), act);
         }
-        if let Some(org_id) = org {
-            if let Some((o, fea)) = org_claim(db, &s.user_id, org_id) {
-                c.insert("o".into(), o);
-                if !fea.is_empty() {
-                    c.insert("fea".into(), json!(fea));
-                }
+        if let Some(org_id) = org
+            && let Some((o, fea)) = org_claim(db, &s.user_id, org_id)
+        {
+            c.insert("o".into(), o);
+            if !fea.is_empty() {
+                c.insert("fea".into(), json!(fea));
             }
         }
         (Value::Object(c), now, exp)
@@ -177,17 +177,17 @@ impl Inner {
         if !s.status.is_signed_in() {
             return;
         }
-        if let Some(t) = &s.token_cache {
-            if (t.exp - now) * 2 >= t.exp - t.iat {
-                return;
-            }
+        if let Some(t) = &s.token_cache
+            && (t.exp - now) * 2 >= t.exp - t.iat
+        {
+            return;
         }
         let org = s.last_active_org_id.clone();
         let (claims, iat, exp) = self.session_claims(db, s, org.as_deref(), None);
-        if let Some(jwt) = self.keys.sign(&claims) {
-            if let Some(s) = db.sessions.get_mut(session_id) {
-                s.token_cache = Some(CachedToken { jwt, iat, exp });
-            }
+        if let Some(jwt) = self.keys.sign(&claims)
+            && let Some(s) = db.sessions.get_mut(session_id)
+        {
+            s.token_cache = Some(CachedToken { jwt, iat, exp });
         }
     }
 

@@ -66,17 +66,18 @@ pub fn parse(ua: &str) -> UaInfo {
             break;
         }
     }
-    if info.browser_name.is_none() {
-        if let Some((name, rest)) = ua.split_once('/') {
-            if !name.is_empty() && name.len() <= 40 && !name.contains(' ') {
-                info.browser_name = Some(name.to_owned());
-                let v: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
-                    .collect();
-                info.browser_version = (!v.is_empty()).then_some(v);
-            }
-        }
+    if info.browser_name.is_none()
+        && let Some((name, rest)) = ua.split_once('/')
+        && !name.is_empty()
+        && name.len() <= 40
+        && !name.contains(' ')
+    {
+        info.browser_name = Some(name.to_owned());
+        let v: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .collect();
+        info.browser_version = (!v.is_empty()).then_some(v);
     }
     info
 }
