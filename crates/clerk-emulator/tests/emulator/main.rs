@@ -13,3 +13,5 @@ mod bapi;
 mod controls;
 // Persistence, the data-dir lock, bind rules, seeds.
 mod persistence;
+// Responses against Clerk's OpenAPI spec.
+mod schema;
