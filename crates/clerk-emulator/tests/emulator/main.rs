@@ -15,3 +15,5 @@ mod controls;
 mod persistence;
 // Responses against Clerk's OpenAPI spec.
 mod schema;
+// The README walkthrough, with curl against the real binary.
+mod walkthrough;
