@@ -17,3 +17,5 @@ mod persistence;
 mod schema;
 // The README walkthrough, with curl against the real binary.
 mod walkthrough;
+// Hosted auth over a real socket, through the HTML pages.
+mod socket;

@@ -101,10 +101,10 @@ impl Spec {
 
     /// The JSON pointer of the schema the spec gives for this response.
     fn response_schema(&self, method: &str, template: &str, status: u16) -> String {
-        if template.ends_with("/tokens") || template.ends_with("/tokens/{template_name}") {
-            if status == 200 {
-                return "#/components/schemas/Token".into();
-            }
+        if (template.ends_with("/tokens") || template.ends_with("/tokens/{template_name}"))
+            && status == 200
+        {
+            return "#/components/schemas/Token".into();
         }
         let op = &self.doc["paths"][template][method.to_ascii_lowercase()];
         assert!(op.is_object(), "{method} {template} is not in the spec");
@@ -158,12 +158,11 @@ fn millis(v: &Value, path: &str, errors: &mut Vec<String>) {
         Value::Object(m) => {
             for (k, x) in m {
                 let p = format!("{path}/{k}");
-                if k.ends_with("_at") {
-                    if let Some(n) = x.as_i64() {
-                        if n < 1_000_000_000_000 {
-                            errors.push(format!("{p} = {n} looks like seconds, not milliseconds"));
-                        }
-                    }
+                if k.ends_with("_at")
+                    && let Some(n) = x.as_i64()
+                    && n < 1_000_000_000_000
+                {
+                    errors.push(format!("{p} = {n} looks like seconds, not milliseconds"));
                 }
                 millis(x, &p, errors);
             }

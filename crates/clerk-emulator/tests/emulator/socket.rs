@@ -1,0 +1,138 @@
+//! A full hosted-auth sign-in over a real socket on 127.0.0.1: an HTTP
+//! client reads the Account Portal page's HTML, submits the form it finds
+//! there, and follows the redirect to the app's (loopback) callback.
+
+use serde_json::Value;
+
+use crate::common::*;
+use crate::sign_in::pkce;
+
+/// The value of `name="<field>" value="…"` in the first form containing
+/// `marker`.
+fn form_value(html: &str, marker: &str, field: &str) -> String {
+    let form = html
+        .split("<form")
+        .find(|f| f.contains(marker))
+        .unwrap_or_else(|| panic!("no form with {marker}"));
+    let needle = format!("name=\"{field}\" value=\"");
+    let start = form
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {field} in form"))
+        + needle.len();
+    form[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn hosted_auth_over_a_real_socket_through_the_html_pages() {
+    let emu = start().await;
+    let base = emu.frontend_api_url().to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let q = [("_is_native", "1"), ("__clerk_api_version", API_VERSION)];
+    let (verifier, challenge) = pkce();
+
+    // A loopback listener stands in for the app's callback.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect = format!(
+        "http://127.0.0.1:{}/callback",
+        listener.local_addr().unwrap().port()
+    );
+
+    let res = http
+        .post(format!("{base}/v1/client/hosted_auth"))
+        .query(&q)
+        .form(&[
+            ("redirect_url", redirect.as_str()),
+            ("code_challenge", &challenge),
+            ("state", "socket-state"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut credential = res.headers()["authorization"].to_str().unwrap().to_owned();
+    let body: Value = res.json().await.unwrap();
+    let url = body["response"]["url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with(&base),
+        "the page is served by the emulator: {url}"
+    );
+
+    let html = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Grace Hopper"));
+    let attempt = form_value(&html, "Continue as Grace Hopper", "attempt");
+    let user_id = form_value(&html, "Continue as Grace Hopper", "user_id");
+    let res = http
+        .post(format!("{base}/hosted/sign-in"))
+        .form(&[("attempt", attempt), ("user_id", user_id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&redirect));
+
+    // The browser follows the redirect to the loopback callback.
+    let accept = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0u8; 4096];
+        let n = sock.read(&mut buf).await.unwrap();
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    assert_eq!(http.get(&location).send().await.unwrap().status(), 200);
+    let request_line = accept.await.unwrap();
+    let target = request_line.split_whitespace().nth(1).unwrap().to_owned();
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(target.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(get("state"), "socket-state");
+
+    let res = http
+        .post(format!("{base}/v1/client"))
+        .query(&q)
+        .header("authorization", &credential)
+        .form(&[
+            ("_method", "GET"),
+            ("rotating_token_nonce", get("rotating_token_nonce").as_str()),
+            ("code_verifier", &verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    credential = res.headers()["authorization"].to_str().unwrap().to_owned();
+    let client: Value = res.json().await.unwrap();
+    assert_eq!(
+        client["response"]["last_active_session_id"],
+        get("created_session_id").as_str()
+    );
+    let sid = get("created_session_id");
+    let tok: Value = http
+        .post(format!("{base}/v1/client/sessions/{sid}/tokens"))
+        .query(&q)
+        .header("authorization", &credential)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        decode_jwt(tok["jwt"].as_str().unwrap()).1["sub"],
+        emu.user_id("grace@example.com").unwrap().as_str()
+    );
+}
