@@ -1,0 +1,112 @@
+//! One error type for the crate, with a [`ErrorKind`] callers branch on.
+//!
+//! Messages are lowercase, carry no secrets (no URLs with query strings, no
+//! header values, no response bodies), and say what to do where that helps.
+
+use std::time::Duration;
+
+/// What went wrong, in terms a caller can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The server could not be reached, or the connection broke.
+    Network,
+    /// The server did not answer in time.
+    Timeout,
+    /// 429: wait `retry_after` (from `Retry-After`, clamped) if known.
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx.
+    Server,
+    /// An authenticated answer that the session no longer exists or is not
+    /// active: the only answer that may sign an account out (after the
+    /// engine confirms it by re-reading the client).
+    SessionGone,
+    /// The request was not authenticated (no client, invalid credential).
+    Unauthenticated,
+    /// The action needs a recent sign-in (403 `session_reverification_required`).
+    ReverificationRequired,
+    /// Clerk refused the request: its error code and the parameter it names.
+    InvalidRequest { code: String, param: Option<String>, session_id: Option<String> },
+    /// The answer had an unexpected shape (HTML, garbage, missing fields, a
+    /// redirect): transient, never a sign-out.
+    Protocol,
+    /// A configuration value (publishable key, URL) is not acceptable.
+    Config,
+    /// A deep link or loopback callback was rejected.
+    Callback,
+    /// A sign-in attempt failed, expired or was cancelled.
+    SignIn,
+    /// A JWT failed verification.
+    InvalidToken,
+}
+
+/// The crate's error: a kind and a human-readable message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// A stable name for the kind (`network`, `session_gone`, …), for IPC
+    /// and the CLI's JSON output.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::Network => "network",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::RateLimited { .. } => "rate_limited",
+            ErrorKind::Server => "server",
+            ErrorKind::SessionGone => "session_gone",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::ReverificationRequired => "reverification_required",
+            ErrorKind::InvalidRequest { .. } => "invalid_request",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Config => "config",
+            ErrorKind::Callback => "callback",
+            ErrorKind::SignIn => "sign_in",
+            ErrorKind::InvalidToken => "invalid_token",
+        }
+    }
+
+    /// Worth retrying later with backoff; never a reason to sign out.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Network | ErrorKind::Timeout | ErrorKind::RateLimited { .. } | ErrorKind::Server | ErrorKind::Protocol
+        )
+    }
+
+    /// The server said the session is gone.
+    pub fn is_session_gone(&self) -> bool {
+        self.kind == ErrorKind::SessionGone
+    }
+
+    /// Clerk's error code, for [`ErrorKind::InvalidRequest`].
+    pub fn clerk_code(&self) -> Option<&str> {
+        match &self.kind {
+            ErrorKind::InvalidRequest { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// How long the server asked to wait, for [`ErrorKind::RateLimited`].
+    pub fn retry_after(&self) -> Option<Duration> {
+        match &self.kind {
+            ErrorKind::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

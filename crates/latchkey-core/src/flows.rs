@@ -1,0 +1,406 @@
+//! The three browser sign-in flows, and the one rule they share: a callback
+//! completes a live pending attempt of this process, exactly once.
+//!
+//! 1. **Hosted auth**: `state` (256 bits) + PKCE S256 → `POST
+//!    /v1/client/hosted_auth` → browser → callback (`state`,
+//!    `rotating_token_nonce`, `created_session_id`) → redemption with the
+//!    verifier → the created session is on this client → touch.
+//! 2. **OAuth/SSO**: `POST /v1/client/sign_ins strategy=oauth_…` → browser →
+//!    callback (`rotating_token_nonce`) → reload the sign-in → transfer to
+//!    sign-up when it says `transferable` → touch.
+//! 3. **Ticket handoff**: the one unsolicited callback. It is held as a
+//!    pending handoff and redeemed only by [`SignInFlows::confirm_handoff`];
+//!    it only ever adds an account.
+//!
+//! One flow at a time; attempts expire after 5 minutes and can be
+//! cancelled. The attempt is consumed before any network call, so a second
+//! delivery of the same callback is a no-op ([`Outcome::Duplicate`]).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use subtle::ConstantTimeEq;
+
+use crate::callback::{Callback, HOSTED_CALLBACK_URL, SSO_CALLBACK_URL};
+use crate::error::{Error, ErrorKind, Result};
+use crate::fapi::Fapi;
+use crate::models::Client;
+use crate::pkce;
+use crate::secret::{PkceVerifier, SignInTicket};
+use crate::types::{SessionId, SignInId, UserId};
+
+/// Pending attempts and handoffs expire after this long (CONTRACTS.md).
+pub const ATTEMPT_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// Where the browser sends the user back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redirect {
+    /// The app's URL scheme (`dev.latchkey.desktop://…`).
+    DeepLink,
+    /// `http://127.0.0.1:<port>/callback` (the loopback fallback).
+    Loopback(u16),
+}
+
+impl Redirect {
+    fn url(self, hosted: bool) -> String {
+        match (self, hosted) {
+            (Redirect::DeepLink, true) => HOSTED_CALLBACK_URL.to_owned(),
+            (Redirect::DeepLink, false) => SSO_CALLBACK_URL.to_owned(),
+            (Redirect::Loopback(port), _) => format!("http://127.0.0.1:{port}/callback"),
+        }
+    }
+}
+
+/// Which flow an attempt belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowKind {
+    Hosted,
+    OAuth { strategy: String },
+}
+
+enum Secret {
+    Hosted { state: String, verifier: PkceVerifier },
+    OAuth { sign_in: SignInId },
+}
+
+struct Pending {
+    id: u64,
+    kind: FlowKind,
+    secret: Secret,
+    url: String,
+    started: Instant,
+    expires_at: SystemTime,
+}
+
+/// A consumed attempt, remembered so a repeated delivery is recognised.
+struct Consumed {
+    fingerprint: [u8; 32],
+    at: Instant,
+}
+
+/// What the browser should open, and until when the attempt lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub attempt: u64,
+    pub kind: FlowKind,
+    /// The page to open in the system browser (https, or the demo's loopback
+    /// http). Safe to show and copy: it carries no secret.
+    pub url: String,
+    pub expires_at: SystemTime,
+}
+
+/// What a callback led to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A session was created on this client and made active.
+    SignedIn { session: SessionId, user: Option<UserId>, client: Box<Client> },
+    /// This callback was already handled (or is being handled): nothing done.
+    Duplicate,
+    /// A web page handed over an account; ask the user before redeeming.
+    HandoffPending,
+}
+
+/// What confirming a handoff did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandoffResult {
+    /// A new account was added (the active one stays active); undo =
+    /// remove this session.
+    Added { session: SessionId, user: Option<UserId> },
+    /// That user was already signed in here; that account was activated.
+    AlreadySignedIn { session: SessionId },
+}
+
+/// Sign-in attempts for one instance's client.
+pub struct SignInFlows {
+    fapi: Fapi,
+    pending: Mutex<Option<Pending>>,
+    consumed: Mutex<Vec<Consumed>>,
+    handoff: Mutex<Option<(SignInTicket, Instant)>>,
+    next_id: Mutex<u64>,
+    ttl: Duration,
+}
+
+fn sign_in_error(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::SignIn, msg)
+}
+
+fn fingerprint(parts: &[&str]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().into()
+}
+
+impl SignInFlows {
+    pub fn new(fapi: Fapi) -> Self {
+        Self::with_ttl(fapi, ATTEMPT_TTL)
+    }
+
+    /// Like [`SignInFlows::new`] with another attempt lifetime (tests).
+    pub fn with_ttl(fapi: Fapi, ttl: Duration) -> Self {
+        Self { fapi, pending: Mutex::new(None), consumed: Mutex::new(Vec::new()), handoff: Mutex::new(None), next_id: Mutex::new(0), ttl }
+    }
+
+    pub fn fapi(&self) -> &Fapi {
+        &self.fapi
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live attempt, if any (expired ones are dropped).
+    pub fn pending(&self) -> Option<Started> {
+        let mut p = Self::lock(&self.pending);
+        if p.as_ref().is_some_and(|a| a.started.elapsed() >= self.ttl) {
+            *p = None;
+        }
+        p.as_ref().map(|a| Started { attempt: a.id, kind: a.kind.clone(), url: a.url.clone(), expires_at: a.expires_at })
+    }
+
+    /// Cancels the live attempt; true if there was one.
+    pub fn cancel(&self) -> bool {
+        Self::lock(&self.pending).take().is_some()
+    }
+
+    fn begin(&self) -> Result<u64> {
+        if self.pending().is_some() {
+            return Err(sign_in_error("a sign-in is already in progress; finish or cancel it first"));
+        }
+        let mut n = Self::lock(&self.next_id);
+        *n += 1;
+        Ok(*n)
+    }
+
+    fn install(&self, id: u64, kind: FlowKind, secret: Secret, url: String) -> Result<Started> {
+        if !self.fapi.instance().is_openable_url(&url) {
+            return Err(Error::new(ErrorKind::Protocol, "the instance returned a sign-in page that is not https"));
+        }
+        let expires_at = SystemTime::now() + self.ttl;
+        let started = Started { attempt: id, kind: kind.clone(), url: url.clone(), expires_at };
+        let mut p = Self::lock(&self.pending);
+        if p.as_ref().is_some_and(|a| a.started.elapsed() < self.ttl) {
+            return Err(sign_in_error("a sign-in is already in progress; finish or cancel it first"));
+        }
+        *p = Some(Pending { id, kind, secret, url, started: Instant::now(), expires_at });
+        Ok(started)
+    }
+
+    /// Starts hosted auth; open [`Started::url`] in the system browser.
+    pub async fn start_hosted(&self, redirect: Redirect) -> Result<Started> {
+        let id = self.begin()?;
+        let state = pkce::new_state();
+        let verifier = pkce::new_verifier();
+        let url = self.fapi.start_hosted_auth(&redirect.url(true), &pkce::challenge(&verifier), &state).await?;
+        self.install(id, FlowKind::Hosted, Secret::Hosted { state, verifier }, url)
+    }
+
+    /// Starts a direct OAuth sign-in (`oauth_google`, …).
+    pub async fn start_oauth(&self, strategy: &str, redirect: Redirect) -> Result<Started> {
+        if !strategy.starts_with("oauth_") || strategy.len() > 64 || !strategy.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(Error::new(ErrorKind::Config, "not an OAuth strategy"));
+        }
+        let id = self.begin()?;
+        let si = self.fapi.sign_in_with_oauth(strategy, &redirect.url(false)).await?;
+        let url = si
+            .first_factor_verification
+            .as_ref()
+            .and_then(|v| v.external_verification_redirect_url.clone())
+            .ok_or_else(|| Error::new(ErrorKind::Protocol, "the sign-in has no external verification URL"))?;
+        self.install(id, FlowKind::OAuth { strategy: strategy.to_owned() }, Secret::OAuth { sign_in: si.id }, url)
+    }
+
+    fn seen(&self, fp: &[u8; 32]) -> bool {
+        let mut c = Self::lock(&self.consumed);
+        c.retain(|x| x.at.elapsed() < self.ttl);
+        c.iter().any(|x| bool::from(x.fingerprint.ct_eq(fp)))
+    }
+
+    fn remember(&self, fp: [u8; 32]) {
+        Self::lock(&self.consumed).push(Consumed { fingerprint: fp, at: Instant::now() });
+    }
+
+    /// Handles a validated callback. Makes no network call unless the
+    /// callback completes the live attempt.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Callback`] for a callback no live attempt of this process
+    /// started (wrong or missing state, expired, nothing pending);
+    /// [`ErrorKind::SignIn`] when the browser reports failure or
+    /// cancellation; FAPI errors from the redemption.
+    pub async fn handle(&self, cb: Callback) -> Result<Outcome> {
+        match cb {
+            Callback::Handoff { ticket } => {
+                *Self::lock(&self.handoff) = Some((ticket, Instant::now()));
+                Ok(Outcome::HandoffPending)
+            }
+            Callback::Failed { state, code, description, .. } => self.fail(state.as_deref(), &code, description.as_deref()),
+            Callback::HostedAuth { state, nonce, created_session_id } => {
+                let fp = fingerprint(&["hosted", &state, nonce.expose()]);
+                if self.seen(&fp) {
+                    return Ok(Outcome::Duplicate);
+                }
+                // Consume the attempt atomically, before any network call.
+                let verifier = {
+                    let mut p = Self::lock(&self.pending);
+                    let Some(a) = p.as_ref() else { return Err(no_attempt()) };
+                    let Secret::Hosted { state: expected, .. } = &a.secret else { return Err(no_attempt()) };
+                    if !bool::from(expected.as_bytes().ct_eq(state.as_bytes())) {
+                        return Err(Error::new(ErrorKind::Callback, "rejected callback: it does not belong to the sign-in in progress"));
+                    }
+                    if a.started.elapsed() >= self.ttl {
+                        *p = None;
+                        return Err(Error::new(ErrorKind::Callback, "rejected callback: the sign-in expired; start again"));
+                    }
+                    match p.take().map(|a| a.secret) {
+                        Some(Secret::Hosted { verifier, .. }) => verifier,
+                        _ => return Err(no_attempt()),
+                    }
+                };
+                self.remember(fp);
+                let client = self.fapi.redeem_hosted_auth(&nonce, &verifier).await?;
+                drop(verifier);
+                let session = match created_session_id {
+                    Some(id) => id,
+                    None => client.last_active_session_id.clone().ok_or_else(|| sign_in_error("the sign-in created no session"))?,
+                };
+                self.activate(client, session).await
+            }
+            Callback::Sso { nonce } => {
+                let fp = fingerprint(&["sso", nonce.expose()]);
+                if self.seen(&fp) {
+                    return Ok(Outcome::Duplicate);
+                }
+                let sign_in = {
+                    let mut p = Self::lock(&self.pending);
+                    let Some(a) = p.as_ref() else { return Err(no_attempt()) };
+                    if !matches!(a.secret, Secret::OAuth { .. }) {
+                        return Err(no_attempt());
+                    }
+                    if a.started.elapsed() >= self.ttl {
+                        *p = None;
+                        return Err(Error::new(ErrorKind::Callback, "rejected callback: the sign-in expired; start again"));
+                    }
+                    match p.take().map(|a| a.secret) {
+                        Some(Secret::OAuth { sign_in }) => sign_in,
+                        _ => return Err(no_attempt()),
+                    }
+                };
+                self.remember(fp);
+                let si = self.fapi.reload_sign_in(&sign_in, &nonce).await?;
+                let session = if si.status == "complete" {
+                    si.created_session_id.ok_or_else(|| sign_in_error("the sign-in completed without a session"))?
+                } else if si.first_factor_verification.as_ref().is_some_and(|v| v.status == "transferable") {
+                    // No account yet for this external identity: sign up.
+                    let su = self.fapi.transfer_to_sign_up().await?;
+                    su.created_session_id.ok_or_else(|| sign_in_error("the new account needs more information; finish signing up in the browser"))?
+                } else {
+                    return Err(sign_in_error(format!("the sign-in is not complete (status {})", sanitize(&si.status))));
+                };
+                let client = self.fapi.get_client().await?.ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "no client after sign-in"))?;
+                self.activate(client, session).await
+            }
+        }
+    }
+
+    fn fail(&self, state: Option<&str>, code: &str, description: Option<&str>) -> Result<Outcome> {
+        let mut p = Self::lock(&self.pending);
+        let Some(a) = p.as_ref() else { return Err(no_attempt()) };
+        // A failure report must belong to the attempt too, or anyone could
+        // cancel a sign-in in progress.
+        let belongs = match (&a.secret, state) {
+            (Secret::Hosted { state: expected, .. }, Some(s)) => bool::from(expected.as_bytes().ct_eq(s.as_bytes())),
+            (Secret::Hosted { .. }, None) => false,
+            (Secret::OAuth { .. }, _) => true,
+        };
+        if !belongs {
+            return Err(Error::new(ErrorKind::Callback, "rejected callback: it does not belong to the sign-in in progress"));
+        }
+        *p = None;
+        let msg = match code {
+            "user_cancelled" | "oauth_access_denied" | "access_denied" => "sign-in was cancelled in the browser".to_owned(),
+            other => match description {
+                Some(d) => format!("sign-in failed in the browser ({}): {d}", sanitize(other)),
+                None => format!("sign-in failed in the browser ({})", sanitize(other)),
+            },
+        };
+        Err(sign_in_error(msg))
+    }
+
+    async fn activate(&self, client: Client, session: SessionId) -> Result<Outcome> {
+        let s = client.session(&session).filter(|s| s.status.is_signed_in()).ok_or_else(|| sign_in_error("the new session is not on this client"))?;
+        let user = s.user.as_ref().map(|u| u.id.clone()).or_else(|| s.public_user_data.as_ref().and_then(|p| p.user_id.clone()));
+        let (_, touched) = self.fapi.touch(&session, None, "select_session").await?;
+        Ok(Outcome::SignedIn { session, user, client: Box::new(touched.unwrap_or(client)) })
+    }
+
+    /// True while a handoff waits for the user's answer.
+    pub fn handoff_pending(&self) -> bool {
+        let mut h = Self::lock(&self.handoff);
+        if h.as_ref().is_some_and(|(_, at)| at.elapsed() >= self.ttl) {
+            *h = None;
+        }
+        h.is_some()
+    }
+
+    /// Drops the pending handoff without redeeming it.
+    pub fn decline_handoff(&self) -> bool {
+        Self::lock(&self.handoff).take().is_some()
+    }
+
+    /// Redeems the pending handoff ticket after the user said "Continue".
+    /// Only ever adds an account: `keep_active` (the account active before)
+    /// is made active again afterwards.
+    ///
+    /// # Errors
+    /// [`ErrorKind::SignIn`] when nothing is pending, the link expired, or
+    /// the instance allows one account and one is signed in already.
+    pub async fn confirm_handoff(&self, keep_active: Option<&SessionId>) -> Result<HandoffResult> {
+        let (ticket, at) = Self::lock(&self.handoff).take().ok_or_else(|| sign_in_error("there is no account link waiting"))?;
+        if at.elapsed() >= self.ttl {
+            return Err(sign_in_error("the account link expired; open it again from the web page"));
+        }
+        match self.fapi.sign_in_with_ticket(&ticket).await {
+            Ok(si) if si.status == "complete" => {
+                let session = si.created_session_id.ok_or_else(|| sign_in_error("the link signed in without a session"))?;
+                let client = self.fapi.get_client().await?.ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "no client after sign-in"))?;
+                let user = client.session(&session).and_then(|s| s.user.as_ref().map(|u| u.id.clone()));
+                match keep_active {
+                    Some(prev) if client.session(prev).is_some_and(|s| s.status.is_signed_in()) => {
+                        self.fapi.touch(prev, None, "select_session").await?;
+                    }
+                    _ => {
+                        self.fapi.touch(&session, None, "select_session").await?;
+                    }
+                }
+                Ok(HandoffResult::Added { session, user })
+            }
+            Ok(si) => Err(sign_in_error(format!("the link needs more verification (status {})", sanitize(&si.status)))),
+            Err(e) => match e.kind() {
+                ErrorKind::InvalidRequest { code, session_id: Some(sid), .. } if code == "identifier_already_signed_in" => {
+                    let session = SessionId(sid.clone());
+                    self.fapi.touch(&session, None, "select_session").await?;
+                    Ok(HandoffResult::AlreadySignedIn { session })
+                }
+                ErrorKind::InvalidRequest { code, .. } if code == "session_exists" => Err(sign_in_error(
+                    "this instance allows one account at a time and one is already signed in here; sign out first to use this link",
+                )),
+                ErrorKind::InvalidRequest { code, .. } if code.starts_with("ticket_") || code.starts_with("sign_in_token_") => {
+                    Err(sign_in_error("the account link is no longer valid (used, revoked or expired); open it again from the web page"))
+                }
+                _ => Err(e),
+            },
+        }
+    }
+}
+
+fn no_attempt() -> Error {
+    Error::new(ErrorKind::Callback, "rejected callback: no sign-in is in progress; start again")
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect()
+}

@@ -1,0 +1,425 @@
+//! Strict verification of Clerk session tokens.
+//!
+//! RS256 only; keys only from the instance's own JWKS (RSA ≥ 2048 bits, at
+//! most 32 keys, no duplicate `kid`); `jku`/`x5u`/`jwk`/`x5c` headers are
+//! never read; leeway 5 s; `exp`, `nbf`, `iss`, `sub` required and `iss`
+//! pinned to the instance; `aud` must be absent; `azp`, when present, must be
+//! an authorized party (native requests send no `Origin`, so Clerk omits
+//! `azp` on Latchkey's own tokens); `sts: pending` is not signed in. An
+//! unknown `kid` triggers at most one JWKS refetch per minute.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::instance::{Instance, InstanceKind};
+use crate::types::{SessionId, UserId};
+
+/// Largest token accepted, checked before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Clock skew tolerated on `exp`, `nbf` and `iat` (Clerk's backend SDK: 5 s).
+pub const LEEWAY_SECS: u64 = 5;
+/// At most one JWKS refetch for unknown `kid`s per this interval.
+pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+const MAX_KEYS: usize = 32;
+const MIN_RSA_BITS: usize = 2048;
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+/// Why a token was rejected: precise, and free of the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    #[error("the token is larger than 8 KiB")]
+    TooLarge,
+    #[error("the token is not a compact JWS (three base64url parts)")]
+    Malformed,
+    #[error("algorithm {0:?} is not accepted (only RS256)")]
+    Algorithm(String),
+    #[error("the token's typ header is not JWT")]
+    Type,
+    #[error("the token has no usable kid header")]
+    MissingKid,
+    #[error("no key with kid {0:?} in the instance's JWKS")]
+    UnknownKey(String),
+    #[error("the instance's JWKS could not be fetched: {0}")]
+    JwksUnavailable(String),
+    #[error("the instance's JWKS is unacceptable: {0}")]
+    BadJwks(String),
+    #[error("the signature does not verify")]
+    Signature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("the token was issued in the future (iat)")]
+    IssuedInFuture,
+    #[error("the token's issuer is not this instance")]
+    Issuer,
+    #[error("the token lacks the required claim {0}")]
+    MissingClaim(String),
+    #[error("a claim has the wrong type or value: {0}")]
+    ClaimType(String),
+    #[error("the token carries an audience, which Clerk session tokens do not")]
+    Audience,
+    #[error("authorized party {0:?} is not allowed")]
+    UnauthorizedParty(String),
+    #[error("the session has pending tasks (sts: pending): finish signing in first")]
+    Pending,
+    #[error("the token belongs to session {got}, not {expected}")]
+    WrongSession { expected: String, got: String },
+    #[error("the token belongs to user {got}, not {expected}")]
+    WrongUser { expected: String, got: String },
+    #[error("the token is {age}s old, more than the allowed {max}s (iat)")]
+    TooOld { age: u64, max: u64 },
+    #[error("the first factor was verified {age} min ago, more than the allowed {max} min (fva)")]
+    FactorTooOld { age: i64, max: i64 },
+}
+
+impl From<Rejection> for Error {
+    fn from(r: Rejection) -> Self {
+        Error::new(ErrorKind::InvalidToken, r.to_string())
+    }
+}
+
+/// The active organization, compact (`o` claim, v2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgClaim {
+    pub id: String,
+    #[serde(default)]
+    pub slg: Option<String>,
+    #[serde(default)]
+    pub rol: Option<String>,
+    #[serde(default)]
+    pub per: Option<String>,
+    #[serde(default)]
+    pub fpm: Option<String>,
+}
+
+/// Verified claims of a Clerk token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub iss: String,
+    pub exp: i64,
+    pub nbf: i64,
+    #[serde(default)]
+    pub iat: Option<i64>,
+    #[serde(default)]
+    pub sid: Option<String>,
+    #[serde(default)]
+    pub azp: Option<String>,
+    #[serde(default)]
+    pub jti: Option<String>,
+    #[serde(default)]
+    pub sts: Option<String>,
+    #[serde(default)]
+    pub v: Option<i64>,
+    #[serde(default)]
+    pub fva: Option<[i64; 2]>,
+    #[serde(default)]
+    pub o: Option<OrgClaim>,
+    #[serde(default)]
+    pub fea: Option<String>,
+    #[serde(default)]
+    pub act: Option<Value>,
+    /// Any other claims (templates, custom session claims).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+/// Extra checks for [`Verifier::verify`].
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Reject tokens whose `iat` is older than this.
+    pub max_age: Option<Duration>,
+    /// Reject tokens whose first factor (`fva[0]`) is older than this.
+    pub max_factor_age: Option<Duration>,
+    /// Allowed `azp` values; a token with an `azp` outside it is rejected
+    /// (with an empty list, any `azp` is rejected).
+    pub authorized_parties: Vec<String>,
+    /// For tokens the engine requested: the session and user they must be
+    /// for.
+    pub expect_session: Option<(SessionId, UserId)>,
+}
+
+/// The `jsonwebtoken` settings every verification uses. Pinned by a test so
+/// a refactor cannot loosen them (the crate's defaults are a 60 s leeway,
+/// no `nbf` check and no issuer check).
+pub fn validation(issuer: &str) -> Validation {
+    let mut v = Validation::new(Algorithm::RS256);
+    v.algorithms = vec![Algorithm::RS256];
+    v.leeway = LEEWAY_SECS;
+    v.validate_exp = true;
+    v.validate_nbf = true;
+    // No audience is configured, so a token that carries `aud` is rejected.
+    v.validate_aud = true;
+    v.set_issuer(&[issuer]);
+    v.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
+    v
+}
+
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    last_fetch: Option<Instant>,
+    fetches: u64,
+}
+
+/// Verifies tokens of one instance against its JWKS.
+pub struct Verifier {
+    instance: Instance,
+    http: reqwest::Client,
+    cache: Mutex<KeyCache>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").field("instance", &self.instance.id()).finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl Verifier {
+    /// A verifier trusting only `instance`'s issuer and JWKS.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] if the HTTP client cannot be built.
+    pub fn new(instance: Instance) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(crate::fapi::user_agent())
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(instance.kind() == InstanceKind::Clerk)
+            .build()
+            .map_err(|_| Error::new(ErrorKind::Config, "could not set up the HTTP client"))?;
+        Ok(Self { instance, http, cache: Mutex::new(KeyCache::default()) })
+    }
+
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// How many times the JWKS was fetched (for tests and diagnostics).
+    pub async fn jwks_fetches(&self) -> u64 {
+        self.cache.lock().await.fetches
+    }
+
+    /// Verifies `token`; the claims, or the precise reason it was refused.
+    pub async fn verify(&self, token: &str, opts: &VerifyOptions) -> std::result::Result<Claims, Rejection> {
+        let token = token.trim();
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Rejection::TooLarge);
+        }
+        let parts: Vec<&str> = token.split('.').collect();
+        let b64url = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if parts.len() != 3 || !parts.iter().all(|p| b64url(p)) {
+            return Err(Rejection::Malformed);
+        }
+        let header_bytes = URL_SAFE_NO_PAD.decode(parts[0]).map_err(|_| Rejection::Malformed)?;
+        let header: Value = serde_json::from_slice(&header_bytes).map_err(|_| Rejection::Malformed)?;
+        let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+        if alg != "RS256" {
+            return Err(Rejection::Algorithm(alg.chars().take(16).collect()));
+        }
+        if let Some(typ) = header.get("typ") {
+            if typ.as_str() != Some("JWT") {
+                return Err(Rejection::Type);
+            }
+        }
+        let kid = header.get("kid").and_then(Value::as_str).filter(|k| !k.is_empty() && k.len() <= 128).ok_or(Rejection::MissingKid)?;
+        let key = self.key(kid).await?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation(self.instance.issuer())).map_err(map_jwt_error)?;
+        let c = data.claims;
+        let now = now_secs();
+        if let Some(iat) = c.iat {
+            if iat > now + LEEWAY_SECS as i64 {
+                return Err(Rejection::IssuedInFuture);
+            }
+        }
+        if let Some(azp) = &c.azp {
+            if !opts.authorized_parties.iter().any(|p| p == azp) {
+                return Err(Rejection::UnauthorizedParty(azp.chars().take(200).collect()));
+            }
+        }
+        if c.sts.as_deref() == Some("pending") {
+            return Err(Rejection::Pending);
+        }
+        if let Some((sid, uid)) = &opts.expect_session {
+            let got = c.sid.clone().unwrap_or_default();
+            if got != sid.as_str() {
+                return Err(Rejection::WrongSession { expected: sid.to_string(), got });
+            }
+            if c.sub != uid.as_str() {
+                return Err(Rejection::WrongUser { expected: uid.to_string(), got: c.sub.clone() });
+            }
+        }
+        if let Some(max) = opts.max_age {
+            let iat = c.iat.ok_or_else(|| Rejection::MissingClaim("iat".into()))?;
+            let age = (now - iat).max(0) as u64;
+            if age > max.as_secs() {
+                return Err(Rejection::TooOld { age, max: max.as_secs() });
+            }
+        }
+        if let Some(max) = opts.max_factor_age {
+            let max_min = (max.as_secs() / 60) as i64;
+            let fva = c.fva.ok_or_else(|| Rejection::MissingClaim("fva".into()))?;
+            if fva[0] < 0 || fva[0] > max_min {
+                return Err(Rejection::FactorTooOld { age: fva[0], max: max_min });
+            }
+        }
+        Ok(c)
+    }
+
+    async fn key(&self, kid: &str) -> std::result::Result<DecodingKey, Rejection> {
+        let mut cache = self.cache.lock().await;
+        if let Some(k) = cache.keys.get(kid) {
+            return Ok(k.clone());
+        }
+        // Unknown kid: one refetch, at most once per interval (key rotation
+        // works; a flood of forged kids does not hammer the JWKS).
+        let may_fetch = cache.last_fetch.is_none_or(|t| t.elapsed() >= JWKS_REFETCH_INTERVAL);
+        if !may_fetch {
+            return Err(Rejection::UnknownKey(kid.chars().take(64).collect()));
+        }
+        cache.last_fetch = Some(Instant::now());
+        cache.fetches += 1;
+        match self.fetch_jwks().await {
+            Ok(keys) => cache.keys = keys,
+            // Keep the keys we had; fail closed for this token.
+            Err(e) => return Err(e),
+        }
+        cache.keys.get(kid).cloned().ok_or_else(|| Rejection::UnknownKey(kid.chars().take(64).collect()))
+    }
+
+    async fn fetch_jwks(&self) -> std::result::Result<HashMap<String, DecodingKey>, Rejection> {
+        let unavailable = |m: &str| Rejection::JwksUnavailable(m.to_owned());
+        let mut res = self.http.get(self.instance.jwks_url()).send().await.map_err(|_| unavailable("network error"))?;
+        if !res.status().is_success() {
+            return Err(unavailable(&format!("status {}", res.status().as_u16())));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|_| unavailable("network error"))? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(Rejection::BadJwks("larger than 256 KiB".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        parse_jwks(&body)
+    }
+}
+
+/// Parses a JWKS document into RS256 verification keys.
+pub fn parse_jwks(body: &[u8]) -> std::result::Result<HashMap<String, DecodingKey>, Rejection> {
+    let bad = |m: &str| Rejection::BadJwks(m.to_owned());
+    let doc: Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
+    let keys = doc.get("keys").and_then(Value::as_array).ok_or_else(|| bad("no keys array"))?;
+    if keys.len() > MAX_KEYS {
+        return Err(bad("more than 32 keys"));
+    }
+    let mut out = HashMap::new();
+    for k in keys {
+        // Only RSA signing keys; an `oct` key would become an HMAC key.
+        if k.get("kty").and_then(Value::as_str) != Some("RSA") {
+            continue;
+        }
+        if let Some(alg) = k.get("alg").and_then(Value::as_str) {
+            if alg != "RS256" {
+                continue;
+            }
+        }
+        if let Some(u) = k.get("use").and_then(Value::as_str) {
+            if u != "sig" {
+                continue;
+            }
+        }
+        let kid = k.get("kid").and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 128).ok_or_else(|| bad("a key without a kid"))?;
+        let n = k.get("n").and_then(Value::as_str).ok_or_else(|| bad("an RSA key without n"))?;
+        let e = k.get("e").and_then(Value::as_str).ok_or_else(|| bad("an RSA key without e"))?;
+        let n_bytes = URL_SAFE_NO_PAD.decode(n).map_err(|_| bad("n is not base64url"))?;
+        let first = n_bytes.iter().position(|b| *b != 0).unwrap_or(n_bytes.len());
+        let bits = (n_bytes.len() - first) * 8 - n_bytes.get(first).map(|b| b.leading_zeros() as usize).unwrap_or(0);
+        if bits < MIN_RSA_BITS {
+            return Err(bad("an RSA key shorter than 2048 bits"));
+        }
+        let key = DecodingKey::from_rsa_components(n, e).map_err(|_| bad("an invalid RSA key"))?;
+        if out.insert(kid.to_owned(), key).is_some() {
+            return Err(bad("duplicate kid"));
+        }
+    }
+    Ok(out)
+}
+
+fn map_jwt_error(e: jsonwebtoken::errors::Error) -> Rejection {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => Rejection::Expired,
+        K::ImmatureSignature => Rejection::NotYetValid,
+        K::InvalidIssuer => Rejection::Issuer,
+        K::InvalidAudience => Rejection::Audience,
+        K::MissingRequiredClaim(c) => Rejection::MissingClaim(c.clone()),
+        K::InvalidSignature => Rejection::Signature,
+        K::InvalidAlgorithm | K::InvalidAlgorithmName => Rejection::Algorithm("RS256 expected".into()),
+        K::Json(e) => Rejection::ClaimType(e.to_string().split(" at line").next().unwrap_or("invalid").to_owned()),
+        K::Base64(_) | K::Utf8(_) | K::InvalidToken => Rejection::Malformed,
+        _ => Rejection::Signature,
+    }
+}
+
+/// Reads a JWT's claims without verifying it: for showing the claims of a
+/// token the engine already verified. Never use the result for a decision.
+pub fn decode_unverified(token: &str) -> Option<Value> {
+    let p = token.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Snapshot of the validation settings: changing any of them must be a
+    /// deliberate edit of this test.
+    #[test]
+    fn validation_settings_are_pinned() {
+        let v = validation("https://clerk.example.com");
+        let mut required: Vec<_> = v.required_spec_claims.iter().cloned().collect();
+        required.sort();
+        let mut iss: Vec<_> = v.iss.clone().unwrap_or_default().into_iter().collect();
+        iss.sort();
+        let snapshot = format!(
+            "algorithms={:?} leeway={} exp={} nbf={} aud={} aud_set={:?} iss={:?} required={:?} reject_expiring_in_less_than={}",
+            v.algorithms, v.leeway, v.validate_exp, v.validate_nbf, v.validate_aud, v.aud, iss, required, v.reject_tokens_expiring_in_less_than
+        );
+        assert_eq!(
+            snapshot,
+            "algorithms=[RS256] leeway=5 exp=true nbf=true aud=true aud_set=None iss=[\"https://clerk.example.com\"] required=[\"exp\", \"iss\", \"nbf\", \"sub\"] reject_expiring_in_less_than=0"
+        );
+    }
+
+    #[test]
+    fn jwks_rules() {
+        let n2048 = URL_SAFE_NO_PAD.encode([0xC3u8; 256]);
+        let n1024 = URL_SAFE_NO_PAD.encode([0xC3u8; 128]);
+        let ok = format!(r#"{{"keys":[{{"kty":"RSA","kid":"a","n":"{n2048}","e":"AQAB","alg":"RS256","use":"sig"}}]}}"#);
+        assert_eq!(parse_jwks(ok.as_bytes()).unwrap().len(), 1);
+        let oct = r#"{"keys":[{"kty":"oct","kid":"a","k":"c2VjcmV0"}]}"#;
+        assert!(parse_jwks(oct.as_bytes()).unwrap().is_empty(), "oct keys are never used");
+        let short = format!(r#"{{"keys":[{{"kty":"RSA","kid":"a","n":"{n1024}","e":"AQAB"}}]}}"#);
+        assert!(matches!(parse_jwks(short.as_bytes()), Err(Rejection::BadJwks(_))));
+        let dup = format!(r#"{{"keys":[{{"kty":"RSA","kid":"a","n":"{n2048}","e":"AQAB"}},{{"kty":"RSA","kid":"a","n":"{n2048}","e":"AQAB"}}]}}"#);
+        assert!(matches!(parse_jwks(dup.as_bytes()), Err(Rejection::BadJwks(_))));
+        let many = format!(r#"{{"keys":[{}]}}"#, vec![r#"{"kty":"oct"}"#; 33].join(","));
+        assert!(matches!(parse_jwks(many.as_bytes()), Err(Rejection::BadJwks(_))));
+        assert!(parse_jwks(b"<html>").is_err());
+    }
+}
