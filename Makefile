@@ -13,12 +13,13 @@ APT_PACKAGES := build-essential pkg-config curl jq openssl ca-certificates
 DATA_HOME := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
 DEMO_DIR := $(DATA_HOME)/latchkey/local-demo
 
-.PHONY: help deps deps-apt deps-node run test test-rust test-clerkjs lint fmt bench
+.PHONY: help deps deps-apt deps-node run test test-rust test-clerkjs lint fmt bench fuzz
 
 help:
 	@echo "make run    build and start the local demo instance (the app lands in a later issue)"
 	@echo "make test   install what is missing, then fmt, clippy and every test"
 	@echo "make bench  measure the emulator and write docs/benchmarks.md"
+	@echo "make fuzz   property tests of the callback parser and JWT handling, 100k cases each"
 
 ## ---------------------------------------------------------------- dependencies
 
@@ -78,6 +79,11 @@ test-rust:
 test-clerkjs: deps-node
 	$(CARGO) build -j$(JOBS) -p clerk-emulator --features test-controls
 	cd tests/clerkjs && EMULATOR_BIN="$(CURDIR)/target/debug/clerk-emulator" timeout 300 node --test --test-reporter=spec
+
+# The same property tests `make test` runs with a few thousand cases,
+# with 100,000 (release build; a few minutes on 2 cores).
+fuzz:
+	LATCHKEY_FUZZ_CASES=100000 $(CARGO) test -j$(JOBS) --release -p latchkey-core --test core -- --nocapture property_ parser_never_panics grammar_generated
 
 ## ---------------------------------------------------------------- bench
 

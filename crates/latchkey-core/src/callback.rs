@@ -40,13 +40,22 @@ pub enum Route {
 pub enum Callback {
     /// Hosted auth came back: `state`, `rotating_token_nonce`,
     /// `created_session_id`.
-    HostedAuth { state: String, nonce: RotatingNonce, created_session_id: Option<SessionId> },
+    HostedAuth {
+        state: String,
+        nonce: RotatingNonce,
+        created_session_id: Option<SessionId>,
+    },
     /// OAuth came back: `rotating_token_nonce`.
     Sso { nonce: RotatingNonce },
     /// A web page handed over a sign-in ticket.
     Handoff { ticket: SignInTicket },
     /// The flow failed or was cancelled in the browser.
-    Failed { route: Route, state: Option<String>, code: String, description: Option<String> },
+    Failed {
+        route: Route,
+        state: Option<String>,
+        code: String,
+        description: Option<String>,
+    },
 }
 
 fn reject(msg: &str) -> Error {
@@ -62,9 +71,13 @@ pub fn parse_deep_link(url: &str) -> Result<Callback> {
         return Err(reject("longer than 4 KiB"));
     }
     if url.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
-        return Err(reject("contains whitespace, control characters or a fragment"));
+        return Err(reject(
+            "contains whitespace, control characters or a fragment",
+        ));
     }
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| reject("not a Latchkey URL"))?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| reject("not a Latchkey URL"))?;
     if !scheme.eq_ignore_ascii_case(SCHEME) {
         return Err(reject("not a Latchkey URL"));
     }
@@ -88,7 +101,9 @@ pub fn parse_loopback_target(target: &str) -> Result<Callback> {
         return Err(reject("longer than 4 KiB"));
     }
     if target.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'#') {
-        return Err(reject("contains whitespace, control characters or a fragment"));
+        return Err(reject(
+            "contains whitespace, control characters or a fragment",
+        ));
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     if path != "/callback" {
@@ -118,7 +133,10 @@ fn decode(s: &str) -> Result<String> {
     while i < b.len() {
         if b[i] == b'%' {
             let hex = |c: u8| (c as char).to_digit(16);
-            let (Some(h), Some(l)) = (b.get(i + 1).and_then(|c| hex(*c)), b.get(i + 2).and_then(|c| hex(*c))) else {
+            let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|c| hex(*c)),
+                b.get(i + 2).and_then(|c| hex(*c)),
+            ) else {
                 return Err(reject("invalid percent-encoding"));
             };
             out.push((h * 16 + l) as u8);
@@ -136,29 +154,60 @@ fn decode(s: &str) -> Result<String> {
 }
 
 fn token_like(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 fn from_params(route: Route, p: BTreeMap<String, String>) -> Result<Callback> {
     let state = p.get("state").cloned();
     if p.get("__clerk_status").map(String::as_str) == Some("failed") || p.contains_key("error") {
-        let code = p.get("__clerk_error_code").or_else(|| p.get("error")).cloned().unwrap_or_else(|| "failed".into());
-        let code: String = code.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
+        let code = p
+            .get("__clerk_error_code")
+            .or_else(|| p.get("error"))
+            .cloned()
+            .unwrap_or_else(|| "failed".into());
+        let code: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
         // Shown as text only; capped.
-        let description = p.get("error_description").map(|d| d.chars().take(200).collect());
-        return Ok(Callback::Failed { route, state, code, description });
+        let description = p
+            .get("error_description")
+            .map(|d| d.chars().take(200).collect());
+        return Ok(Callback::Failed {
+            route,
+            state,
+            code,
+            description,
+        });
     }
     match route {
         Route::Handoff => {
-            let t = p.get("ticket").filter(|t| token_like(t, 2048)).ok_or_else(|| reject("the handoff link has no valid ticket"))?;
-            Ok(Callback::Handoff { ticket: SignInTicket::new(t.clone()) })
+            let t = p
+                .get("ticket")
+                .filter(|t| token_like(t, 2048))
+                .ok_or_else(|| reject("the handoff link has no valid ticket"))?;
+            Ok(Callback::Handoff {
+                ticket: SignInTicket::new(t.clone()),
+            })
         }
         Route::Sso => {
-            let n = p.get("rotating_token_nonce").filter(|n| token_like(n, 512)).ok_or_else(|| reject("missing rotating_token_nonce"))?;
-            Ok(Callback::Sso { nonce: RotatingNonce::new(n.clone()) })
+            let n = p
+                .get("rotating_token_nonce")
+                .filter(|n| token_like(n, 512))
+                .ok_or_else(|| reject("missing rotating_token_nonce"))?;
+            Ok(Callback::Sso {
+                nonce: RotatingNonce::new(n.clone()),
+            })
         }
         Route::HostedAuth | Route::Loopback => {
-            let nonce = p.get("rotating_token_nonce").filter(|n| token_like(n, 512)).ok_or_else(|| reject("missing rotating_token_nonce"))?;
+            let nonce = p
+                .get("rotating_token_nonce")
+                .filter(|n| token_like(n, 512))
+                .ok_or_else(|| reject("missing rotating_token_nonce"))?;
             match state {
                 Some(state) if !state.is_empty() && state.len() <= 512 => {
                     let created = match p.get("created_session_id") {
@@ -166,10 +215,16 @@ fn from_params(route: Route, p: BTreeMap<String, String>) -> Result<Callback> {
                         Some(_) => return Err(reject("invalid created_session_id")),
                         None => None,
                     };
-                    Ok(Callback::HostedAuth { state, nonce: RotatingNonce::new(nonce.clone()), created_session_id: created })
+                    Ok(Callback::HostedAuth {
+                        state,
+                        nonce: RotatingNonce::new(nonce.clone()),
+                        created_session_id: created,
+                    })
                 }
                 Some(_) => Err(reject("invalid state")),
-                None if route == Route::Loopback => Ok(Callback::Sso { nonce: RotatingNonce::new(nonce.clone()) }),
+                None if route == Route::Loopback => Ok(Callback::Sso {
+                    nonce: RotatingNonce::new(nonce.clone()),
+                }),
                 None => Err(reject("missing state")),
             }
         }
@@ -183,17 +238,47 @@ mod tests {
     #[test]
     fn accepts_the_three_routes() {
         let cb = parse_deep_link("dev.latchkey.desktop://callback?state=abc&rotating_token_nonce=n1&created_session_id=sess_1").unwrap();
-        assert_eq!(cb, Callback::HostedAuth { state: "abc".into(), nonce: RotatingNonce::new("n1"), created_session_id: Some(SessionId("sess_1".into())) });
-        assert_eq!(parse_deep_link("DEV.Latchkey.DESKTOP://sso-callback?rotating_token_nonce=n2").unwrap(), Callback::Sso { nonce: RotatingNonce::new("n2") });
-        assert_eq!(parse_deep_link("dev.latchkey.desktop://handoff?ticket=abc.def").unwrap(), Callback::Handoff { ticket: SignInTicket::new("abc.def") });
-        assert!(matches!(parse_deep_link("dev.latchkey.desktop://callback?state=s&__clerk_status=failed&__clerk_error_code=user_cancelled").unwrap(), Callback::Failed { code, .. } if code == "user_cancelled"));
-        assert!(matches!(parse_loopback_target("/callback?rotating_token_nonce=x").unwrap(), Callback::Sso { .. }));
-        assert!(matches!(parse_loopback_target("/callback?state=s&rotating_token_nonce=x").unwrap(), Callback::HostedAuth { .. }));
+        assert_eq!(
+            cb,
+            Callback::HostedAuth {
+                state: "abc".into(),
+                nonce: RotatingNonce::new("n1"),
+                created_session_id: Some(SessionId("sess_1".into()))
+            }
+        );
+        assert_eq!(
+            parse_deep_link("DEV.Latchkey.DESKTOP://sso-callback?rotating_token_nonce=n2").unwrap(),
+            Callback::Sso {
+                nonce: RotatingNonce::new("n2")
+            }
+        );
+        assert_eq!(
+            parse_deep_link("dev.latchkey.desktop://handoff?ticket=abc.def").unwrap(),
+            Callback::Handoff {
+                ticket: SignInTicket::new("abc.def")
+            }
+        );
+        assert!(
+            matches!(parse_deep_link("dev.latchkey.desktop://callback?state=s&__clerk_status=failed&__clerk_error_code=user_cancelled").unwrap(), Callback::Failed { code, .. } if code == "user_cancelled")
+        );
+        assert!(matches!(
+            parse_loopback_target("/callback?rotating_token_nonce=x").unwrap(),
+            Callback::Sso { .. }
+        ));
+        assert!(matches!(
+            parse_loopback_target("/callback?state=s&rotating_token_nonce=x").unwrap(),
+            Callback::HostedAuth { .. }
+        ));
     }
 
     #[test]
     fn unknown_parameters_are_ignored() {
         let cb = parse_deep_link("dev.latchkey.desktop://sso-callback?rotating_token_nonce=n&next=https%3A%2F%2Fevil&redirect_url=x").unwrap();
-        assert_eq!(cb, Callback::Sso { nonce: RotatingNonce::new("n") });
+        assert_eq!(
+            cb,
+            Callback::Sso {
+                nonce: RotatingNonce::new("n")
+            }
+        );
     }
 }

@@ -26,7 +26,11 @@ pub enum ErrorKind {
     /// The action needs a recent sign-in (403 `session_reverification_required`).
     ReverificationRequired,
     /// Clerk refused the request: its error code and the parameter it names.
-    InvalidRequest { code: String, param: Option<String>, session_id: Option<String> },
+    InvalidRequest {
+        code: String,
+        param: Option<String>,
+        session_id: Option<String>,
+    },
     /// The answer had an unexpected shape (HTML, garbage, missing fields, a
     /// redirect): transient, never a sign-out.
     Protocol,
@@ -50,7 +54,10 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// What kind of failure this is.
@@ -82,7 +89,11 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::Network | ErrorKind::Timeout | ErrorKind::RateLimited { .. } | ErrorKind::Server | ErrorKind::Protocol
+            ErrorKind::Network
+                | ErrorKind::Timeout
+                | ErrorKind::RateLimited { .. }
+                | ErrorKind::Server
+                | ErrorKind::Protocol
         )
     }
 

@@ -43,7 +43,11 @@ pub fn user_agent() -> String {
         "windows" => "Windows",
         other => other,
     };
-    format!("Latchkey/{} ({os}; {})", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH)
+    format!(
+        "Latchkey/{} ({os}; {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    )
 }
 
 /// The stored credential and a version that changes on every change.
@@ -64,7 +68,9 @@ pub struct Fapi {
 
 impl std::fmt::Debug for Fapi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fapi").field("instance", &self.instance.id()).finish_non_exhaustive()
+        f.debug_struct("Fapi")
+            .field("instance", &self.instance.id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,9 +78,15 @@ fn transport_error(e: &reqwest::Error) -> Error {
     // reqwest's Display can include the URL; never print it (query strings
     // may carry nonces or verifiers).
     if e.is_timeout() {
-        Error::new(ErrorKind::Timeout, "the Clerk Frontend API did not answer in time")
+        Error::new(
+            ErrorKind::Timeout,
+            "the Clerk Frontend API did not answer in time",
+        )
     } else if e.is_redirect() {
-        Error::new(ErrorKind::Protocol, "the Clerk Frontend API answered with a redirect, which is not followed")
+        Error::new(
+            ErrorKind::Protocol,
+            "the Clerk Frontend API answered with a redirect, which is not followed",
+        )
     } else {
         Error::new(ErrorKind::Network, "could not reach the Clerk Frontend API")
     }
@@ -119,7 +131,11 @@ impl Fapi {
 
     /// Like [`Fapi::new`] with another total timeout per request (tests use
     /// short ones against a trickling server).
-    pub fn with_timeout(instance: Instance, credential: Option<ClientCredential>, total: Duration) -> Result<Self> {
+    pub fn with_timeout(
+        instance: Instance,
+        credential: Option<ClientCredential>,
+        total: Duration,
+    ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(user_agent())
             .connect_timeout(CONNECT_TIMEOUT.min(total))
@@ -132,7 +148,10 @@ impl Fapi {
         Ok(Self {
             http,
             instance,
-            slot: Arc::new(Mutex::new(CredentialSlot { value: credential, version: 0 })),
+            slot: Arc::new(Mutex::new(CredentialSlot {
+                value: credential,
+                version: 0,
+            })),
             changes: Arc::new(tx),
         })
     }
@@ -167,7 +186,14 @@ impl Fapi {
         self.slot.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn send(&self, method: Method, path: &str, query: &[(&str, &str)], form: Option<&[(&str, &str)]>, scope: Scope) -> Result<Answer> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        form: Option<&[(&str, &str)]>,
+        scope: Scope,
+    ) -> Result<Answer> {
         let (sent_with, version) = {
             let s = self.lock();
             (s.value.clone(), s.version)
@@ -175,7 +201,8 @@ impl Fapi {
         let mut url = self.instance.endpoint(path);
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("_is_native", "1").append_pair("__clerk_api_version", API_VERSION);
+            q.append_pair("_is_native", "1")
+                .append_pair("__clerk_api_version", API_VERSION);
             for (k, v) in query {
                 q.append_pair(k, v);
             }
@@ -198,10 +225,19 @@ impl Fapi {
     /// Takes a rotated credential from the response, unless the credential
     /// changed since this request was sent (then the answer is stale).
     fn adopt_credential(&self, headers: &HeaderMap, sent_version: u64) {
-        let Some(v) = headers.get(AUTHORIZATION) else { return };
+        let Some(v) = headers.get(AUTHORIZATION) else {
+            return;
+        };
         let Ok(raw) = v.to_str() else { return };
         let raw = raw.trim();
-        let raw = raw.strip_prefix("Bearer ").unwrap_or(if raw.eq_ignore_ascii_case("bearer") { "" } else { raw }).trim();
+        let raw = raw
+            .strip_prefix("Bearer ")
+            .unwrap_or(if raw.eq_ignore_ascii_case("bearer") {
+                ""
+            } else {
+                raw
+            })
+            .trim();
         let version = {
             let mut s = self.lock();
             if s.version != sent_version {
@@ -215,15 +251,31 @@ impl Fapi {
         self.changes.send_replace(version);
     }
 
-    async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, query: &[(&str, &str)], form: Option<&[(&str, &str)]>, scope: Scope) -> Result<T> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        form: Option<&[(&str, &str)]>,
+        scope: Scope,
+    ) -> Result<T> {
         let a = self.send(method, path, query, form, scope).await?;
         decode(a.body)
     }
 
     /// `{response, client}` → (response, client).
-    async fn envelope<T: DeserializeOwned>(&self, method: Method, path: &str, query: &[(&str, &str)], form: Option<&[(&str, &str)]>, scope: Scope) -> Result<(T, Option<Client>)> {
+    async fn envelope<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        form: Option<&[(&str, &str)]>,
+        scope: Scope,
+    ) -> Result<(T, Option<Client>)> {
         let a = self.send(method, path, query, form, scope).await?;
-        let Value::Object(mut m) = a.body else { return Err(protocol("expected a {response, client} object")) };
+        let Value::Object(mut m) = a.body else {
+            return Err(protocol("expected a {response, client} object"));
+        };
         if !m.contains_key("response") {
             return Err(protocol("the answer has no response field"));
         }
@@ -239,137 +291,268 @@ impl Fapi {
 
     /// `GET /v1/environment`.
     pub async fn environment(&self) -> Result<Environment> {
-        self.call(Method::GET, "/v1/environment", &[], None, Scope::Other).await
+        self.call(Method::GET, "/v1/environment", &[], None, Scope::Other)
+            .await
     }
 
     /// `GET /v1/client`; `None` when there is no client for the credential.
     pub async fn get_client(&self) -> Result<Option<Client>> {
-        let (c, _): (Option<Client>, _) = self.envelope(Method::GET, "/v1/client", &[], None, Scope::Other).await?;
+        let (c, _): (Option<Client>, _) = self
+            .envelope(Method::GET, "/v1/client", &[], None, Scope::Other)
+            .await?;
         Ok(c)
     }
 
     /// `POST /v1/client`: a new client (and credential).
     pub async fn create_client(&self) -> Result<Client> {
-        let (c, _): (Client, _) = self.envelope(Method::POST, "/v1/client", &[], Some(&[]), Scope::Other).await?;
+        let (c, _): (Client, _) = self
+            .envelope(Method::POST, "/v1/client", &[], Some(&[]), Scope::Other)
+            .await?;
         Ok(c)
     }
 
     /// `DELETE /v1/client`: ends every session and the client itself.
     pub async fn delete_client(&self) -> Result<()> {
-        let _: (Value, Option<Client>) = self.envelope(Method::DELETE, "/v1/client", &[], None, Scope::Other).await?;
+        let _: (Value, Option<Client>) = self
+            .envelope(Method::DELETE, "/v1/client", &[], None, Scope::Other)
+            .await?;
         Ok(())
     }
 
     /// `DELETE /v1/client/sessions`: signs out every session on this client.
     pub async fn sign_out_all(&self) -> Result<Option<Client>> {
-        let (c, _): (Option<Client>, Option<Client>) = self.envelope(Method::DELETE, "/v1/client/sessions", &[], None, Scope::Other).await?;
+        let (c, _): (Option<Client>, Option<Client>) = self
+            .envelope(
+                Method::DELETE,
+                "/v1/client/sessions",
+                &[],
+                None,
+                Scope::Other,
+            )
+            .await?;
         Ok(c)
     }
 
     /// `POST /v1/client/hosted_auth`: the browser URL for hosted auth.
-    pub async fn start_hosted_auth(&self, redirect_url: &str, code_challenge: &str, state: &str) -> Result<String> {
+    pub async fn start_hosted_auth(
+        &self,
+        redirect_url: &str,
+        code_challenge: &str,
+        state: &str,
+    ) -> Result<String> {
         #[derive(serde::Deserialize)]
         struct Hosted {
             url: String,
         }
-        let form = [("redirect_url", redirect_url), ("code_challenge", code_challenge), ("state", state)];
-        let (h, _): (Hosted, Option<Client>) = self.envelope(Method::POST, "/v1/client/hosted_auth", &[], Some(&form), Scope::Other).await?;
+        let form = [
+            ("redirect_url", redirect_url),
+            ("code_challenge", code_challenge),
+            ("state", state),
+        ];
+        let (h, _): (Hosted, Option<Client>) = self
+            .envelope(
+                Method::POST,
+                "/v1/client/hosted_auth",
+                &[],
+                Some(&form),
+                Scope::Other,
+            )
+            .await?;
         Ok(h.url)
     }
 
     /// Hosted-auth redemption: `POST /v1/client` with `_method=GET`, the
     /// nonce and the PKCE verifier.
-    pub async fn redeem_hosted_auth(&self, nonce: &RotatingNonce, verifier: &PkceVerifier) -> Result<Client> {
-        let form = [("_method", "GET"), ("rotating_token_nonce", nonce.expose()), ("code_verifier", verifier.expose())];
-        let (c, _): (Option<Client>, _) = self.envelope(Method::POST, "/v1/client", &[], Some(&form), Scope::Other).await?;
-        c.ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "the sign-in was redeemed but no client came back"))
+    pub async fn redeem_hosted_auth(
+        &self,
+        nonce: &RotatingNonce,
+        verifier: &PkceVerifier,
+    ) -> Result<Client> {
+        let form = [
+            ("_method", "GET"),
+            ("rotating_token_nonce", nonce.expose()),
+            ("code_verifier", verifier.expose()),
+        ];
+        let (c, _): (Option<Client>, _) = self
+            .envelope(Method::POST, "/v1/client", &[], Some(&form), Scope::Other)
+            .await?;
+        c.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unauthenticated,
+                "the sign-in was redeemed but no client came back",
+            )
+        })
     }
 
     /// `POST /v1/client/sign_ins` with `strategy=ticket`.
     pub async fn sign_in_with_ticket(&self, ticket: &SignInTicket) -> Result<SignIn> {
         let form = [("strategy", "ticket"), ("ticket", ticket.expose())];
-        let (s, _): (SignIn, Option<Client>) = self.envelope(Method::POST, "/v1/client/sign_ins", &[], Some(&form), Scope::Other).await?;
+        let (s, _): (SignIn, Option<Client>) = self
+            .envelope(
+                Method::POST,
+                "/v1/client/sign_ins",
+                &[],
+                Some(&form),
+                Scope::Other,
+            )
+            .await?;
         Ok(s)
     }
 
     /// `POST /v1/client/sign_ins` with `strategy=oauth_<provider>`.
     pub async fn sign_in_with_oauth(&self, strategy: &str, redirect_url: &str) -> Result<SignIn> {
         let form = [("strategy", strategy), ("redirect_url", redirect_url)];
-        let (s, _): (SignIn, Option<Client>) = self.envelope(Method::POST, "/v1/client/sign_ins", &[], Some(&form), Scope::Other).await?;
+        let (s, _): (SignIn, Option<Client>) = self
+            .envelope(
+                Method::POST,
+                "/v1/client/sign_ins",
+                &[],
+                Some(&form),
+                Scope::Other,
+            )
+            .await?;
         Ok(s)
     }
 
     /// `GET /v1/client/sign_ins/{id}` with the callback's nonce.
     pub async fn reload_sign_in(&self, id: &SignInId, nonce: &RotatingNonce) -> Result<SignIn> {
         let path = format!("/v1/client/sign_ins/{}", seg(id.as_str())?);
-        let (s, _): (SignIn, Option<Client>) = self.envelope(Method::GET, &path, &[("rotating_token_nonce", nonce.expose())], None, Scope::Other).await?;
+        let (s, _): (SignIn, Option<Client>) = self
+            .envelope(
+                Method::GET,
+                &path,
+                &[("rotating_token_nonce", nonce.expose())],
+                None,
+                Scope::Other,
+            )
+            .await?;
         Ok(s)
     }
 
     /// `POST /v1/client/sign_ups` with `transfer=true`.
     pub async fn transfer_to_sign_up(&self) -> Result<SignUp> {
-        let (s, _): (SignUp, Option<Client>) = self.envelope(Method::POST, "/v1/client/sign_ups", &[], Some(&[("transfer", "true")]), Scope::Other).await?;
+        let (s, _): (SignUp, Option<Client>) = self
+            .envelope(
+                Method::POST,
+                "/v1/client/sign_ups",
+                &[],
+                Some(&[("transfer", "true")]),
+                Scope::Other,
+            )
+            .await?;
         Ok(s)
     }
 
     /// `GET /v1/client/sessions/{id}`.
     pub async fn get_session(&self, id: &SessionId) -> Result<Session> {
         let path = format!("/v1/client/sessions/{}", seg(id.as_str())?);
-        Ok(self.envelope::<Session>(Method::GET, &path, &[], None, Scope::Session).await?.0)
+        Ok(self
+            .envelope::<Session>(Method::GET, &path, &[], None, Scope::Session)
+            .await?
+            .0)
     }
 
     /// `POST /v1/client/sessions/{id}/touch`: makes it the active session,
     /// with `org` active (`None` = personal account).
-    pub async fn touch(&self, id: &SessionId, org: Option<&OrganizationId>, intent: &str) -> Result<(Session, Option<Client>)> {
+    pub async fn touch(
+        &self,
+        id: &SessionId,
+        org: Option<&OrganizationId>,
+        intent: &str,
+    ) -> Result<(Session, Option<Client>)> {
         let path = format!("/v1/client/sessions/{}/touch", seg(id.as_str())?);
-        let form = [("active_organization_id", org.map(|o| o.as_str()).unwrap_or("")), ("intent", intent)];
-        self.envelope(Method::POST, &path, &[], Some(&form), Scope::Session).await
+        let form = [
+            (
+                "active_organization_id",
+                org.map(|o| o.as_str()).unwrap_or(""),
+            ),
+            ("intent", intent),
+        ];
+        self.envelope(Method::POST, &path, &[], Some(&form), Scope::Session)
+            .await
     }
 
     /// `POST /v1/client/sessions/{id}/tokens`. `org`: `None` = the session's
     /// active organization, `Some(None)` = personal account.
-    pub async fn session_token(&self, id: &SessionId, org: Option<Option<&OrganizationId>>) -> Result<SessionToken> {
+    pub async fn session_token(
+        &self,
+        id: &SessionId,
+        org: Option<Option<&OrganizationId>>,
+    ) -> Result<SessionToken> {
         let path = format!("/v1/client/sessions/{}/tokens", seg(id.as_str())?);
         let form: Vec<(&str, &str)> = match org {
             None => vec![],
             Some(o) => vec![("organization_id", o.map(|o| o.as_str()).unwrap_or(""))],
         };
-        let t: TokenObject = self.call(Method::POST, &path, &[], Some(&form), Scope::Session).await?;
+        let t: TokenObject = self
+            .call(Method::POST, &path, &[], Some(&form), Scope::Session)
+            .await?;
         check_jwt_shape(t.jwt)
     }
 
     /// `POST /v1/client/sessions/{id}/tokens/{template}`.
     pub async fn template_token(&self, id: &SessionId, template: &str) -> Result<SessionToken> {
-        let path = format!("/v1/client/sessions/{}/tokens/{}", seg(id.as_str())?, seg(template)?);
-        let t: TokenObject = self.call(Method::POST, &path, &[], Some(&[]), Scope::Session).await?;
+        let path = format!(
+            "/v1/client/sessions/{}/tokens/{}",
+            seg(id.as_str())?,
+            seg(template)?
+        );
+        let t: TokenObject = self
+            .call(Method::POST, &path, &[], Some(&[]), Scope::Session)
+            .await?;
         check_jwt_shape(t.jwt)
     }
 
     /// `POST /v1/client/sessions/{id}/end`.
     pub async fn end_session(&self, id: &SessionId) -> Result<(Session, Option<Client>)> {
         let path = format!("/v1/client/sessions/{}/end", seg(id.as_str())?);
-        self.envelope(Method::POST, &path, &[], Some(&[]), Scope::Session).await
+        self.envelope(Method::POST, &path, &[], Some(&[]), Scope::Session)
+            .await
     }
 
     /// `POST /v1/client/sessions/{id}/remove`: signs that account out here.
     pub async fn remove_session(&self, id: &SessionId) -> Result<(Session, Option<Client>)> {
         let path = format!("/v1/client/sessions/{}/remove", seg(id.as_str())?);
-        self.envelope(Method::POST, &path, &[], Some(&[]), Scope::Session).await
+        self.envelope(Method::POST, &path, &[], Some(&[]), Scope::Session)
+            .await
     }
 
     /// `GET /v1/me` as `acting`.
     pub async fn me(&self, acting: &SessionId) -> Result<User> {
-        Ok(self.envelope::<User>(Method::GET, "/v1/me", &[("_clerk_session_id", acting.as_str())], None, Scope::Session).await?.0)
+        Ok(self
+            .envelope::<User>(
+                Method::GET,
+                "/v1/me",
+                &[("_clerk_session_id", acting.as_str())],
+                None,
+                Scope::Session,
+            )
+            .await?
+            .0)
     }
 
     /// `GET /v1/me/sessions/active`: the user's devices everywhere.
     pub async fn active_sessions(&self, acting: &SessionId) -> Result<Vec<SessionWithActivities>> {
-        self.call(Method::GET, "/v1/me/sessions/active", &[("_clerk_session_id", acting.as_str())], None, Scope::Session).await
+        self.call(
+            Method::GET,
+            "/v1/me/sessions/active",
+            &[("_clerk_session_id", acting.as_str())],
+            None,
+            Scope::Session,
+        )
+        .await
     }
 
     /// `GET /v1/me/sessions`: every session of the user.
     pub async fn user_sessions(&self, acting: &SessionId) -> Result<Vec<Session>> {
-        self.call(Method::GET, "/v1/me/sessions", &[("_clerk_session_id", acting.as_str())], None, Scope::Session).await
+        self.call(
+            Method::GET,
+            "/v1/me/sessions",
+            &[("_clerk_session_id", acting.as_str())],
+            None,
+            Scope::Session,
+        )
+        .await
     }
 
     /// `POST /v1/me/sessions/{id}/revoke`: revoke a session of the same user
@@ -377,14 +560,27 @@ impl Fapi {
     pub async fn revoke_session(&self, acting: &SessionId, target: &SessionId) -> Result<Session> {
         let path = format!("/v1/me/sessions/{}/revoke", seg(target.as_str())?);
         // A 404 here names the *target*, not the acting session.
-        match self.envelope::<Session>(Method::POST, &path, &[("_clerk_session_id", acting.as_str())], Some(&[]), Scope::Other).await {
+        match self
+            .envelope::<Session>(
+                Method::POST,
+                &path,
+                &[("_clerk_session_id", acting.as_str())],
+                Some(&[]),
+                Scope::Other,
+            )
+            .await
+        {
             Ok((s, _)) => Ok(s),
             Err(e) => Err(e),
         }
     }
 
     /// `GET /v1/organizations/{id}/memberships`.
-    pub async fn organization_memberships(&self, acting: &SessionId, org: &OrganizationId) -> Result<Vec<OrganizationMembership>> {
+    pub async fn organization_memberships(
+        &self,
+        acting: &SessionId,
+        org: &OrganizationId,
+    ) -> Result<Vec<OrganizationMembership>> {
         #[derive(serde::Deserialize)]
         #[serde(untagged)]
         enum Page {
@@ -392,7 +588,15 @@ impl Fapi {
             Bare(Vec<OrganizationMembership>),
         }
         let path = format!("/v1/organizations/{}/memberships", seg(org.as_str())?);
-        let (p, _): (Page, Option<Client>) = self.envelope(Method::GET, &path, &[("_clerk_session_id", acting.as_str())], None, Scope::Other).await?;
+        let (p, _): (Page, Option<Client>) = self
+            .envelope(
+                Method::GET,
+                &path,
+                &[("_clerk_session_id", acting.as_str())],
+                None,
+                Scope::Other,
+            )
+            .await?;
         Ok(match p {
             Page::Paged { data } | Page::Bare(data) => data,
         })
@@ -401,19 +605,33 @@ impl Fapi {
 
 /// A path segment must be a plain id (no `/`, `?`, `#`, `..`).
 fn seg(s: &str) -> Result<&str> {
-    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok { Ok(s) } else { Err(Error::new(ErrorKind::Config, "not a valid Clerk id")) }
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(s)
+    } else {
+        Err(Error::new(ErrorKind::Config, "not a valid Clerk id"))
+    }
 }
 
 fn protocol(msg: &str) -> Error {
-    Error::new(ErrorKind::Protocol, format!("unexpected answer from the Clerk Frontend API: {msg}"))
+    Error::new(
+        ErrorKind::Protocol,
+        format!("unexpected answer from the Clerk Frontend API: {msg}"),
+    )
 }
 
 fn decode<T: DeserializeOwned>(v: Value) -> Result<T> {
     serde_json::from_value(v).map_err(|e| {
         // The serde message names a field or type, never a value.
         let what = e.to_string();
-        let what = what.split(" at line").next().unwrap_or("wrong shape").to_owned();
+        let what = what
+            .split(" at line")
+            .next()
+            .unwrap_or("wrong shape")
+            .to_owned();
         protocol(&what)
     })
 }
@@ -421,8 +639,14 @@ fn decode<T: DeserializeOwned>(v: Value) -> Result<T> {
 fn check_jwt_shape(jwt: String) -> Result<SessionToken> {
     let ok = jwt.len() <= MAX_JWT
         && jwt.split('.').count() == 3
-        && jwt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if ok { Ok(SessionToken::new(jwt)) } else { Err(protocol("the token is not a compact JWT")) }
+        && jwt
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(SessionToken::new(jwt))
+    } else {
+        Err(protocol("the token is not a compact JWT"))
+    }
 }
 
 async fn read_capped(mut res: reqwest::Response) -> Result<Vec<u8>> {
@@ -449,34 +673,79 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], scope: Scope) 
     let is_json = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
-    let json: Option<Value> = if is_json { serde_json::from_slice(body).ok() } else { None };
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    let json: Option<Value> = if is_json {
+        serde_json::from_slice(body).ok()
+    } else {
+        None
+    };
     if status.is_success() {
         return match json {
             Some(body) => Ok(Answer { body }),
             None if is_json => Err(protocol("the JSON is malformed or truncated")),
-            None => Err(protocol("the answer is not JSON (a captive portal or proxy?)")),
+            None => Err(protocol(
+                "the answer is not JSON (a captive portal or proxy?)",
+            )),
         };
     }
     if status.is_redirection() {
         return Err(protocol("a redirect, which is not followed"));
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
-        let retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-        return Err(Error::new(ErrorKind::RateLimited { retry_after }, "Clerk is rate limiting requests; try again shortly"));
+        let retry_after = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+        return Err(Error::new(
+            ErrorKind::RateLimited { retry_after },
+            "Clerk is rate limiting requests; try again shortly",
+        ));
     }
     if status.is_server_error() {
-        return Err(Error::new(ErrorKind::Server, format!("the Clerk Frontend API had a server error ({})", status.as_u16())));
+        return Err(Error::new(
+            ErrorKind::Server,
+            format!(
+                "the Clerk Frontend API had a server error ({})",
+                status.as_u16()
+            ),
+        ));
     }
-    let first = json.as_ref().and_then(|j| j.get("errors")).and_then(|e| e.get(0));
+    let first = json
+        .as_ref()
+        .and_then(|j| j.get("errors"))
+        .and_then(|e| e.get(0));
     let Some(err) = first else {
-        return Err(protocol(&format!("status {} without a Clerk error", status.as_u16())));
+        return Err(protocol(&format!(
+            "status {} without a Clerk error",
+            status.as_u16()
+        )));
     };
-    let code = err.get("code").and_then(Value::as_str).unwrap_or("").to_owned();
-    let long = err.get("long_message").or_else(|| err.get("message")).and_then(Value::as_str).unwrap_or("the request was refused");
+    let code = err
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let long = err
+        .get("long_message")
+        .or_else(|| err.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("the request was refused");
     let meta = err.get("meta");
-    let param = meta.and_then(|m| m.get("param_name")).and_then(Value::as_str).map(str::to_owned);
-    let session_id = meta.and_then(|m| m.get("session_id")).and_then(Value::as_str).filter(|s| seg(s).is_ok()).map(str::to_owned);
+    let param = meta
+        .and_then(|m| m.get("param_name"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let session_id = meta
+        .and_then(|m| m.get("session_id"))
+        .and_then(Value::as_str)
+        .filter(|s| seg(s).is_ok())
+        .map(str::to_owned);
     // Clerk's messages are fixed texts about the request; cap the length.
     let long: String = long.chars().take(300).collect();
     let kind = match (status.as_u16(), code.as_str(), scope) {
@@ -485,9 +754,16 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], scope: Scope) 
         (401, "signed_out", Scope::Session) => ErrorKind::SessionGone,
         (401, _, _) => ErrorKind::Unauthenticated,
         (403, "user_banned" | "user_deactivated" | "user_locked", _) => ErrorKind::Unauthenticated,
-        _ => ErrorKind::InvalidRequest { code: code.clone(), param, session_id },
+        _ => ErrorKind::InvalidRequest {
+            code: code.clone(),
+            param,
+            session_id,
+        },
     };
-    Err(Error::new(kind, format!("Clerk refused the request ({code}): {long}")))
+    Err(Error::new(
+        kind,
+        format!("Clerk refused the request ({code}): {long}"),
+    ))
 }
 
 #[cfg(test)]
@@ -499,9 +775,20 @@ mod tests {
     fn retry_after_forms() {
         let now = UNIX_EPOCH + Duration::from_secs(1_445_412_000); // 2015-10-21 07:20 UTC
         assert_eq!(parse_retry_after("5", now), Some(Duration::from_secs(5)));
-        assert_eq!(parse_retry_after("0", now), Some(Duration::from_secs(1)), "clamped up");
-        assert_eq!(parse_retry_after("99999999", now), Some(Duration::from_secs(600)), "clamped down");
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(480)));
+        assert_eq!(
+            parse_retry_after("0", now),
+            Some(Duration::from_secs(1)),
+            "clamped up"
+        );
+        assert_eq!(
+            parse_retry_after("99999999", now),
+            Some(Duration::from_secs(600)),
+            "clamped down"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(480))
+        );
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("abc", now), None);
         assert_eq!(parse_retry_after("", SystemTime::now()), None);

@@ -59,8 +59,13 @@ pub enum FlowKind {
 }
 
 enum Secret {
-    Hosted { state: String, verifier: PkceVerifier },
-    OAuth { sign_in: SignInId },
+    Hosted {
+        state: String,
+        verifier: PkceVerifier,
+    },
+    OAuth {
+        sign_in: SignInId,
+    },
 }
 
 struct Pending {
@@ -93,7 +98,11 @@ pub struct Started {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// A session was created on this client and made active.
-    SignedIn { session: SessionId, user: Option<UserId>, client: Box<Client> },
+    SignedIn {
+        session: SessionId,
+        user: Option<UserId>,
+        client: Box<Client>,
+    },
     /// This callback was already handled (or is being handled): nothing done.
     Duplicate,
     /// A web page handed over an account; ask the user before redeeming.
@@ -105,7 +114,10 @@ pub enum Outcome {
 pub enum HandoffResult {
     /// A new account was added (the active one stays active); undo =
     /// remove this session.
-    Added { session: SessionId, user: Option<UserId> },
+    Added {
+        session: SessionId,
+        user: Option<UserId>,
+    },
     /// That user was already signed in here; that account was activated.
     AlreadySignedIn { session: SessionId },
 }
@@ -141,7 +153,14 @@ impl SignInFlows {
 
     /// Like [`SignInFlows::new`] with another attempt lifetime (tests).
     pub fn with_ttl(fapi: Fapi, ttl: Duration) -> Self {
-        Self { fapi, pending: Mutex::new(None), consumed: Mutex::new(Vec::new()), handoff: Mutex::new(None), next_id: Mutex::new(0), ttl }
+        Self {
+            fapi,
+            pending: Mutex::new(None),
+            consumed: Mutex::new(Vec::new()),
+            handoff: Mutex::new(None),
+            next_id: Mutex::new(0),
+            ttl,
+        }
     }
 
     pub fn fapi(&self) -> &Fapi {
@@ -158,7 +177,12 @@ impl SignInFlows {
         if p.as_ref().is_some_and(|a| a.started.elapsed() >= self.ttl) {
             *p = None;
         }
-        p.as_ref().map(|a| Started { attempt: a.id, kind: a.kind.clone(), url: a.url.clone(), expires_at: a.expires_at })
+        p.as_ref().map(|a| Started {
+            attempt: a.id,
+            kind: a.kind.clone(),
+            url: a.url.clone(),
+            expires_at: a.expires_at,
+        })
     }
 
     /// Cancels the live attempt; true if there was one.
@@ -168,7 +192,9 @@ impl SignInFlows {
 
     fn begin(&self) -> Result<u64> {
         if self.pending().is_some() {
-            return Err(sign_in_error("a sign-in is already in progress; finish or cancel it first"));
+            return Err(sign_in_error(
+                "a sign-in is already in progress; finish or cancel it first",
+            ));
         }
         let mut n = Self::lock(&self.next_id);
         *n += 1;
@@ -177,15 +203,32 @@ impl SignInFlows {
 
     fn install(&self, id: u64, kind: FlowKind, secret: Secret, url: String) -> Result<Started> {
         if !self.fapi.instance().is_openable_url(&url) {
-            return Err(Error::new(ErrorKind::Protocol, "the instance returned a sign-in page that is not https"));
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the instance returned a sign-in page that is not https",
+            ));
         }
         let expires_at = SystemTime::now() + self.ttl;
-        let started = Started { attempt: id, kind: kind.clone(), url: url.clone(), expires_at };
+        let started = Started {
+            attempt: id,
+            kind: kind.clone(),
+            url: url.clone(),
+            expires_at,
+        };
         let mut p = Self::lock(&self.pending);
         if p.as_ref().is_some_and(|a| a.started.elapsed() < self.ttl) {
-            return Err(sign_in_error("a sign-in is already in progress; finish or cancel it first"));
+            return Err(sign_in_error(
+                "a sign-in is already in progress; finish or cancel it first",
+            ));
         }
-        *p = Some(Pending { id, kind, secret, url, started: Instant::now(), expires_at });
+        *p = Some(Pending {
+            id,
+            kind,
+            secret,
+            url,
+            started: Instant::now(),
+            expires_at,
+        });
         Ok(started)
     }
 
@@ -194,23 +237,51 @@ impl SignInFlows {
         let id = self.begin()?;
         let state = pkce::new_state();
         let verifier = pkce::new_verifier();
-        let url = self.fapi.start_hosted_auth(&redirect.url(true), &pkce::challenge(&verifier), &state).await?;
-        self.install(id, FlowKind::Hosted, Secret::Hosted { state, verifier }, url)
+        let url = self
+            .fapi
+            .start_hosted_auth(&redirect.url(true), &pkce::challenge(&verifier), &state)
+            .await?;
+        self.install(
+            id,
+            FlowKind::Hosted,
+            Secret::Hosted { state, verifier },
+            url,
+        )
     }
 
     /// Starts a direct OAuth sign-in (`oauth_google`, …).
     pub async fn start_oauth(&self, strategy: &str, redirect: Redirect) -> Result<Started> {
-        if !strategy.starts_with("oauth_") || strategy.len() > 64 || !strategy.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if !strategy.starts_with("oauth_")
+            || strategy.len() > 64
+            || !strategy
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return Err(Error::new(ErrorKind::Config, "not an OAuth strategy"));
         }
         let id = self.begin()?;
-        let si = self.fapi.sign_in_with_oauth(strategy, &redirect.url(false)).await?;
+        let si = self
+            .fapi
+            .sign_in_with_oauth(strategy, &redirect.url(false))
+            .await?;
         let url = si
             .first_factor_verification
             .as_ref()
             .and_then(|v| v.external_verification_redirect_url.clone())
-            .ok_or_else(|| Error::new(ErrorKind::Protocol, "the sign-in has no external verification URL"))?;
-        self.install(id, FlowKind::OAuth { strategy: strategy.to_owned() }, Secret::OAuth { sign_in: si.id }, url)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Protocol,
+                    "the sign-in has no external verification URL",
+                )
+            })?;
+        self.install(
+            id,
+            FlowKind::OAuth {
+                strategy: strategy.to_owned(),
+            },
+            Secret::OAuth { sign_in: si.id },
+            url,
+        )
     }
 
     fn seen(&self, fp: &[u8; 32]) -> bool {
@@ -220,7 +291,10 @@ impl SignInFlows {
     }
 
     fn remember(&self, fp: [u8; 32]) {
-        Self::lock(&self.consumed).push(Consumed { fingerprint: fp, at: Instant::now() });
+        Self::lock(&self.consumed).push(Consumed {
+            fingerprint: fp,
+            at: Instant::now(),
+        });
     }
 
     /// Handles a validated callback. Makes no network call unless the
@@ -237,8 +311,17 @@ impl SignInFlows {
                 *Self::lock(&self.handoff) = Some((ticket, Instant::now()));
                 Ok(Outcome::HandoffPending)
             }
-            Callback::Failed { state, code, description, .. } => self.fail(state.as_deref(), &code, description.as_deref()),
-            Callback::HostedAuth { state, nonce, created_session_id } => {
+            Callback::Failed {
+                state,
+                code,
+                description,
+                ..
+            } => self.fail(state.as_deref(), &code, description.as_deref()),
+            Callback::HostedAuth {
+                state,
+                nonce,
+                created_session_id,
+            } => {
                 let fp = fingerprint(&["hosted", &state, nonce.expose()]);
                 if self.seen(&fp) {
                     return Ok(Outcome::Duplicate);
@@ -246,14 +329,27 @@ impl SignInFlows {
                 // Consume the attempt atomically, before any network call.
                 let verifier = {
                     let mut p = Self::lock(&self.pending);
-                    let Some(a) = p.as_ref() else { return Err(no_attempt()) };
-                    let Secret::Hosted { state: expected, .. } = &a.secret else { return Err(no_attempt()) };
+                    let Some(a) = p.as_ref() else {
+                        return Err(no_attempt());
+                    };
+                    let Secret::Hosted {
+                        state: expected, ..
+                    } = &a.secret
+                    else {
+                        return Err(no_attempt());
+                    };
                     if !bool::from(expected.as_bytes().ct_eq(state.as_bytes())) {
-                        return Err(Error::new(ErrorKind::Callback, "rejected callback: it does not belong to the sign-in in progress"));
+                        return Err(Error::new(
+                            ErrorKind::Callback,
+                            "rejected callback: it does not belong to the sign-in in progress",
+                        ));
                     }
                     if a.started.elapsed() >= self.ttl {
                         *p = None;
-                        return Err(Error::new(ErrorKind::Callback, "rejected callback: the sign-in expired; start again"));
+                        return Err(Error::new(
+                            ErrorKind::Callback,
+                            "rejected callback: the sign-in expired; start again",
+                        ));
                     }
                     match p.take().map(|a| a.secret) {
                         Some(Secret::Hosted { verifier, .. }) => verifier,
@@ -265,7 +361,10 @@ impl SignInFlows {
                 drop(verifier);
                 let session = match created_session_id {
                     Some(id) => id,
-                    None => client.last_active_session_id.clone().ok_or_else(|| sign_in_error("the sign-in created no session"))?,
+                    None => client
+                        .last_active_session_id
+                        .clone()
+                        .ok_or_else(|| sign_in_error("the sign-in created no session"))?,
                 };
                 self.activate(client, session).await
             }
@@ -276,13 +375,18 @@ impl SignInFlows {
                 }
                 let sign_in = {
                     let mut p = Self::lock(&self.pending);
-                    let Some(a) = p.as_ref() else { return Err(no_attempt()) };
+                    let Some(a) = p.as_ref() else {
+                        return Err(no_attempt());
+                    };
                     if !matches!(a.secret, Secret::OAuth { .. }) {
                         return Err(no_attempt());
                     }
                     if a.started.elapsed() >= self.ttl {
                         *p = None;
-                        return Err(Error::new(ErrorKind::Callback, "rejected callback: the sign-in expired; start again"));
+                        return Err(Error::new(
+                            ErrorKind::Callback,
+                            "rejected callback: the sign-in expired; start again",
+                        ));
                     }
                     match p.take().map(|a| a.secret) {
                         Some(Secret::OAuth { sign_in }) => sign_in,
@@ -292,15 +396,25 @@ impl SignInFlows {
                 self.remember(fp);
                 let si = self.fapi.reload_sign_in(&sign_in, &nonce).await?;
                 let session = if si.status == "complete" {
-                    si.created_session_id.ok_or_else(|| sign_in_error("the sign-in completed without a session"))?
-                } else if si.first_factor_verification.as_ref().is_some_and(|v| v.status == "transferable") {
+                    si.created_session_id
+                        .ok_or_else(|| sign_in_error("the sign-in completed without a session"))?
+                } else if si
+                    .first_factor_verification
+                    .as_ref()
+                    .is_some_and(|v| v.status == "transferable")
+                {
                     // No account yet for this external identity: sign up.
                     let su = self.fapi.transfer_to_sign_up().await?;
                     su.created_session_id.ok_or_else(|| sign_in_error("the new account needs more information; finish signing up in the browser"))?
                 } else {
-                    return Err(sign_in_error(format!("the sign-in is not complete (status {})", sanitize(&si.status))));
+                    return Err(sign_in_error(format!(
+                        "the sign-in is not complete (status {})",
+                        sanitize(&si.status)
+                    )));
                 };
-                let client = self.fapi.get_client().await?.ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "no client after sign-in"))?;
+                let client = self.fapi.get_client().await?.ok_or_else(|| {
+                    Error::new(ErrorKind::Unauthenticated, "no client after sign-in")
+                })?;
                 self.activate(client, session).await
             }
         }
@@ -308,20 +422,32 @@ impl SignInFlows {
 
     fn fail(&self, state: Option<&str>, code: &str, description: Option<&str>) -> Result<Outcome> {
         let mut p = Self::lock(&self.pending);
-        let Some(a) = p.as_ref() else { return Err(no_attempt()) };
+        let Some(a) = p.as_ref() else {
+            return Err(no_attempt());
+        };
         // A failure report must belong to the attempt too, or anyone could
         // cancel a sign-in in progress.
         let belongs = match (&a.secret, state) {
-            (Secret::Hosted { state: expected, .. }, Some(s)) => bool::from(expected.as_bytes().ct_eq(s.as_bytes())),
+            (
+                Secret::Hosted {
+                    state: expected, ..
+                },
+                Some(s),
+            ) => bool::from(expected.as_bytes().ct_eq(s.as_bytes())),
             (Secret::Hosted { .. }, None) => false,
             (Secret::OAuth { .. }, _) => true,
         };
         if !belongs {
-            return Err(Error::new(ErrorKind::Callback, "rejected callback: it does not belong to the sign-in in progress"));
+            return Err(Error::new(
+                ErrorKind::Callback,
+                "rejected callback: it does not belong to the sign-in in progress",
+            ));
         }
         *p = None;
         let msg = match code {
-            "user_cancelled" | "oauth_access_denied" | "access_denied" => "sign-in was cancelled in the browser".to_owned(),
+            "user_cancelled" | "oauth_access_denied" | "access_denied" => {
+                "sign-in was cancelled in the browser".to_owned()
+            }
             other => match description {
                 Some(d) => format!("sign-in failed in the browser ({}): {d}", sanitize(other)),
                 None => format!("sign-in failed in the browser ({})", sanitize(other)),
@@ -331,10 +457,21 @@ impl SignInFlows {
     }
 
     async fn activate(&self, client: Client, session: SessionId) -> Result<Outcome> {
-        let s = client.session(&session).filter(|s| s.status.is_signed_in()).ok_or_else(|| sign_in_error("the new session is not on this client"))?;
-        let user = s.user.as_ref().map(|u| u.id.clone()).or_else(|| s.public_user_data.as_ref().and_then(|p| p.user_id.clone()));
+        let s = client
+            .session(&session)
+            .filter(|s| s.status.is_signed_in())
+            .ok_or_else(|| sign_in_error("the new session is not on this client"))?;
+        let user = s
+            .user
+            .as_ref()
+            .map(|u| u.id.clone())
+            .or_else(|| s.public_user_data.as_ref().and_then(|p| p.user_id.clone()));
         let (_, touched) = self.fapi.touch(&session, None, "select_session").await?;
-        Ok(Outcome::SignedIn { session, user, client: Box::new(touched.unwrap_or(client)) })
+        Ok(Outcome::SignedIn {
+            session,
+            user,
+            client: Box::new(touched.unwrap_or(client)),
+        })
     }
 
     /// True while a handoff waits for the user's answer.
@@ -359,17 +496,31 @@ impl SignInFlows {
     /// [`ErrorKind::SignIn`] when nothing is pending, the link expired, or
     /// the instance allows one account and one is signed in already.
     pub async fn confirm_handoff(&self, keep_active: Option<&SessionId>) -> Result<HandoffResult> {
-        let (ticket, at) = Self::lock(&self.handoff).take().ok_or_else(|| sign_in_error("there is no account link waiting"))?;
+        let (ticket, at) = Self::lock(&self.handoff)
+            .take()
+            .ok_or_else(|| sign_in_error("there is no account link waiting"))?;
         if at.elapsed() >= self.ttl {
-            return Err(sign_in_error("the account link expired; open it again from the web page"));
+            return Err(sign_in_error(
+                "the account link expired; open it again from the web page",
+            ));
         }
         match self.fapi.sign_in_with_ticket(&ticket).await {
             Ok(si) if si.status == "complete" => {
-                let session = si.created_session_id.ok_or_else(|| sign_in_error("the link signed in without a session"))?;
-                let client = self.fapi.get_client().await?.ok_or_else(|| Error::new(ErrorKind::Unauthenticated, "no client after sign-in"))?;
-                let user = client.session(&session).and_then(|s| s.user.as_ref().map(|u| u.id.clone()));
+                let session = si
+                    .created_session_id
+                    .ok_or_else(|| sign_in_error("the link signed in without a session"))?;
+                let client = self.fapi.get_client().await?.ok_or_else(|| {
+                    Error::new(ErrorKind::Unauthenticated, "no client after sign-in")
+                })?;
+                let user = client
+                    .session(&session)
+                    .and_then(|s| s.user.as_ref().map(|u| u.id.clone()));
                 match keep_active {
-                    Some(prev) if client.session(prev).is_some_and(|s| s.status.is_signed_in()) => {
+                    Some(prev)
+                        if client
+                            .session(prev)
+                            .is_some_and(|s| s.status.is_signed_in()) =>
+                    {
                         self.fapi.touch(prev, None, "select_session").await?;
                     }
                     _ => {
@@ -378,18 +529,31 @@ impl SignInFlows {
                 }
                 Ok(HandoffResult::Added { session, user })
             }
-            Ok(si) => Err(sign_in_error(format!("the link needs more verification (status {})", sanitize(&si.status)))),
+            Ok(si) => Err(sign_in_error(format!(
+                "the link needs more verification (status {})",
+                sanitize(&si.status)
+            ))),
             Err(e) => match e.kind() {
-                ErrorKind::InvalidRequest { code, session_id: Some(sid), .. } if code == "identifier_already_signed_in" => {
+                ErrorKind::InvalidRequest {
+                    code,
+                    session_id: Some(sid),
+                    ..
+                } if code == "identifier_already_signed_in" => {
                     let session = SessionId(sid.clone());
                     self.fapi.touch(&session, None, "select_session").await?;
                     Ok(HandoffResult::AlreadySignedIn { session })
                 }
-                ErrorKind::InvalidRequest { code, .. } if code == "session_exists" => Err(sign_in_error(
-                    "this instance allows one account at a time and one is already signed in here; sign out first to use this link",
-                )),
-                ErrorKind::InvalidRequest { code, .. } if code.starts_with("ticket_") || code.starts_with("sign_in_token_") => {
-                    Err(sign_in_error("the account link is no longer valid (used, revoked or expired); open it again from the web page"))
+                ErrorKind::InvalidRequest { code, .. } if code == "session_exists" => {
+                    Err(sign_in_error(
+                        "this instance allows one account at a time and one is already signed in here; sign out first to use this link",
+                    ))
+                }
+                ErrorKind::InvalidRequest { code, .. }
+                    if code.starts_with("ticket_") || code.starts_with("sign_in_token_") =>
+                {
+                    Err(sign_in_error(
+                        "the account link is no longer valid (used, revoked or expired); open it again from the web page",
+                    ))
                 }
                 _ => Err(e),
             },
@@ -398,9 +562,15 @@ impl SignInFlows {
 }
 
 fn no_attempt() -> Error {
-    Error::new(ErrorKind::Callback, "rejected callback: no sign-in is in progress; start again")
+    Error::new(
+        ErrorKind::Callback,
+        "rejected callback: no sign-in is in progress; start again",
+    )
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect()
 }

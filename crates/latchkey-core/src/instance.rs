@@ -60,30 +60,43 @@ impl Instance {
         };
         let parts: Vec<&str> = key.split('_').collect();
         if parts.len() != 3 || parts[2].is_empty() {
-            return Err(config("the publishable key is malformed (expected pk_test_<base64> or pk_live_<base64>)"));
+            return Err(config(
+                "the publishable key is malformed (expected pk_test_<base64> or pk_live_<base64>)",
+            ));
         }
         let encoded = parts[2].trim_end_matches('=');
         let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(encoded)
             .map_err(|_| config("the publishable key is not valid base64"))?;
-        let decoded = String::from_utf8(decoded).map_err(|_| config("the publishable key does not encode a host name"))?;
+        let decoded = String::from_utf8(decoded)
+            .map_err(|_| config("the publishable key does not encode a host name"))?;
         let host = decoded
             .strip_suffix('$')
             .filter(|h| !h.contains('$') && h.contains('.'))
             .ok_or_else(|| config("the publishable key does not encode a Frontend API host"))?;
         let valid_host = !host.is_empty()
             && host.len() <= 253
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':');
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':');
         if !valid_host {
             return Err(config("the publishable key encodes an invalid host name"));
         }
         // https only, always: Clerk's SDKs have no http mode either.
-        let fapi = Url::parse(&format!("https://{host}")).map_err(|_| config("the publishable key encodes an invalid host name"))?;
+        let fapi = Url::parse(&format!("https://{host}"))
+            .map_err(|_| config("the publishable key encodes an invalid host name"))?;
         if fapi.path() != "/" || fapi.query().is_some() {
             return Err(config("the publishable key encodes an invalid host name"));
         }
         let issuer = format!("https://{host}");
-        Ok(Self { id: format!("clerk:{host}"), kind: InstanceKind::Clerk, fapi, issuer, publishable_key: key.to_owned(), production })
+        Ok(Self {
+            id: format!("clerk:{host}"),
+            kind: InstanceKind::Clerk,
+            fapi,
+            issuer,
+            publishable_key: key.to_owned(),
+            production,
+        })
     }
 
     /// The local demo instance: the emulator at a loopback `http` URL, with
@@ -92,12 +105,19 @@ impl Instance {
     /// # Errors
     /// [`ErrorKind::Config`] for a URL that is not `http://127.0.0.1:<port>`
     /// (or `[::1]`), or an instance id that is not `ins_…`.
-    pub fn local_demo(frontend_api_url: &str, instance_id: &str, publishable_key: &str) -> Result<Self> {
-        let fapi = Url::parse(frontend_api_url).map_err(|_| config("the local instance URL is not a URL"))?;
+    pub fn local_demo(
+        frontend_api_url: &str,
+        instance_id: &str,
+        publishable_key: &str,
+    ) -> Result<Self> {
+        let fapi = Url::parse(frontend_api_url)
+            .map_err(|_| config("the local instance URL is not a URL"))?;
         let loopback = matches!(fapi.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
             || matches!(fapi.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
         if fapi.scheme() != "http" || !loopback || fapi.port().is_none() || fapi.path() != "/" {
-            return Err(config("the local demo instance must be http://127.0.0.1:<port>"));
+            return Err(config(
+                "the local demo instance must be http://127.0.0.1:<port>",
+            ));
         }
         if !instance_id.starts_with("ins_") || instance_id.len() > 64 {
             return Err(config("the local demo instance id must be an ins_… id"));
@@ -164,7 +184,9 @@ impl Instance {
         }
         match (u.scheme(), self.kind) {
             ("https", _) => u.host_str().is_some(),
-            ("http", InstanceKind::LocalDemo) => u.host() == self.fapi.host() && u.port() == self.fapi.port(),
+            ("http", InstanceKind::LocalDemo) => {
+                u.host() == self.fapi.host() && u.port() == self.fapi.port()
+            }
             _ => false,
         }
     }
@@ -184,9 +206,18 @@ mod tests {
 
     #[test]
     fn clerk_keys_decode_to_https_hosts() {
-        let i = Instance::from_publishable_key("pk_test_ZXhhbXBsZS1kZXN0aW5lZC1jYW1lbC0xMy5jbGVyay5hY2NvdW50cy5kZXYk").unwrap();
-        assert_eq!(i.frontend_api().as_str(), "https://example-destined-camel-13.clerk.accounts.dev/");
-        assert_eq!(i.issuer(), "https://example-destined-camel-13.clerk.accounts.dev");
+        let i = Instance::from_publishable_key(
+            "pk_test_ZXhhbXBsZS1kZXN0aW5lZC1jYW1lbC0xMy5jbGVyay5hY2NvdW50cy5kZXYk",
+        )
+        .unwrap();
+        assert_eq!(
+            i.frontend_api().as_str(),
+            "https://example-destined-camel-13.clerk.accounts.dev/"
+        );
+        assert_eq!(
+            i.issuer(),
+            "https://example-destined-camel-13.clerk.accounts.dev"
+        );
         assert_eq!(i.id(), "clerk:example-destined-camel-13.clerk.accounts.dev");
         assert!(!i.is_production());
         let p = Instance::from_publishable_key("pk_live_Y2xlcmsuZXhhbXBsZS5jb20k").unwrap();
@@ -204,11 +235,11 @@ mod tests {
             "sk_test_abc",
             "pk_test_",
             "pk_test_!!!",
-            "pk_test_Y2xlcmsuZXhhbXBsZS5jb20",    // no $
-            "pk_test_bG9jYWxob3N0OjMwMDAk",        // localhost:3000$ has no dot
-            "pk_test_YS5iJGMk",                    // a.b$c$: two $
+            "pk_test_Y2xlcmsuZXhhbXBsZS5jb20", // no $
+            "pk_test_bG9jYWxob3N0OjMwMDAk",    // localhost:3000$ has no dot
+            "pk_test_YS5iJGMk",                // a.b$c$: two $
             "pk_test_x_y",
-            "pk_test_aHR0cHM6Ly9ldmlsLmNvbS94JA",  // https://evil.com/x$
+            "pk_test_aHR0cHM6Ly9ldmlsLmNvbS94JA", // https://evil.com/x$
         ] {
             let e = Instance::from_publishable_key(bad).unwrap_err();
             assert_eq!(e.kind(), &ErrorKind::Config, "{bad}");
@@ -221,7 +252,13 @@ mod tests {
         assert_eq!(l.kind(), InstanceKind::LocalDemo);
         assert_eq!(l.issuer(), "http://127.0.0.1:4000");
         assert_eq!(l.id(), "local:ins_abc");
-        for bad in ["http://example.com:4000", "https://127.0.0.1:4000", "http://127.0.0.1", "http://10.0.0.1:80", "http://127.0.0.1:4000/x"] {
+        for bad in [
+            "http://example.com:4000",
+            "https://127.0.0.1:4000",
+            "http://127.0.0.1",
+            "http://10.0.0.1:80",
+            "http://127.0.0.1:4000/x",
+        ] {
             assert!(Instance::local_demo(bad, "ins_abc", "").is_err(), "{bad}");
         }
         assert!(Instance::local_demo("http://127.0.0.1:4000", "user_abc", "").is_err());

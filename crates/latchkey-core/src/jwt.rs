@@ -2,8 +2,11 @@
 //!
 //! RS256 only; keys only from the instance's own JWKS (RSA ≥ 2048 bits, at
 //! most 32 keys, no duplicate `kid`); `jku`/`x5u`/`jwk`/`x5c` headers are
-//! never read; leeway 5 s; `exp`, `nbf`, `iss`, `sub` required and `iss`
-//! pinned to the instance; `aud` must be absent; `azp`, when present, must be
+//! never read; `exp`, `nbf`, `iss`, `sub` required and `iss` pinned to the
+//! instance; time checks against an injectable clock (so the engine can
+//! correct for local clock skew): expired at `exp` (no leeway: an expired
+//! token is expired, and Latchkey refreshes 17 s early), `nbf` and `iat` at
+//! most 5 s in the future (Clerk already back-dates `nbf` by 10 s); `aud` must be absent; `azp`, when present, must be
 //! an authorized party (native requests send no `Origin`, so Clerk omits
 //! `azp` on Latchkey's own tokens); `sts: pending` is not signed in. An
 //! unknown `kid` triggers at most one JWKS refetch per minute.
@@ -24,8 +27,10 @@ use crate::types::{SessionId, UserId};
 
 /// Largest token accepted, checked before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Clock skew tolerated on `exp`, `nbf` and `iat` (Clerk's backend SDK: 5 s).
+/// Clock skew tolerated on `nbf` and `iat` (Clerk's backend SDK: 5 s).
 pub const LEEWAY_SECS: u64 = 5;
+/// Clock skew tolerated on `exp`.
+pub const EXP_LEEWAY_SECS: u64 = 0;
 /// At most one JWKS refetch for unknown `kid`s per this interval.
 pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 const MAX_KEYS: usize = 32;
@@ -149,15 +154,18 @@ pub struct VerifyOptions {
     pub expect_session: Option<(SessionId, UserId)>,
 }
 
-/// The `jsonwebtoken` settings every verification uses. Pinned by a test so
-/// a refactor cannot loosen them (the crate's defaults are a 60 s leeway,
-/// no `nbf` check and no issuer check).
+/// The `jsonwebtoken` settings every verification uses: algorithm, issuer,
+/// required claims and audience. Times are checked by [`Verifier`] itself
+/// against its clock (the crate reads the system clock, which the engine
+/// must be able to correct). Pinned by a test so a refactor cannot loosen
+/// them (the crate's defaults are a 60 s leeway, no `nbf` check and no
+/// issuer check).
 pub fn validation(issuer: &str) -> Validation {
     let mut v = Validation::new(Algorithm::RS256);
     v.algorithms = vec![Algorithm::RS256];
-    v.leeway = LEEWAY_SECS;
-    v.validate_exp = true;
-    v.validate_nbf = true;
+    v.leeway = 0;
+    v.validate_exp = false;
+    v.validate_nbf = false;
     // No audience is configured, so a token that carries `aud` is rejected.
     v.validate_aud = true;
     v.set_issuer(&[issuer]);
@@ -181,12 +189,17 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier").field("instance", &self.instance.id()).finish_non_exhaustive()
+        f.debug_struct("Verifier")
+            .field("instance", &self.instance.id())
+            .finish_non_exhaustive()
     }
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl Verifier {
@@ -203,7 +216,11 @@ impl Verifier {
             .https_only(instance.kind() == InstanceKind::Clerk)
             .build()
             .map_err(|_| Error::new(ErrorKind::Config, "could not set up the HTTP client"))?;
-        Ok(Self { instance, http, cache: Mutex::new(KeyCache::default()) })
+        Ok(Self {
+            instance,
+            http,
+            cache: Mutex::new(KeyCache::default()),
+        })
     }
 
     pub fn instance(&self) -> &Instance {
@@ -215,42 +232,77 @@ impl Verifier {
         self.cache.lock().await.fetches
     }
 
-    /// Verifies `token`; the claims, or the precise reason it was refused.
-    pub async fn verify(&self, token: &str, opts: &VerifyOptions) -> std::result::Result<Claims, Rejection> {
+    /// Verifies `token` now; the claims, or the precise reason it was
+    /// refused.
+    pub async fn verify(
+        &self,
+        token: &str,
+        opts: &VerifyOptions,
+    ) -> std::result::Result<Claims, Rejection> {
+        self.verify_at(token, opts, now_secs()).await
+    }
+
+    /// Verifies `token` as of `now` (Unix seconds; the engine passes a
+    /// skew-corrected time).
+    pub async fn verify_at(
+        &self,
+        token: &str,
+        opts: &VerifyOptions,
+        now: i64,
+    ) -> std::result::Result<Claims, Rejection> {
         let token = token.trim();
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::TooLarge);
         }
         let parts: Vec<&str> = token.split('.').collect();
-        let b64url = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let b64url = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
         if parts.len() != 3 || !parts.iter().all(|p| b64url(p)) {
             return Err(Rejection::Malformed);
         }
-        let header_bytes = URL_SAFE_NO_PAD.decode(parts[0]).map_err(|_| Rejection::Malformed)?;
-        let header: Value = serde_json::from_slice(&header_bytes).map_err(|_| Rejection::Malformed)?;
+        let header_bytes = URL_SAFE_NO_PAD
+            .decode(parts[0])
+            .map_err(|_| Rejection::Malformed)?;
+        let header: Value =
+            serde_json::from_slice(&header_bytes).map_err(|_| Rejection::Malformed)?;
         let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
         if alg != "RS256" {
             return Err(Rejection::Algorithm(alg.chars().take(16).collect()));
         }
-        if let Some(typ) = header.get("typ") {
-            if typ.as_str() != Some("JWT") {
-                return Err(Rejection::Type);
-            }
+        if let Some(typ) = header.get("typ")
+            && typ.as_str() != Some("JWT")
+        {
+            return Err(Rejection::Type);
         }
-        let kid = header.get("kid").and_then(Value::as_str).filter(|k| !k.is_empty() && k.len() <= 128).ok_or(Rejection::MissingKid)?;
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty() && k.len() <= 128)
+            .ok_or(Rejection::MissingKid)?;
         let key = self.key(kid).await?;
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation(self.instance.issuer())).map_err(map_jwt_error)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation(self.instance.issuer()))
+            .map_err(map_jwt_error)?;
         let c = data.claims;
-        let now = now_secs();
-        if let Some(iat) = c.iat {
-            if iat > now + LEEWAY_SECS as i64 {
-                return Err(Rejection::IssuedInFuture);
-            }
+        if now >= c.exp + EXP_LEEWAY_SECS as i64 {
+            return Err(Rejection::Expired);
         }
-        if let Some(azp) = &c.azp {
-            if !opts.authorized_parties.iter().any(|p| p == azp) {
-                return Err(Rejection::UnauthorizedParty(azp.chars().take(200).collect()));
-            }
+        if c.nbf > now + LEEWAY_SECS as i64 {
+            return Err(Rejection::NotYetValid);
+        }
+        if let Some(iat) = c.iat
+            && iat > now + LEEWAY_SECS as i64
+        {
+            return Err(Rejection::IssuedInFuture);
+        }
+        if let Some(azp) = &c.azp
+            && !opts.authorized_parties.iter().any(|p| p == azp)
+        {
+            return Err(Rejection::UnauthorizedParty(
+                azp.chars().take(200).collect(),
+            ));
         }
         if c.sts.as_deref() == Some("pending") {
             return Err(Rejection::Pending);
@@ -258,24 +310,36 @@ impl Verifier {
         if let Some((sid, uid)) = &opts.expect_session {
             let got = c.sid.clone().unwrap_or_default();
             if got != sid.as_str() {
-                return Err(Rejection::WrongSession { expected: sid.to_string(), got });
+                return Err(Rejection::WrongSession {
+                    expected: sid.to_string(),
+                    got,
+                });
             }
             if c.sub != uid.as_str() {
-                return Err(Rejection::WrongUser { expected: uid.to_string(), got: c.sub.clone() });
+                return Err(Rejection::WrongUser {
+                    expected: uid.to_string(),
+                    got: c.sub.clone(),
+                });
             }
         }
         if let Some(max) = opts.max_age {
             let iat = c.iat.ok_or_else(|| Rejection::MissingClaim("iat".into()))?;
             let age = (now - iat).max(0) as u64;
             if age > max.as_secs() {
-                return Err(Rejection::TooOld { age, max: max.as_secs() });
+                return Err(Rejection::TooOld {
+                    age,
+                    max: max.as_secs(),
+                });
             }
         }
         if let Some(max) = opts.max_factor_age {
             let max_min = (max.as_secs() / 60) as i64;
             let fva = c.fva.ok_or_else(|| Rejection::MissingClaim("fva".into()))?;
             if fva[0] < 0 || fva[0] > max_min {
-                return Err(Rejection::FactorTooOld { age: fva[0], max: max_min });
+                return Err(Rejection::FactorTooOld {
+                    age: fva[0],
+                    max: max_min,
+                });
             }
         }
         Ok(c)
@@ -288,7 +352,9 @@ impl Verifier {
         }
         // Unknown kid: one refetch, at most once per interval (key rotation
         // works; a flood of forged kids does not hammer the JWKS).
-        let may_fetch = cache.last_fetch.is_none_or(|t| t.elapsed() >= JWKS_REFETCH_INTERVAL);
+        let may_fetch = cache
+            .last_fetch
+            .is_none_or(|t| t.elapsed() >= JWKS_REFETCH_INTERVAL);
         if !may_fetch {
             return Err(Rejection::UnknownKey(kid.chars().take(64).collect()));
         }
@@ -299,17 +365,30 @@ impl Verifier {
             // Keep the keys we had; fail closed for this token.
             Err(e) => return Err(e),
         }
-        cache.keys.get(kid).cloned().ok_or_else(|| Rejection::UnknownKey(kid.chars().take(64).collect()))
+        cache
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| Rejection::UnknownKey(kid.chars().take(64).collect()))
     }
 
     async fn fetch_jwks(&self) -> std::result::Result<HashMap<String, DecodingKey>, Rejection> {
         let unavailable = |m: &str| Rejection::JwksUnavailable(m.to_owned());
-        let mut res = self.http.get(self.instance.jwks_url()).send().await.map_err(|_| unavailable("network error"))?;
+        let mut res = self
+            .http
+            .get(self.instance.jwks_url())
+            .send()
+            .await
+            .map_err(|_| unavailable("network error"))?;
         if !res.status().is_success() {
             return Err(unavailable(&format!("status {}", res.status().as_u16())));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|_| unavailable("network error"))? {
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|_| unavailable("network error"))?
+        {
             if body.len() + chunk.len() > MAX_JWKS_BYTES {
                 return Err(Rejection::BadJwks("larger than 256 KiB".into()));
             }
@@ -323,7 +402,10 @@ impl Verifier {
 pub fn parse_jwks(body: &[u8]) -> std::result::Result<HashMap<String, DecodingKey>, Rejection> {
     let bad = |m: &str| Rejection::BadJwks(m.to_owned());
     let doc: Value = serde_json::from_slice(body).map_err(|_| bad("not JSON"))?;
-    let keys = doc.get("keys").and_then(Value::as_array).ok_or_else(|| bad("no keys array"))?;
+    let keys = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no keys array"))?;
     if keys.len() > MAX_KEYS {
         return Err(bad("more than 32 keys"));
     }
@@ -333,22 +415,41 @@ pub fn parse_jwks(body: &[u8]) -> std::result::Result<HashMap<String, DecodingKe
         if k.get("kty").and_then(Value::as_str) != Some("RSA") {
             continue;
         }
-        if let Some(alg) = k.get("alg").and_then(Value::as_str) {
-            if alg != "RS256" {
-                continue;
-            }
+        if let Some(alg) = k.get("alg").and_then(Value::as_str)
+            && alg != "RS256"
+        {
+            continue;
         }
-        if let Some(u) = k.get("use").and_then(Value::as_str) {
-            if u != "sig" {
-                continue;
-            }
+        if let Some(u) = k.get("use").and_then(Value::as_str)
+            && u != "sig"
+        {
+            continue;
         }
-        let kid = k.get("kid").and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 128).ok_or_else(|| bad("a key without a kid"))?;
-        let n = k.get("n").and_then(Value::as_str).ok_or_else(|| bad("an RSA key without n"))?;
-        let e = k.get("e").and_then(Value::as_str).ok_or_else(|| bad("an RSA key without e"))?;
-        let n_bytes = URL_SAFE_NO_PAD.decode(n).map_err(|_| bad("n is not base64url"))?;
-        let first = n_bytes.iter().position(|b| *b != 0).unwrap_or(n_bytes.len());
-        let bits = (n_bytes.len() - first) * 8 - n_bytes.get(first).map(|b| b.leading_zeros() as usize).unwrap_or(0);
+        let kid = k
+            .get("kid")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 128)
+            .ok_or_else(|| bad("a key without a kid"))?;
+        let n = k
+            .get("n")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("an RSA key without n"))?;
+        let e = k
+            .get("e")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("an RSA key without e"))?;
+        let n_bytes = URL_SAFE_NO_PAD
+            .decode(n)
+            .map_err(|_| bad("n is not base64url"))?;
+        let first = n_bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(n_bytes.len());
+        let bits = (n_bytes.len() - first) * 8
+            - n_bytes
+                .get(first)
+                .map(|b| b.leading_zeros() as usize)
+                .unwrap_or(0);
         if bits < MIN_RSA_BITS {
             return Err(bad("an RSA key shorter than 2048 bits"));
         }
@@ -369,8 +470,20 @@ fn map_jwt_error(e: jsonwebtoken::errors::Error) -> Rejection {
         K::InvalidAudience => Rejection::Audience,
         K::MissingRequiredClaim(c) => Rejection::MissingClaim(c.clone()),
         K::InvalidSignature => Rejection::Signature,
-        K::InvalidAlgorithm | K::InvalidAlgorithmName => Rejection::Algorithm("RS256 expected".into()),
-        K::Json(e) => Rejection::ClaimType(e.to_string().split(" at line").next().unwrap_or("invalid").to_owned()),
+        K::InvalidAlgorithm | K::InvalidAlgorithmName => {
+            Rejection::Algorithm("RS256 expected".into())
+        }
+        K::Json(e) => {
+            let msg = e.to_string();
+            let msg = msg.split(" at line").next().unwrap_or("invalid");
+            match msg
+                .strip_prefix("missing field `")
+                .and_then(|m| m.strip_suffix('`'))
+            {
+                Some(field) => Rejection::MissingClaim(field.to_owned()),
+                None => Rejection::ClaimType(msg.to_owned()),
+            }
+        }
         K::Base64(_) | K::Utf8(_) | K::InvalidToken => Rejection::Malformed,
         _ => Rejection::Signature,
     }
@@ -397,12 +510,23 @@ mod tests {
         let mut iss: Vec<_> = v.iss.clone().unwrap_or_default().into_iter().collect();
         iss.sort();
         let snapshot = format!(
-            "algorithms={:?} leeway={} exp={} nbf={} aud={} aud_set={:?} iss={:?} required={:?} reject_expiring_in_less_than={}",
-            v.algorithms, v.leeway, v.validate_exp, v.validate_nbf, v.validate_aud, v.aud, iss, required, v.reject_tokens_expiring_in_less_than
+            "algorithms={:?} crate_leeway={} crate_exp={} crate_nbf={} aud={} aud_set={:?} iss={:?} required={:?} own_exp_leeway={} own_nbf_iat_leeway={} max_bytes={} refetch={:?}",
+            v.algorithms,
+            v.leeway,
+            v.validate_exp,
+            v.validate_nbf,
+            v.validate_aud,
+            v.aud,
+            iss,
+            required,
+            EXP_LEEWAY_SECS,
+            LEEWAY_SECS,
+            MAX_TOKEN_BYTES,
+            JWKS_REFETCH_INTERVAL
         );
         assert_eq!(
             snapshot,
-            "algorithms=[RS256] leeway=5 exp=true nbf=true aud=true aud_set=None iss=[\"https://clerk.example.com\"] required=[\"exp\", \"iss\", \"nbf\", \"sub\"] reject_expiring_in_less_than=0"
+            "algorithms=[RS256] crate_leeway=0 crate_exp=false crate_nbf=false aud=true aud_set=None iss=[\"https://clerk.example.com\"] required=[\"exp\", \"iss\", \"nbf\", \"sub\"] own_exp_leeway=0 own_nbf_iat_leeway=5 max_bytes=8192 refetch=60s"
         );
     }
 
@@ -410,16 +534,32 @@ mod tests {
     fn jwks_rules() {
         let n2048 = URL_SAFE_NO_PAD.encode([0xC3u8; 256]);
         let n1024 = URL_SAFE_NO_PAD.encode([0xC3u8; 128]);
-        let ok = format!(r#"{{"keys":[{{"kty":"RSA","kid":"a","n":"{n2048}","e":"AQAB","alg":"RS256","use":"sig"}}]}}"#);
+        let ok = format!(
+            r#"{{"keys":[{{"kty":"RSA","kid":"a","n":"{n2048}","e":"AQAB","alg":"RS256","use":"sig"}}]}}"#
+        );
         assert_eq!(parse_jwks(ok.as_bytes()).unwrap().len(), 1);
         let oct = r#"{"keys":[{"kty":"oct","kid":"a","k":"c2VjcmV0"}]}"#;
-        assert!(parse_jwks(oct.as_bytes()).unwrap().is_empty(), "oct keys are never used");
+        assert!(
+            parse_jwks(oct.as_bytes()).unwrap().is_empty(),
+            "oct keys are never used"
+        );
         let short = format!(r#"{{"keys":[{{"kty":"RSA","kid":"a","n":"{n1024}","e":"AQAB"}}]}}"#);
-        assert!(matches!(parse_jwks(short.as_bytes()), Err(Rejection::BadJwks(_))));
-        let dup = format!(r#"{{"keys":[{{"kty":"RSA","kid":"a","n":"{n2048}","e":"AQAB"}},{{"kty":"RSA","kid":"a","n":"{n2048}","e":"AQAB"}}]}}"#);
-        assert!(matches!(parse_jwks(dup.as_bytes()), Err(Rejection::BadJwks(_))));
+        assert!(matches!(
+            parse_jwks(short.as_bytes()),
+            Err(Rejection::BadJwks(_))
+        ));
+        let dup = format!(
+            r#"{{"keys":[{{"kty":"RSA","kid":"a","n":"{n2048}","e":"AQAB"}},{{"kty":"RSA","kid":"a","n":"{n2048}","e":"AQAB"}}]}}"#
+        );
+        assert!(matches!(
+            parse_jwks(dup.as_bytes()),
+            Err(Rejection::BadJwks(_))
+        ));
         let many = format!(r#"{{"keys":[{}]}}"#, vec![r#"{"kty":"oct"}"#; 33].join(","));
-        assert!(matches!(parse_jwks(many.as_bytes()), Err(Rejection::BadJwks(_))));
+        assert!(matches!(
+            parse_jwks(many.as_bytes()),
+            Err(Rejection::BadJwks(_))
+        ));
         assert!(parse_jwks(b"<html>").is_err());
     }
 }

@@ -33,7 +33,10 @@ pub use error::{Error, ErrorKind, Result};
 pub use fapi::{API_VERSION, Fapi, parse_retry_after, user_agent};
 pub use flows::{ATTEMPT_TTL, FlowKind, HandoffResult, Outcome, Redirect, SignInFlows, Started};
 pub use instance::{Instance, InstanceKind};
-pub use jwt::{Claims, JWKS_REFETCH_INTERVAL, LEEWAY_SECS, MAX_TOKEN_BYTES, OrgClaim, Rejection, Verifier, VerifyOptions, decode_unverified, parse_jwks, validation};
+pub use jwt::{
+    Claims, EXP_LEEWAY_SECS, JWKS_REFETCH_INTERVAL, LEEWAY_SECS, MAX_TOKEN_BYTES, OrgClaim,
+    Rejection, Verifier, VerifyOptions, decode_unverified, parse_jwks, validation,
+};
 pub use loopback::LoopbackListener;
 pub use pkce::{challenge as pkce_challenge, new_state, new_verifier};
 pub use secret::{ClientCredential, PkceVerifier, RotatingNonce, SessionToken, SignInTicket};

@@ -21,10 +21,16 @@ pub struct LoopbackListener {
 impl LoopbackListener {
     /// Binds `127.0.0.1:0`.
     pub async fn bind() -> Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|_| Error::new(ErrorKind::Network, "could not open a loopback port for the sign-in callback"))?;
-        let port = listener.local_addr().map_err(|_| Error::new(ErrorKind::Network, "could not read the loopback port"))?.port();
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|_| {
+            Error::new(
+                ErrorKind::Network,
+                "could not open a loopback port for the sign-in callback",
+            )
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|_| Error::new(ErrorKind::Network, "could not read the loopback port"))?
+            .port();
         Ok(Self { listener, port })
     }
 
@@ -43,7 +49,12 @@ impl LoopbackListener {
         let (mut sock, _) = tokio::time::timeout(timeout, self.listener.accept())
             .await
             .map_err(|_| Error::new(ErrorKind::SignIn, "the sign-in did not come back in time"))?
-            .map_err(|_| Error::new(ErrorKind::Network, "the loopback callback connection failed"))?;
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Network,
+                    "the loopback callback connection failed",
+                )
+            })?;
         drop(self.listener); // one request only
         let mut buf = Vec::with_capacity(1024);
         let read = tokio::time::timeout(Duration::from_secs(10), async {
@@ -62,16 +73,37 @@ impl LoopbackListener {
         })
         .await;
         let parsed = match read {
-            Ok(Ok(())) => request_target(&buf).ok_or_else(|| Error::new(ErrorKind::Callback, "rejected callback: not an HTTP GET")).and_then(parse_loopback_target),
-            _ => Err(Error::new(ErrorKind::Callback, "rejected callback: the request did not arrive")),
+            Ok(Ok(())) => request_target(&buf)
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::Callback, "rejected callback: not an HTTP GET")
+                })
+                .and_then(parse_loopback_target),
+            _ => Err(Error::new(
+                ErrorKind::Callback,
+                "rejected callback: the request did not arrive",
+            )),
         };
         let (status, text) = match &parsed {
-            Ok(Callback::Failed { .. }) => ("200 OK", "Sign-in was not completed. You can close this tab and return to Latchkey."),
-            Ok(_) => ("200 OK", "Signed in. You can close this tab and return to Latchkey."),
-            Err(_) => ("400 Bad Request", "This sign-in link is not valid. Return to Latchkey and try again."),
+            Ok(Callback::Failed { .. }) => (
+                "200 OK",
+                "Sign-in was not completed. You can close this tab and return to Latchkey.",
+            ),
+            Ok(_) => (
+                "200 OK",
+                "Signed in. You can close this tab and return to Latchkey.",
+            ),
+            Err(_) => (
+                "400 Bad Request",
+                "This sign-in link is not valid. Return to Latchkey and try again.",
+            ),
         };
-        let body = format!("<!doctype html><meta charset=\"utf-8\"><title>Latchkey</title><p style=\"font:16px system-ui;margin:3em\">{text}</p>");
-        let res = format!("HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        let body = format!(
+            "<!doctype html><meta charset=\"utf-8\"><title>Latchkey</title><p style=\"font:16px system-ui;margin:3em\">{text}</p>"
+        );
+        let res = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
         let _ = sock.write_all(res.as_bytes()).await;
         let _ = sock.shutdown().await;
         parsed

@@ -278,7 +278,12 @@ impl Environment {
     pub fn sign_in_providers(&self) -> Vec<&SocialProvider> {
         self.user_settings
             .as_ref()
-            .map(|u| u.social.values().filter(|p| p.enabled && p.authenticatable).collect())
+            .map(|u| {
+                u.social
+                    .values()
+                    .filter(|p| p.enabled && p.authenticatable)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -47,7 +47,10 @@ mod tests {
             let v = new_verifier();
             let s = v.expose();
             assert_eq!(s.len(), 43);
-            assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert!(
+                s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            );
             assert!(seen.insert(s.to_owned()), "duplicate verifier");
         }
     }

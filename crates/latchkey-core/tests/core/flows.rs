@@ -1,0 +1,475 @@
+//! The three sign-in flows end to end against the emulator, and the rules
+//! for callbacks: live attempt, exactly once, no FAPI call when rejected.
+
+use std::time::Duration;
+
+use latchkey_core::callback::{Callback, parse_deep_link};
+use latchkey_core::{
+    ErrorKind, FlowKind, HandoffResult, LoopbackListener, Outcome, Redirect, SignInFlows,
+};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn hosted_auth_by_deep_link_signs_in_and_activates() {
+    let env = env().await;
+    let flows = SignInFlows::new(env.fapi());
+    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
+    assert_eq!(started.kind, FlowKind::Hosted);
+    assert!(started.url.starts_with(env.emu.frontend_api_url()));
+    assert_eq!(
+        flows.pending().unwrap().url,
+        started.url,
+        "the link can be opened again or copied"
+    );
+    let start_req = env
+        .emu
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/client/hosted_auth")
+        .unwrap();
+    assert!(start_req.query_param("code_challenge_method").is_none());
+
+    let callback = env.browser_hosted(&started.url, "ada@example.com").await;
+    assert!(callback.starts_with("dev.latchkey.desktop://callback?"));
+    let before = env.emu.session_count();
+    let outcome = flows
+        .handle(parse_deep_link(&callback).unwrap())
+        .await
+        .unwrap();
+    let Outcome::SignedIn {
+        session,
+        user,
+        client,
+    } = outcome
+    else {
+        panic!("not signed in")
+    };
+    assert_eq!(
+        user.as_ref().map(|u| u.as_str().to_owned()),
+        Some(env.user_id("ada@example.com"))
+    );
+    assert_eq!(client.last_active_session_id.as_ref(), Some(&session));
+    assert_eq!(env.emu.session_count(), before + 1);
+    assert!(flows.pending().is_none());
+
+    // The same URL again (browser history, a second delivery): a no-op.
+    env.emu.clear_requests();
+    assert_eq!(
+        flows
+            .handle(parse_deep_link(&callback).unwrap())
+            .await
+            .unwrap(),
+        Outcome::Duplicate
+    );
+    assert_eq!(
+        env.fapi_requests(),
+        0,
+        "duplicate delivery made no FAPI call"
+    );
+    assert_eq!(env.emu.session_count(), before + 1, "redeemed once");
+}
+
+#[tokio::test]
+async fn callbacks_without_a_matching_live_attempt_make_no_fapi_call() {
+    let env = env().await;
+    let flows = SignInFlows::with_ttl(env.fapi(), Duration::from_millis(300));
+    let forged = "dev.latchkey.desktop://callback?state=forged&rotating_token_nonce=n&created_session_id=sess_x";
+    env.emu.clear_requests();
+    let e = flows
+        .handle(parse_deep_link(forged).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Callback);
+    let e = flows
+        .handle(
+            parse_deep_link("dev.latchkey.desktop://sso-callback?rotating_token_nonce=n").unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Callback);
+    assert_eq!(env.fapi_requests(), 0);
+
+    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
+    let real = env.browser_hosted(&started.url, "ada@example.com").await;
+    env.emu.clear_requests();
+    // Wrong state, state differing in case, trailing space: rejected, and the
+    // real attempt survives.
+    for bad in ["forged", "FORGED"] {
+        let url = real.replace(
+            &format!("state={}", state_of(&real)),
+            &format!("state={bad}"),
+        );
+        assert_eq!(
+            flows
+                .handle(parse_deep_link(&url).unwrap())
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::Callback
+        );
+    }
+    let upper = real.replace(
+        &format!("state={}", state_of(&real)),
+        &format!("state={}", state_of(&real).to_uppercase()),
+    );
+    if upper != real {
+        assert_eq!(
+            flows
+                .handle(parse_deep_link(&upper).unwrap())
+                .await
+                .unwrap_err()
+                .kind(),
+            &ErrorKind::Callback
+        );
+    }
+    // A failure report with the wrong state cannot cancel it either.
+    let cancel = "dev.latchkey.desktop://callback?state=forged&__clerk_status=failed&__clerk_error_code=user_cancelled";
+    assert_eq!(
+        flows
+            .handle(parse_deep_link(cancel).unwrap())
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::Callback
+    );
+    assert_eq!(env.fapi_requests(), 0, "rejections made no FAPI call");
+    assert!(flows.pending().is_some());
+
+    // Expired.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        flows
+            .handle(parse_deep_link(&real).unwrap())
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::Callback
+    );
+    assert_eq!(env.fapi_requests(), 0);
+    assert!(flows.pending().is_none(), "an expired attempt is gone");
+}
+
+fn state_of(url: &str) -> String {
+    url.split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn one_flow_at_a_time_cancel_and_failure_reports() {
+    let env = env().await;
+    let flows = SignInFlows::new(env.fapi());
+    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
+    let e = flows
+        .start_oauth("oauth_google", Redirect::DeepLink)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::SignIn);
+    assert!(flows.cancel());
+    assert!(!flows.cancel());
+    let callback = env.browser_hosted(&started.url, "ada@example.com").await;
+    assert_eq!(
+        flows
+            .handle(parse_deep_link(&callback).unwrap())
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::Callback,
+        "cancelled attempts accept nothing"
+    );
+
+    // Cancelled in the browser: the attempt ends with a clear message.
+    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
+    let attempt = started.url.split("attempt=").nth(1).unwrap().to_owned();
+    let url = env
+        .post_page("/hosted/sign-in", &[("attempt", &attempt), ("cancel", "1")])
+        .await;
+    let e = flows
+        .handle(parse_deep_link(&url).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::SignIn);
+    assert!(e.to_string().contains("cancelled"), "{e}");
+    assert!(flows.pending().is_none());
+}
+
+#[tokio::test]
+async fn oauth_flow_with_the_fake_provider_and_transfer_to_sign_up() {
+    let env = env().await;
+    let flows = SignInFlows::new(env.fapi());
+    let started = flows
+        .start_oauth("oauth_google", Redirect::DeepLink)
+        .await
+        .unwrap();
+    assert_eq!(
+        started.kind,
+        FlowKind::OAuth {
+            strategy: "oauth_google".into()
+        }
+    );
+    let cb = env
+        .browser_oauth(&started.url, "ada@example.com", false)
+        .await;
+    assert!(cb.starts_with("dev.latchkey.desktop://sso-callback?"));
+    let Outcome::SignedIn { user, .. } = flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(user.unwrap().as_str(), env.user_id("ada@example.com"));
+    assert_eq!(
+        flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap(),
+        Outcome::Duplicate
+    );
+
+    let started = flows
+        .start_oauth("oauth_github", Redirect::DeepLink)
+        .await
+        .unwrap();
+    let cb = env
+        .browser_oauth(&started.url, "newcomer@example.com", true)
+        .await;
+    let Outcome::SignedIn { client, .. } =
+        flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        client.signed_in().count(),
+        2,
+        "a second account on this client"
+    );
+    assert!(
+        env.emu.user_id("newcomer@example.com").is_some(),
+        "transferred to sign-up"
+    );
+
+    let started = flows
+        .start_oauth("oauth_google", Redirect::DeepLink)
+        .await
+        .unwrap();
+    let path = started
+        .url
+        .strip_prefix(env.emu.frontend_api_url())
+        .unwrap()
+        .to_owned();
+    let (route, q) = path.split_once('?').unwrap();
+    let si = q.split("sign_in_id=").nth(1).unwrap().to_owned();
+    let cb = env
+        .post_page(route, &[("sign_in_id", &si), ("cancel", "1")])
+        .await;
+    let e = flows
+        .handle(parse_deep_link(&cb).unwrap())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("cancelled"));
+    assert!(
+        flows
+            .start_oauth("javascript:alert(1)", Redirect::DeepLink)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn loopback_fallback_one_request_then_closed() {
+    let env = env().await;
+    let flows = SignInFlows::new(env.fapi());
+    let listener = LoopbackListener::bind().await.unwrap();
+    let port = listener.port();
+    assert!(listener.redirect_url().starts_with("http://127.0.0.1:"));
+    let started = flows.start_hosted(Redirect::Loopback(port)).await.unwrap();
+    let callback = env.browser_hosted(&started.url, "grace@example.com").await;
+    assert!(callback.starts_with(&format!("http://127.0.0.1:{port}/callback?")));
+    let waiter = tokio::spawn(listener.accept(Duration::from_secs(10)));
+    let page = reqwest::get(&callback).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("You can close this tab")
+    );
+    let cb = waiter.await.unwrap().unwrap();
+    assert!(matches!(cb, Callback::HostedAuth { .. }));
+    assert!(matches!(
+        flows.handle(cb).await.unwrap(),
+        Outcome::SignedIn { .. }
+    ));
+    // Closed after the first request.
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "listener closed"
+    );
+}
+
+#[tokio::test]
+async fn loopback_listener_is_bound_to_127_0_0_1_only() {
+    let listener = LoopbackListener::bind().await.unwrap();
+    let port = listener.port();
+    // Any non-loopback local address must not reach it.
+    let other: Vec<std::net::IpAddr> = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|_| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| vec![a.ip()])
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .collect();
+    for ip in other {
+        assert!(
+            tokio::net::TcpStream::connect((ip, port)).await.is_err(),
+            "reachable on {ip}"
+        );
+    }
+    // A timeout is reported as a sign-in error.
+    let e = listener
+        .accept(Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::SignIn);
+}
+
+#[tokio::test]
+async fn ticket_handoff_asks_first_adds_an_account_and_keeps_the_active_one() {
+    let env = env().await;
+    let flows = SignInFlows::new(env.fapi());
+    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
+    let cb = env.browser_hosted(&started.url, "ada@example.com").await;
+    let Outcome::SignedIn { session: ada, .. } =
+        flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap()
+    else {
+        panic!()
+    };
+
+    let link = format!(
+        "dev.latchkey.desktop://handoff?ticket={}",
+        env.ticket("grace@example.com").await
+    );
+    env.emu.clear_requests();
+    assert_eq!(
+        flows.handle(parse_deep_link(&link).unwrap()).await.unwrap(),
+        Outcome::HandoffPending
+    );
+    assert!(flows.handoff_pending());
+    assert_eq!(
+        env.fapi_requests(),
+        0,
+        "nothing is redeemed before Continue"
+    );
+
+    let HandoffResult::Added {
+        session: grace,
+        user,
+    } = flows.confirm_handoff(Some(&ada)).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(user.unwrap().as_str(), env.user_id("grace@example.com"));
+    let client = flows.fapi().get_client().await.unwrap().unwrap();
+    assert_eq!(
+        client.last_active_session_id.as_ref(),
+        Some(&ada),
+        "the active account stays active"
+    );
+    assert!(client.session(&grace).unwrap().status.is_signed_in());
+    assert!(
+        flows.confirm_handoff(Some(&ada)).await.is_err(),
+        "nothing pending any more"
+    );
+
+    // The same user again: that account is activated, nothing added.
+    let link = format!(
+        "dev.latchkey.desktop://handoff?ticket={}",
+        env.ticket("grace@example.com").await
+    );
+    flows.handle(parse_deep_link(&link).unwrap()).await.unwrap();
+    let before = env.emu.session_count();
+    assert_eq!(
+        flows.confirm_handoff(Some(&ada)).await.unwrap(),
+        HandoffResult::AlreadySignedIn {
+            session: grace.clone()
+        }
+    );
+    assert_eq!(env.emu.session_count(), before);
+
+    // Declined: never redeemed.
+    let link = format!(
+        "dev.latchkey.desktop://handoff?ticket={}",
+        env.ticket("alan@example.com").await
+    );
+    flows.handle(parse_deep_link(&link).unwrap()).await.unwrap();
+    assert!(flows.decline_handoff());
+    assert!(!flows.handoff_pending());
+
+    // A used ticket: a clear message.
+    let t = env.ticket("katherine@example.com").await;
+    let other = SignInFlows::new(env.fapi());
+    other
+        .handle(parse_deep_link(&format!("dev.latchkey.desktop://handoff?ticket={t}")).unwrap())
+        .await
+        .unwrap();
+    other.confirm_handoff(None).await.unwrap();
+    flows
+        .handle(parse_deep_link(&format!("dev.latchkey.desktop://handoff?ticket={t}")).unwrap())
+        .await
+        .unwrap();
+    let e = flows.confirm_handoff(Some(&ada)).await.unwrap_err();
+    assert!(e.to_string().contains("no longer valid"), "{e}");
+}
+
+#[tokio::test]
+async fn handoff_on_a_single_session_instance_never_replaces_the_account() {
+    let env = env_with(|c| c.single_session_mode = Some(true)).await;
+    let flows = SignInFlows::new(env.fapi());
+    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
+    let cb = env.browser_hosted(&started.url, "ada@example.com").await;
+    let Outcome::SignedIn { session: ada, .. } =
+        flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap()
+    else {
+        panic!()
+    };
+    let link = format!(
+        "dev.latchkey.desktop://handoff?ticket={}",
+        env.ticket("grace@example.com").await
+    );
+    flows.handle(parse_deep_link(&link).unwrap()).await.unwrap();
+    let e = flows.confirm_handoff(Some(&ada)).await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::SignIn);
+    assert!(e.to_string().contains("one account at a time"), "{e}");
+    let client = flows.fapi().get_client().await.unwrap().unwrap();
+    assert_eq!(
+        client.signed_in().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        vec![ada]
+    );
+}
+
+#[tokio::test]
+async fn a_callback_captured_by_another_process_is_useless_there() {
+    let env = env().await;
+    let victim = SignInFlows::new(env.fapi());
+    let started = victim.start_hosted(Redirect::DeepLink).await.unwrap();
+    let cb = env.browser_hosted(&started.url, "ada@example.com").await;
+    let thief = SignInFlows::new(env.fapi());
+    let before = env.emu.session_count();
+    assert_eq!(
+        thief
+            .handle(parse_deep_link(&cb).unwrap())
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::Callback
+    );
+    assert_eq!(env.emu.session_count(), before);
+    assert!(matches!(
+        victim.handle(parse_deep_link(&cb).unwrap()).await.unwrap(),
+        Outcome::SignedIn { .. }
+    ));
+    assert_eq!(env.emu.session_count(), before + 1);
+}
