@@ -73,6 +73,8 @@ lint:
 
 test-rust:
 	$(CARGO) test -j$(JOBS) --workspace --all-features
+	# The emulator as the app and CLI embed it: no test controls.
+	$(CARGO) test -j$(JOBS) -p clerk-emulator --lib
 
 # Clerk's own SDK against the emulator binary (with test controls, for the
 # request log the test reads).

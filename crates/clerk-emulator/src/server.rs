@@ -548,3 +548,32 @@ impl Drop for EmulatorHandle {
         }
     }
 }
+
+/// The build users run has no test controls: their routes do not exist.
+#[cfg(all(test, not(feature = "test-controls")))]
+mod shipped {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn shipped_build_has_no_test_controls() {
+        let cfg = EmulatorConfig {
+            seed: crate::Seed::empty(),
+            ..EmulatorConfig::default()
+        };
+        let emu = Emulator::start(cfg).await.unwrap();
+        for path in [
+            "/__emulator/requests",
+            "/__emulator/faults",
+            "/__emulator/clock",
+        ] {
+            let req = Request::builder()
+                .uri(path)
+                .header("authorization", format!("Bearer {}", emu.secret_key()))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = app(emu.state.clone()).oneshot(req).await.unwrap();
+            assert_eq!(res.status(), axum::http::StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+}

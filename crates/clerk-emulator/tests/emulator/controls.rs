@@ -168,3 +168,112 @@ async fn request_log_records_method_path_query_and_headers() {
     );
     assert!(log.windows(2).all(|w| w[0].seq < w[1].seq));
 }
+
+#[tokio::test]
+async fn controls_are_scriptable_over_http_with_the_secret_key() {
+    let emu = start().await;
+    let base = emu.frontend_api_url().to_owned();
+    let http = reqwest::Client::new();
+    let sk = emu.secret_key().to_owned();
+    assert_eq!(
+        http.get(format!("{base}/__emulator/requests"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "the secret key is required"
+    );
+    let rule = serde_json::json!({"path": "/v1/environment", "times": 1, "action": {"kind": "status", "status": 503, "code": "service_unavailable", "retry_after": "9"}});
+    assert_eq!(
+        http.post(format!("{base}/__emulator/faults"))
+            .bearer_auth(&sk)
+            .json(&rule)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let r = http
+        .get(format!("{base}/v1/environment"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["retry-after"].to_str().unwrap()
+        ),
+        (503, "9")
+    );
+    assert_eq!(
+        http.get(format!("{base}/v1/environment"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let bad = http
+        .post(format!("{base}/__emulator/faults"))
+        .bearer_auth(&sk)
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+
+    let before = emu.now_ms();
+    let clock: serde_json::Value = http
+        .post(format!("{base}/__emulator/clock"))
+        .bearer_auth(&sk)
+        .json(&serde_json::json!({"ms": 60000}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(clock["now_ms"].as_i64().unwrap() >= before + 60_000);
+    let log: Vec<serde_json::Value> = http
+        .get(format!("{base}/__emulator/requests"))
+        .bearer_auth(&sk)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|r| r["path"] == "/v1/environment")
+            .count(),
+        2
+    );
+    assert!(
+        log.iter()
+            .all(|r| !r["path"].as_str().unwrap().starts_with("/__emulator")),
+        "admin calls are not logged"
+    );
+    assert_eq!(
+        http.delete(format!("{base}/__emulator/requests"))
+            .bearer_auth(&sk)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert!(emu.requests().is_empty());
+    assert_eq!(
+        http.post(format!("{base}/__emulator/rate_limits"))
+            .bearer_auth(&sk)
+            .json(&serde_json::json!({"enabled": true}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+}

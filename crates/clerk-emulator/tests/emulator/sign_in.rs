@@ -785,3 +785,112 @@ async fn tickets_expire_and_can_be_revoked() {
         (400, "sign_in_token_cannot_be_revoked_code")
     );
 }
+
+#[tokio::test]
+async fn demo_web_app_hands_off_a_short_lived_ticket() {
+    let emu = start().await;
+    let page = raw(&emu, Request::get("/demo").body(Body::empty()).unwrap()).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("Ada Lovelace") && !page.text.contains("Open in Latchkey"));
+    let uid = emu.user_id("ada@example.com").unwrap();
+    let r = submit(&emu, "/demo/sign-in", &[("user_id", &uid)]).await;
+    assert_eq!(r.status, 303);
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = raw(
+        &emu,
+        Request::get("/demo")
+            .header("cookie", &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(page.text.contains("Open in Latchkey") && page.text.contains("ada@example.com"));
+
+    let r = raw(
+        &emu,
+        Request::post("/demo/handoff")
+            .header("cookie", &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let (base, params) = location_params(&r);
+    assert_eq!(base, clerk_emulator::HANDOFF_URL);
+    let ticket = param(&params, "ticket").unwrap().to_owned();
+    // The ticket lives at most 300 s.
+    emu.advance_clock(Duration::from_secs(301));
+    let res = Native::new(&emu)
+        .post(
+            "/v1/client/sign_ins",
+            &[("strategy", "ticket"), ("ticket", &ticket)],
+        )
+        .await;
+    assert_eq!((res.status, res.error_code()), (400, "ticket_expired_code"));
+    // A fresh one redeems to Ada.
+    let r = raw(
+        &emu,
+        Request::post("/demo/handoff")
+            .header("cookie", &cookie)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let ticket = param(&location_params(&r).1, "ticket").unwrap().to_owned();
+    let mut c = Native::new(&emu);
+    let res = c
+        .post(
+            "/v1/client/sign_ins",
+            &[("strategy", "ticket"), ("ticket", &ticket)],
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(
+        res.json["client"]["sessions"][0]["user"]["id"],
+        uid.as_str()
+    );
+
+    // Without the cookie there is nothing to hand off.
+    let r = raw(
+        &emu,
+        Request::post("/demo/handoff").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    // The ticket page of a BAPI sign-in token links to the app.
+    let page = raw(
+        &emu,
+        Request::get(format!("/v1/tickets/accept?ticket={ticket}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(page.text.contains("dev.latchkey.desktop://handoff?ticket="));
+    // Avatars are SVG initials.
+    let svg = raw(
+        &emu,
+        Request::get(format!("/avatars/{uid}.svg"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+    assert!(svg.text.contains(">AL<"));
+    assert_eq!(
+        raw(
+            &emu,
+            Request::get("/avatars/user_nope.svg")
+                .body(Body::empty())
+                .unwrap()
+        )
+        .await
+        .status,
+        404
+    );
+}

@@ -437,3 +437,79 @@ async fn https_only_for_clerk_instances() {
         "nothing reached the emulator over http"
     );
 }
+
+/// A tiny HTTP server answering every request with `response`.
+async fn canned(response: Vec<u8>) -> (u16, tokio::task::JoinHandle<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(&response).await;
+            let _ = s.shutdown().await;
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_huge_bodies_are_refused() {
+    let (port, task) = canned(b"HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:9/elsewhere\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec()).await;
+    let inst = latchkey_core::Instance::local_demo(
+        &format!("http://127.0.0.1:{port}"),
+        "ins_canned",
+        "pk_test_x",
+    )
+    .unwrap();
+    let e = Fapi::new(inst, None)
+        .unwrap()
+        .environment()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Protocol);
+    assert!(e.to_string().contains("redirect"));
+    task.abort();
+
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    let mut res = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()).into_bytes();
+    res.extend_from_slice(body.as_bytes());
+    let (port, task) = canned(res).await;
+    let inst = latchkey_core::Instance::local_demo(
+        &format!("http://127.0.0.1:{port}"),
+        "ins_canned",
+        "pk_test_x",
+    )
+    .unwrap();
+    let e = Fapi::new(inst, None)
+        .unwrap()
+        .environment()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Protocol);
+    assert!(e.to_string().contains("1 MiB"), "{e}");
+    task.abort();
+
+    // Deep JSON nesting is a protocol error, not a stack overflow.
+    let body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let mut res = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()).into_bytes();
+    res.extend_from_slice(body.as_bytes());
+    let (port, task) = canned(res).await;
+    let inst = latchkey_core::Instance::local_demo(
+        &format!("http://127.0.0.1:{port}"),
+        "ins_canned",
+        "pk_test_x",
+    )
+    .unwrap();
+    assert_eq!(
+        Fapi::new(inst, None)
+            .unwrap()
+            .environment()
+            .await
+            .unwrap_err()
+            .kind(),
+        &ErrorKind::Protocol
+    );
+    task.abort();
+}
