@@ -9,7 +9,8 @@ CARGO ?= cargo
 JOBS ?= 2
 export CARGO_TERM_COLOR ?= never
 # Debian packages the build and the tests need.
-APT_PACKAGES := build-essential pkg-config curl jq openssl ca-certificates
+APT_PACKAGES := build-essential pkg-config curl jq openssl ca-certificates \
+  libdbus-1-dev dbus-daemon gnome-keyring libsecret-tools libglib2.0-bin
 DATA_HOME := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
 DEMO_DIR := $(DATA_HOME)/latchkey/local-demo
 

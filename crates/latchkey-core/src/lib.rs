@@ -25,6 +25,7 @@ mod instance;
 mod jwt;
 mod loopback;
 pub mod models;
+pub mod store;
 mod pkce;
 mod secret;
 mod types;

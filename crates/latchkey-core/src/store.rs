@@ -1,0 +1,364 @@
+//! Secret storage: a small byte-level seam with two implementations that
+//! pass one conformance suite — the OS keychain (keyring with the platform
+//! stores enabled explicitly) and an in-memory store that can inject
+//! one-shot faults — and [`Keychain`], the async wrapper the engine uses:
+//! every call off the executor (`spawn_blocking`) with a timeout, entries
+//! framed and split under Windows Credential Manager's 2,560-byte limit.
+//!
+//! Only the client credential (per instance) and a small account index are
+//! stored here. Nothing ever falls back to a file silently.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// What a storage failure means for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// No secure storage (no Secret Service, no keychain access).
+    Unavailable,
+    /// The keyring is locked or its unlock prompt was dismissed.
+    Locked,
+    /// The stored bytes are not ours or are damaged.
+    Corrupt,
+    /// The value is too large for the platform store.
+    TooLong,
+    /// The store did not answer in time (an unlock prompt, a D-Bus stall).
+    Timeout,
+    Other,
+}
+
+/// A storage error with a fixed, secret-free message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    pub kind: StoreErrorKind,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+}
+
+/// The byte-level seam: get, set, delete. `get` of a missing key is
+/// `Ok(None)`; `delete` of a missing key is `Ok(())`.
+pub trait SecretStore: Send + Sync + 'static {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// A short name for the UI ("Secret Service", "in memory", …).
+    fn describe(&self) -> &'static str;
+}
+
+// ---------------------------------------------------------------- OS keychain
+
+/// The platform keychain: Secret Service on Linux, Keychain on macOS,
+/// Credential Manager on Windows. Entries are (service, key).
+#[derive(Debug, Clone)]
+pub struct KeychainStore {
+    service: String,
+}
+
+impl KeychainStore {
+    /// The service name entries are filed under (`dev.latchkey.desktop`;
+    /// tests use random names).
+    pub fn new(service: impl Into<String>) -> Self {
+        Self { service: service.into() }
+    }
+
+    fn entry(&self, key: &str) -> Result<keyring::Entry, StoreError> {
+        keyring::Entry::new(&self.service, key).map_err(map_keyring)
+    }
+}
+
+/// keyring errors → kinds with fixed texts. Never `{:?}` a keyring error:
+/// `BadEncoding` carries the stored bytes.
+fn map_keyring(e: keyring::Error) -> StoreError {
+    let text = match &e {
+        keyring::Error::PlatformFailure(inner) | keyring::Error::NoStorageAccess(inner) => inner.to_string().to_lowercase(),
+        _ => String::new(),
+    };
+    match e {
+        keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_)
+            if text.contains("lock") || text.contains("prompt") || text.contains("dismissed") =>
+        {
+            StoreError::new(StoreErrorKind::Locked, "the keyring is locked; unlock it to use saved sign-ins")
+        }
+        keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_) => {
+            StoreError::new(StoreErrorKind::Unavailable, "secure storage is unavailable (no Secret Service, keychain or credential manager)")
+        }
+        keyring::Error::BadEncoding(_) => StoreError::new(StoreErrorKind::Corrupt, "a stored entry is not valid"),
+        keyring::Error::TooLong(..) => StoreError::new(StoreErrorKind::TooLong, "a value is too long for secure storage"),
+        _ => StoreError::new(StoreErrorKind::Other, "secure storage refused the request"),
+    }
+}
+
+impl SecretStore for KeychainStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.entry(key)?.get_secret() {
+            Ok(v) => Ok(Some(v)),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(map_keyring(e)),
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.entry(key)?.set_secret(value).map_err(map_keyring)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self.entry(key)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_keyring(e)),
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        if cfg!(target_os = "macos") {
+            "macOS Keychain"
+        } else if cfg!(windows) {
+            "Windows Credential Manager"
+        } else {
+            "Secret Service"
+        }
+    }
+}
+
+// ---------------------------------------------------------------- memory
+
+/// Which operation a queued fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Get,
+    Set,
+    Delete,
+}
+
+enum Fault {
+    Fail(StoreError),
+    Hang(Duration),
+}
+
+/// An in-memory store for tests; queued faults apply once, in order.
+#[derive(Default)]
+pub struct MemoryStore {
+    map: Mutex<HashMap<String, Vec<u8>>>,
+    faults: Mutex<VecDeque<(Op, Fault)>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next `op` fails with `err`.
+    pub fn fail_next(&self, op: Op, err: StoreError) {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner()).push_back((op, Fault::Fail(err)));
+    }
+
+    /// The next `op` blocks for `d` (a hung unlock prompt), then proceeds.
+    pub fn hang_next(&self, op: Op, d: Duration) {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner()).push_back((op, Fault::Hang(d)));
+    }
+
+    /// Raw contents (tests inspect what landed).
+    pub fn raw(&self, key: &str) -> Option<Vec<u8>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+    }
+
+    /// Writes raw bytes, bypassing framing (tests corrupt entries).
+    pub fn put_raw(&self, key: &str, value: &[u8]) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), value.to_vec());
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        let mut k: Vec<_> = self.map.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    fn fault(&self, op: Op) -> Result<(), StoreError> {
+        let f = {
+            let mut q = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+            match q.iter().position(|(o, _)| *o == op) {
+                Some(i) => q.remove(i).map(|(_, f)| f),
+                None => None,
+            }
+        };
+        match f {
+            Some(Fault::Fail(e)) => Err(e),
+            Some(Fault::Hang(d)) => {
+                std::thread::sleep(d);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl SecretStore for MemoryStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.fault(Op::Get)?;
+        Ok(self.map.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned())
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.fault(Op::Set)?;
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.fault(Op::Delete)?;
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        Ok(())
+    }
+
+    fn describe(&self) -> &'static str {
+        "in memory"
+    }
+}
+
+// ---------------------------------------------------------------- async wrapper
+
+/// Largest part written to the platform store (Windows caps a credential
+/// blob at 2,560 bytes).
+pub const CHUNK: usize = 2000;
+const MAGIC: &[u8] = b"LK1";
+
+/// Async, timed, framed access to a [`SecretStore`].
+#[derive(Clone)]
+pub struct Keychain {
+    store: Arc<dyn SecretStore>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Keychain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keychain").field("store", &self.store.describe()).field("timeout", &self.timeout).finish()
+    }
+}
+
+impl Keychain {
+    pub fn new(store: Arc<dyn SecretStore>, timeout: Duration) -> Self {
+        Self { store, timeout }
+    }
+
+    pub fn describe(&self) -> &'static str {
+        self.store.describe()
+    }
+
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&dyn SecretStore) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        let task = tokio::task::spawn_blocking(move || f(store.as_ref()));
+        match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(StoreError::new(StoreErrorKind::Other, "secure storage failed")),
+            // The blocking call keeps running; its result is ignored.
+            Err(_) => Err(StoreError::new(StoreErrorKind::Timeout, "secure storage did not answer in time (is an unlock prompt waiting?)")),
+        }
+    }
+
+    /// Reads a value; `Ok(None)` when absent. A damaged or foreign entry, or
+    /// a split entry with a part missing or altered, is `Corrupt`.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = key.to_owned();
+        self.blocking(move |s| {
+            let Some(head) = s.get(&key)? else { return Ok(None) };
+            let corrupt = || StoreError::new(StoreErrorKind::Corrupt, "a stored entry is damaged or was not written by Latchkey");
+            if head.len() < MAGIC.len() + 1 || &head[..MAGIC.len()] != MAGIC {
+                return Err(corrupt());
+            }
+            match head[MAGIC.len()] {
+                b'0' => Ok(Some(head[MAGIC.len() + 1..].to_vec())),
+                b'n' => {
+                    let meta: serde_json::Value = serde_json::from_slice(&head[MAGIC.len() + 1..]).map_err(|_| corrupt())?;
+                    let parts = meta.get("parts").and_then(|v| v.as_u64()).filter(|n| (1..=64).contains(n)).ok_or_else(corrupt)?;
+                    let sum = meta.get("sha256").and_then(|v| v.as_str()).ok_or_else(corrupt)?.to_owned();
+                    let mut out = Vec::new();
+                    for i in 1..=parts {
+                        let part = s.get(&format!("{key}#{i}"))?.ok_or_else(corrupt)?;
+                        out.extend_from_slice(&part);
+                    }
+                    if hex(&Sha256::digest(&out)) != sum {
+                        return Err(corrupt());
+                    }
+                    Ok(Some(out))
+                }
+                _ => Err(corrupt()),
+            }
+        })
+        .await
+    }
+
+    /// Writes a value, split into parts when it is larger than [`CHUNK`].
+    /// Parts are written before the head that names them, so a crash leaves
+    /// either the old value or the new one readable.
+    pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        let value = value.to_vec();
+        self.blocking(move |s| {
+            if value.len() + MAGIC.len() + 1 <= CHUNK {
+                let mut head = MAGIC.to_vec();
+                head.push(b'0');
+                head.extend_from_slice(&value);
+                return s.set(&key, &head);
+            }
+            let chunks: Vec<&[u8]> = value.chunks(CHUNK).collect();
+            if chunks.len() > 64 {
+                return Err(StoreError::new(StoreErrorKind::TooLong, "a value is too long for secure storage"));
+            }
+            for (i, c) in chunks.iter().enumerate() {
+                s.set(&format!("{key}#{}", i + 1), c)?;
+            }
+            let mut head = MAGIC.to_vec();
+            head.push(b'n');
+            head.extend_from_slice(serde_json::json!({"parts": chunks.len(), "sha256": hex(&Sha256::digest(&value))}).to_string().as_bytes());
+            s.set(&key, &head)
+        })
+        .await
+    }
+
+    /// Deletes a value and any parts.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.blocking(move |s| {
+            let parts = match s.get(&key) {
+                Ok(Some(h)) if h.len() > MAGIC.len() && h[MAGIC.len()] == b'n' => serde_json::from_slice::<serde_json::Value>(&h[MAGIC.len() + 1..])
+                    .ok()
+                    .and_then(|m| m.get("parts").and_then(|v| v.as_u64()))
+                    .unwrap_or(0)
+                    .min(64),
+                _ => 0,
+            };
+            s.delete(&key)?;
+            for i in 1..=parts {
+                s.delete(&format!("{key}#{i}"))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Write, read back and delete a probe entry: is secure storage usable?
+    /// (Reading a missing entry succeeds even on a locked keyring, so a
+    /// read alone proves nothing.)
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let key = format!("probe-{}", crate::pkce::new_state());
+        self.set(&key, b"probe").await?;
+        let back = self.get(&key).await;
+        let _ = self.delete(&key).await;
+        match back? {
+            Some(v) if v == b"probe" => Ok(()),
+            _ => Err(StoreError::new(StoreErrorKind::Unavailable, "secure storage does not keep what is written to it")),
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
