@@ -18,6 +18,8 @@
 #![allow(missing_docs)] // fields and variants are documented where it helps
 
 pub mod callback;
+pub mod clock;
+pub mod engine;
 mod error;
 mod fapi;
 mod flows;

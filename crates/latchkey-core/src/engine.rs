@@ -1,0 +1,1190 @@
+//! The session engine: every instance and account Latchkey knows, their
+//! client credentials in secure storage, session tokens in memory, the
+//! background refresher, every session action, and events.
+//!
+//! The app and the CLI drive this; it owns all state. Keychain layout
+//! (service `dev.latchkey.desktop`): `index` (instances, which credential
+//! slot is current, the active account) and `credential:<instance>:<a|b>`.
+//! A rotated credential is written to the other slot, then the index is
+//! switched to it, then the old slot is deleted, so a crash at any step
+//! leaves a readable state. Session JWTs never leave memory. Non-secret
+//! display data lives in `<data dir>/cache.json`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+
+use crate::callback::{Callback, parse_deep_link};
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::fapi::Fapi;
+use crate::flows::{HandoffResult, Outcome, Redirect, SignInFlows, Started};
+use crate::instance::{Instance, InstanceKind};
+use crate::jwt::{Verifier, VerifyOptions};
+use crate::models::{Client, Environment, Session, SessionStatus, SessionWithActivities};
+use crate::secret::{ClientCredential, SessionToken};
+use crate::store::{Keychain, StoreError, StoreErrorKind};
+use crate::types::{OrganizationId, SessionId, UserId};
+
+/// Clerk's cadence for 60 s tokens (CONTRACTS.md): refresh at ≤ 17 s left,
+/// never hand out a token with < 5 s left. Shorter tokens scale the same
+/// fractions (17/60 and 5/60 of their lifetime).
+pub const REFRESH_AT_REMAINING: Duration = Duration::from_secs(17);
+/// See [`REFRESH_AT_REMAINING`].
+pub const MIN_REMAINING: Duration = Duration::from_secs(5);
+
+/// Retry timing: full-jitter exponential backoff.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub cap: Duration,
+    /// Bounds for `Retry-After`.
+    pub retry_after_min: Duration,
+    pub retry_after_max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { base: Duration::from_secs(1), cap: Duration::from_secs(60), retry_after_min: Duration::from_secs(1), retry_after_max: Duration::from_secs(600) }
+    }
+}
+
+impl RetryPolicy {
+    /// `rand(0, min(cap, base · 2^attempt))` (attempt counts from 0).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX));
+        let ceiling = exp.min(self.cap);
+        let ms = ceiling.as_millis().max(1) as u64;
+        Duration::from_millis(rand::thread_rng().gen_range(0..=ms))
+    }
+
+    /// The wait after a failure: `Retry-After` (clamped) when the server
+    /// gave one, else backoff.
+    pub fn wait_after(&self, err: &Error, attempt: u32) -> Duration {
+        match err.retry_after() {
+            Some(d) => d.clamp(self.retry_after_min, self.retry_after_max),
+            None => self.backoff(attempt),
+        }
+    }
+}
+
+/// Engine settings.
+pub struct EngineConfig {
+    /// Where non-secret display data is cached.
+    pub data_dir: PathBuf,
+    pub keychain: Keychain,
+    pub clock: Arc<dyn Clock>,
+    pub retry: RetryPolicy,
+    /// Longest sleep of the background loop (short ticks compare wall time,
+    /// so sleep/resume is noticed).
+    pub max_tick: Duration,
+    /// How often background accounts and device lists are re-read.
+    pub background_every: Duration,
+    /// JWT template names per instance id (Clerk has no list endpoint).
+    pub templates: BTreeMap<String, Vec<String>>,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: PathBuf, keychain: Keychain) -> Self {
+        Self {
+            data_dir,
+            keychain,
+            clock: Arc::new(crate::clock::SystemClock),
+            retry: RetryPolicy::default(),
+            max_tick: Duration::from_secs(15),
+            background_every: Duration::from_secs(300),
+            templates: BTreeMap::new(),
+        }
+    }
+}
+
+/// One signed-in account: a session of an instance's client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AccountRef {
+    pub instance_id: String,
+    pub session_id: SessionId,
+}
+
+/// What the UI and CLI show for an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub account: AccountRef,
+    pub user_id: Option<UserId>,
+    pub name: String,
+    pub email: Option<String>,
+    pub image_url: Option<String>,
+    pub active: bool,
+    pub status: SessionStatus,
+    pub active_organization: Option<OrganizationId>,
+    pub instance_name: String,
+    pub instance_kind: InstanceKind,
+}
+
+/// Whether secrets are kept in secure storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StorageState {
+    /// Secure storage works.
+    Secure { backend: String },
+    /// No secure storage: signed in for this run only; nothing written.
+    Unavailable { reason: String, locked: bool },
+}
+
+/// Which organization a token is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OrgSel {
+    /// The session's active organization.
+    Active,
+    /// The personal account.
+    Personal,
+    Org(OrganizationId),
+}
+
+/// Something the UI should react to. Never carries a token.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    AccountsChanged,
+    ActiveChanged { account: Option<AccountRef> },
+    TokenRefreshed { account: AccountRef, expires_at_ms: i64 },
+    SessionRevoked { account: AccountRef, name: String },
+    NewDevice { account: AccountRef, session_id: SessionId, description: String },
+    Online { online: bool },
+    Storage { state: StorageState },
+}
+
+/// A device (a session of the user anywhere).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Device {
+    pub session: SessionWithActivities,
+    pub this_device: bool,
+}
+
+/// Result of revoking one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RevokeOutcome {
+    Revoked,
+    /// The instance wants a recent sign-in first.
+    ReverificationRequired,
+    Failed { kind: String, message: String },
+}
+
+/// Result of "sign out everywhere".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum EverywhereOutcome {
+    /// Every other session revoked, and this one signed out.
+    Done { revoked: usize },
+    /// Some revokes failed: nothing was signed out here; retry, or sign out
+    /// here anyway (`force`).
+    Partial { failed: Vec<(SessionId, RevokeOutcome)> },
+}
+
+/// Details of one account's session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionDetails {
+    pub account: AccountRef,
+    pub session: Session,
+    /// Decoded claims of the current token (never the token).
+    pub claims: Option<serde_json::Value>,
+    pub token_expires_at_ms: Option<i64>,
+    pub templates: Vec<String>,
+}
+
+#[derive(Clone)]
+struct CachedToken {
+    token: SessionToken,
+    lifetime: Duration,
+    exp_ms: i64,
+    received_wall: SystemTime,
+    received_mono: Instant,
+}
+
+impl CachedToken {
+    /// Time left, by the more pessimistic of the two clocks: a suspend moves
+    /// only wall time, a wall-clock jump back only monotonic time counts.
+    fn remaining(&self, clock: &dyn Clock) -> Duration {
+        let mono = clock.mono().saturating_duration_since(self.received_mono);
+        let wall = clock.wall().duration_since(self.received_wall).unwrap_or(Duration::ZERO);
+        self.lifetime.saturating_sub(mono.max(wall))
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct TokenKey {
+    instance: String,
+    session: SessionId,
+    template: Option<String>,
+    org: OrgSel,
+}
+
+type Flight = watch::Receiver<Option<std::result::Result<CachedToken, Error>>>;
+
+struct InstanceState {
+    instance: Instance,
+    fapi: Fapi,
+    flows: Arc<SignInFlows>,
+    verifier: Arc<Verifier>,
+    client: Option<Client>,
+    environment: Option<Environment>,
+    slot: char,
+    last_background: Option<Instant>,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Index {
+    v: u32,
+    instances: Vec<IndexInstance>,
+    active: Option<AccountRef>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct IndexInstance {
+    id: String,
+    kind: InstanceKind,
+    frontend_api: String,
+    publishable_key: String,
+    slot: char,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct DisplayCache {
+    accounts: Vec<Account>,
+    known_devices: BTreeMap<String, BTreeSet<SessionId>>,
+}
+
+struct Refresh {
+    failures: u32,
+    not_before: Option<Instant>,
+    last_devices: Option<Instant>,
+}
+
+struct Shared {
+    cfg: EngineConfig,
+    instances: tokio::sync::Mutex<BTreeMap<String, InstanceState>>,
+    active: Mutex<Option<AccountRef>>,
+    tokens: Mutex<HashMap<TokenKey, CachedToken>>,
+    flights: Mutex<HashMap<TokenKey, Flight>>,
+    generations: Mutex<HashMap<AccountRef, u64>>,
+    storage: Mutex<StorageState>,
+    events: broadcast::Sender<Event>,
+    refresh: Mutex<Refresh>,
+    cache: Mutex<DisplayCache>,
+    online: Mutex<bool>,
+}
+
+/// The session engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    s: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn account_name(s: &Session) -> (String, Option<String>, Option<String>, Option<UserId>) {
+    let email = s.user.as_ref().and_then(|u| u.primary_email().map(str::to_owned)).or_else(|| s.public_user_data.as_ref().map(|p| p.identifier.clone()));
+    let (first, last) = match (&s.user, &s.public_user_data) {
+        (Some(u), _) => (u.first_name.clone(), u.last_name.clone()),
+        (None, Some(p)) => (p.first_name.clone(), p.last_name.clone()),
+        _ => (None, None),
+    };
+    let name = format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default()).trim().to_owned();
+    let name = if name.is_empty() { email.clone().unwrap_or_else(|| s.id.to_string()) } else { name };
+    let image = s.user.as_ref().and_then(|u| u.image_url.clone()).or_else(|| s.public_user_data.as_ref().and_then(|p| p.image_url.clone()));
+    let uid = s.user.as_ref().map(|u| u.id.clone()).or_else(|| s.public_user_data.as_ref().and_then(|p| p.user_id.clone()));
+    (name, email, image, uid)
+}
+
+impl Engine {
+    /// Opens the engine: reads the index and credentials from secure
+    /// storage (an unusable store becomes [`StorageState::Unavailable`],
+    /// never a file), and the display cache. Makes no network call.
+    pub async fn open(cfg: EngineConfig) -> Result<Engine> {
+        let (events, _) = broadcast::channel(256);
+        let storage = match cfg.keychain.probe().await {
+            Ok(()) => StorageState::Secure { backend: cfg.keychain.describe().to_owned() },
+            Err(e) => StorageState::Unavailable { reason: e.message.clone(), locked: e.kind == StoreErrorKind::Locked },
+        };
+        let cache: DisplayCache = std::fs::read(cfg.data_dir.join("cache.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let engine = Engine {
+            s: Arc::new(Shared {
+                cfg,
+                instances: tokio::sync::Mutex::new(BTreeMap::new()),
+                active: Mutex::new(None),
+                tokens: Mutex::new(HashMap::new()),
+                flights: Mutex::new(HashMap::new()),
+                generations: Mutex::new(HashMap::new()),
+                storage: Mutex::new(storage.clone()),
+                events,
+                refresh: Mutex::new(Refresh { failures: 0, not_before: None, last_devices: None }),
+                cache: Mutex::new(cache),
+                online: Mutex::new(true),
+            }),
+        };
+        if matches!(storage, StorageState::Secure { .. }) {
+            engine.load_index().await;
+        }
+        Ok(engine)
+    }
+
+    async fn load_index(&self) {
+        let index: Index = match self.s.cfg.keychain.get("index").await {
+            Ok(Some(b)) => match serde_json::from_slice(&b) {
+                Ok(i) => i,
+                Err(_) => {
+                    tracing::warn!("the account index in secure storage is not readable; starting without accounts");
+                    return;
+                }
+            },
+            Ok(None) => return,
+            Err(e) => {
+                self.set_storage(StorageState::Unavailable { reason: e.message.clone(), locked: e.kind == StoreErrorKind::Locked });
+                return;
+            }
+        };
+        for ii in index.instances {
+            let instance = match ii.kind {
+                InstanceKind::Clerk => Instance::from_publishable_key(&ii.publishable_key),
+                InstanceKind::LocalDemo => Instance::local_demo(&ii.frontend_api, ii.id.trim_start_matches("local:"), &ii.publishable_key),
+            };
+            let Ok(instance) = instance else { continue };
+            if instance.id() != ii.id {
+                continue;
+            }
+            // A damaged credential signs that instance's accounts out; the
+            // others are untouched.
+            let credential = match self.s.cfg.keychain.get(&cred_key(&ii.id, ii.slot)).await {
+                Ok(Some(b)) => String::from_utf8(b).ok().map(ClientCredential::new),
+                _ => None,
+            };
+            let _ = self.install(instance, credential, ii.slot).await;
+        }
+        *lock(&self.s.active) = index.active;
+    }
+
+    async fn install(&self, instance: Instance, credential: Option<ClientCredential>, slot: char) -> Result<()> {
+        let fapi = Fapi::new(instance.clone(), credential)?;
+        let flows = Arc::new(SignInFlows::new(fapi.clone()));
+        let verifier = Arc::new(Verifier::new(instance.clone())?);
+        let id = instance.id().to_owned();
+        self.watch_credential(&id, fapi.credential_changes());
+        self.s.instances.lock().await.insert(id, InstanceState { instance, fapi, flows, verifier, client: None, environment: None, slot, last_background: None });
+        Ok(())
+    }
+
+    /// Persists every credential change of an instance (write new slot →
+    /// switch index → delete old slot).
+    fn watch_credential(&self, instance_id: &str, mut rx: watch::Receiver<u64>) {
+        let engine = self.clone();
+        let id = instance_id.to_owned();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                if let Err(e) = engine.persist_credential(&id).await {
+                    tracing::warn!(error = %e, "could not save the rotated sign-in to secure storage; it is kept in memory");
+                    engine.set_storage(StorageState::Unavailable { reason: format!("the sign-in could not be saved: {}", e.message), locked: e.kind == StoreErrorKind::Locked });
+                }
+            }
+        });
+    }
+
+    async fn persist_credential(&self, instance_id: &str) -> std::result::Result<(), StoreError> {
+        if !matches!(*lock(&self.s.storage), StorageState::Secure { .. }) {
+            return Ok(());
+        }
+        let (cred, old_slot) = {
+            let inst = self.s.instances.lock().await;
+            let Some(i) = inst.get(instance_id) else { return Ok(()) };
+            (i.fapi.credential(), i.slot)
+        };
+        let new_slot = if old_slot == 'a' { 'b' } else { 'a' };
+        match &cred {
+            Some(c) => self.s.cfg.keychain.set(&cred_key(instance_id, new_slot), c.expose().as_bytes()).await?,
+            None => self.s.cfg.keychain.delete(&cred_key(instance_id, new_slot)).await?,
+        }
+        {
+            let mut inst = self.s.instances.lock().await;
+            if let Some(i) = inst.get_mut(instance_id) {
+                i.slot = new_slot;
+            }
+        }
+        self.save_index().await?;
+        self.s.cfg.keychain.delete(&cred_key(instance_id, old_slot)).await?;
+        Ok(())
+    }
+
+    async fn save_index(&self) -> std::result::Result<(), StoreError> {
+        if !matches!(*lock(&self.s.storage), StorageState::Secure { .. }) {
+            return Ok(());
+        }
+        let index = {
+            let inst = self.s.instances.lock().await;
+            Index {
+                v: 1,
+                instances: inst
+                    .values()
+                    .map(|i| IndexInstance {
+                        id: i.instance.id().to_owned(),
+                        kind: i.instance.kind(),
+                        frontend_api: i.instance.frontend_api().as_str().trim_end_matches('/').to_owned(),
+                        publishable_key: i.instance.publishable_key().to_owned(),
+                        slot: i.slot,
+                    })
+                    .collect(),
+                active: lock(&self.s.active).clone(),
+            }
+        };
+        let bytes = serde_json::to_vec(&index).map_err(|_| StoreError::new(StoreErrorKind::Other, "could not encode the account index"))?;
+        self.s.cfg.keychain.set("index", &bytes).await
+    }
+
+    fn set_storage(&self, state: StorageState) {
+        let changed = {
+            let mut s = lock(&self.s.storage);
+            let changed = *s != state;
+            *s = state.clone();
+            changed
+        };
+        if changed {
+            let _ = self.s.events.send(Event::Storage { state });
+        }
+    }
+
+    fn emit(&self, e: Event) {
+        let _ = self.s.events.send(e);
+    }
+
+    /// Events: accounts, active account, token refresh, revocations, new
+    /// devices, online state, storage state.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.s.events.subscribe()
+    }
+
+    pub fn storage_state(&self) -> StorageState {
+        lock(&self.s.storage).clone()
+    }
+
+    pub fn online(&self) -> bool {
+        *lock(&self.s.online)
+    }
+
+    /// Adds an instance (or updates the URL of a known one: the demo
+    /// instance may change port) and remembers it.
+    pub async fn add_instance(&self, instance: Instance) -> Result<()> {
+        let id = instance.id().to_owned();
+        {
+            let mut inst = self.s.instances.lock().await;
+            if let Some(existing) = inst.get_mut(&id) {
+                if existing.instance != instance {
+                    let fapi = Fapi::new(instance.clone(), existing.fapi.credential())?;
+                    existing.flows = Arc::new(SignInFlows::new(fapi.clone()));
+                    existing.verifier = Arc::new(Verifier::new(instance.clone())?);
+                    existing.instance = instance;
+                    let rx = fapi.credential_changes();
+                    existing.fapi = fapi;
+                    drop(inst);
+                    self.watch_credential(&id, rx);
+                }
+                return self.save_index().await.map_err(storage_error);
+            }
+        }
+        self.install(instance, None, 'a').await?;
+        self.save_index().await.map_err(storage_error)
+    }
+
+    /// Known instances.
+    pub async fn instances(&self) -> Vec<Instance> {
+        self.s.instances.lock().await.values().map(|i| i.instance.clone()).collect()
+    }
+
+    async fn fapi(&self, instance_id: &str) -> Result<Fapi> {
+        self.s.instances.lock().await.get(instance_id).map(|i| i.fapi.clone()).ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
+    }
+
+    /// Re-reads the client (and the environment) of one instance, or all.
+    /// Accounts whose session is no longer signed in are signed out here.
+    pub async fn reload(&self, instance_id: Option<&str>) -> Result<()> {
+        let ids: Vec<String> = match instance_id {
+            Some(i) => vec![i.to_owned()],
+            None => self.s.instances.lock().await.keys().cloned().collect(),
+        };
+        let mut first_err = None;
+        for id in ids {
+            let fapi = self.fapi(&id).await?;
+            let env = fapi.environment().await;
+            let client = fapi.get_client().await;
+            match client {
+                Ok(c) => {
+                    self.set_online(true);
+                    if let Ok(e) = env {
+                        if let Some(i) = self.s.instances.lock().await.get_mut(&id) {
+                            i.environment = Some(e);
+                        }
+                    }
+                    self.apply_client(&id, c).await;
+                }
+                Err(e) => {
+                    if matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout) {
+                        self.set_online(false);
+                    }
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn set_online(&self, online: bool) {
+        let changed = {
+            let mut o = lock(&self.s.online);
+            let c = *o != online;
+            *o = online;
+            c
+        };
+        if changed {
+            self.emit(Event::Online { online });
+        }
+    }
+
+    /// Takes a fresh client: notices accounts that are gone, keeps the
+    /// active account valid, updates the display cache.
+    async fn apply_client(&self, instance_id: &str, client: Option<Client>) {
+        let gone: Vec<(AccountRef, String)> = {
+            let mut inst = self.s.instances.lock().await;
+            let Some(i) = inst.get_mut(instance_id) else { return };
+            let before: Vec<Session> = i.client.as_ref().map(|c| c.signed_in().cloned().collect()).unwrap_or_default();
+            let now_in: BTreeSet<SessionId> = client.as_ref().map(|c| c.signed_in().map(|s| s.id.clone()).collect()).unwrap_or_default();
+            i.client = client;
+            before
+                .iter()
+                .filter(|s| !now_in.contains(&s.id))
+                .map(|s| (AccountRef { instance_id: instance_id.to_owned(), session_id: s.id.clone() }, account_name(s).0))
+                .collect()
+        };
+        for (acct, name) in &gone {
+            self.forget_tokens(acct);
+            self.emit(Event::SessionRevoked { account: acct.clone(), name: name.clone() });
+        }
+        self.fix_active().await;
+        self.refresh_display_cache().await;
+        self.emit(Event::AccountsChanged);
+    }
+
+    /// Drops every cached token of an account and invalidates late results.
+    fn forget_tokens(&self, acct: &AccountRef) {
+        *lock(&self.s.generations).entry(acct.clone()).or_insert(0) += 1;
+        lock(&self.s.tokens).retain(|k, _| !(k.instance == acct.instance_id && k.session == acct.session_id));
+    }
+
+    fn generation(&self, acct: &AccountRef) -> u64 {
+        *lock(&self.s.generations).get(acct).unwrap_or(&0)
+    }
+
+    /// Ensures the active account is a signed-in one (or none).
+    async fn fix_active(&self) {
+        let accounts = self.accounts().await;
+        let current = lock(&self.s.active).clone();
+        let valid = current.as_ref().is_some_and(|a| accounts.iter().any(|x| &x.account == a));
+        if !valid {
+            let next = accounts.first().map(|a| a.account.clone());
+            *lock(&self.s.active) = next.clone();
+            if current != next {
+                let _ = self.save_index().await;
+                self.emit(Event::ActiveChanged { account: next });
+            }
+        }
+    }
+
+    async fn refresh_display_cache(&self) {
+        let accounts = self.accounts().await;
+        let bytes = {
+            let mut c = lock(&self.s.cache);
+            c.accounts = accounts;
+            serde_json::to_vec_pretty(&*c).ok()
+        };
+        if let Some(b) = bytes {
+            let dir = &self.s.cfg.data_dir;
+            if std::fs::create_dir_all(dir).is_ok() {
+                let tmp = dir.join("cache.json.tmp");
+                if std::fs::write(&tmp, b).is_ok() {
+                    let _ = std::fs::rename(tmp, dir.join("cache.json"));
+                }
+            }
+        }
+    }
+
+    /// Every signed-in account, active one marked; the first instance's
+    /// accounts first, each in sign-in order.
+    pub async fn accounts(&self) -> Vec<Account> {
+        let active = lock(&self.s.active).clone();
+        let inst = self.s.instances.lock().await;
+        let mut out = Vec::new();
+        for (id, i) in inst.iter() {
+            let Some(client) = &i.client else { continue };
+            let instance_name = i.environment.as_ref().map(|e| e.display_config.application_name.clone()).unwrap_or_else(|| i.instance.frontend_api().host_str().unwrap_or("").to_owned());
+            for s in client.signed_in() {
+                let account = AccountRef { instance_id: id.clone(), session_id: s.id.clone() };
+                let (name, email, image_url, user_id) = account_name(s);
+                out.push(Account {
+                    active: active.as_ref() == Some(&account),
+                    account,
+                    user_id,
+                    name,
+                    email,
+                    image_url,
+                    status: s.status,
+                    active_organization: s.last_active_organization_id.clone(),
+                    instance_name: instance_name.clone(),
+                    instance_kind: i.instance.kind(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Accounts from the display cache (for an offline start).
+    pub fn cached_accounts(&self) -> Vec<Account> {
+        lock(&self.s.cache).accounts.clone()
+    }
+
+    pub fn active(&self) -> Option<AccountRef> {
+        lock(&self.s.active).clone()
+    }
+
+    /// The instance's environment, once read.
+    pub async fn environment(&self, instance_id: &str) -> Option<Environment> {
+        self.s.instances.lock().await.get(instance_id).and_then(|i| i.environment.clone())
+    }
+
+    async fn session(&self, acct: &AccountRef) -> Result<Session> {
+        let inst = self.s.instances.lock().await;
+        inst.get(&acct.instance_id)
+            .and_then(|i| i.client.as_ref())
+            .and_then(|c| c.session(&acct.session_id))
+            .filter(|s| s.status.is_signed_in())
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::SessionGone, "that account is not signed in"))
+    }
+
+    // ------------------------------------------------------------ tokens
+
+    fn thresholds(lifetime: Duration) -> (Duration, Duration) {
+        let scale = |d: Duration| -> Duration {
+            if lifetime >= Duration::from_secs(60) { d } else { lifetime.mul_f64(d.as_secs_f64() / 60.0) }
+        };
+        (scale(REFRESH_AT_REMAINING), scale(MIN_REMAINING))
+    }
+
+    /// A session (or template) token with at least 5 s left (scaled for
+    /// short-lived tokens), from memory when possible. Concurrent callers
+    /// share one request; cancelling one caller never cancels the others.
+    ///
+    /// # Errors
+    /// Transient kinds when Clerk cannot be reached (the account is kept);
+    /// [`ErrorKind::SessionGone`] once Clerk confirms the session is gone
+    /// (the account is signed out).
+    pub async fn get_token(&self, acct: &AccountRef, template: Option<&str>, org: OrgSel) -> Result<SessionToken> {
+        let key = TokenKey { instance: acct.instance_id.clone(), session: acct.session_id.clone(), template: template.map(str::to_owned), org };
+        let t = self.token_for(&key, false).await?;
+        Ok(t.token)
+    }
+
+    async fn token_for(&self, key: &TokenKey, force: bool) -> Result<CachedToken> {
+        let clock = self.s.cfg.clock.clone();
+        if !force {
+            if let Some(t) = lock(&self.s.tokens).get(key) {
+                let (_, min) = Self::thresholds(t.lifetime);
+                if t.remaining(clock.as_ref()) >= min.max(Duration::from_millis(1)) {
+                    return Ok(t.clone());
+                }
+            }
+        }
+        let mut rx = {
+            let mut flights = lock(&self.s.flights);
+            match flights.get(key) {
+                Some(rx) => rx.clone(),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    flights.insert(key.clone(), rx.clone());
+                    let engine = self.clone();
+                    let key = key.clone();
+                    // The request runs in its own task: a cancelled caller
+                    // cannot cancel it or strand the other waiters.
+                    tokio::spawn(async move {
+                        let r = engine.fetch_token(&key).await;
+                        lock(&engine.s.flights).remove(&key);
+                        let _ = tx.send(Some(r));
+                    });
+                    rx
+                }
+            }
+        };
+        loop {
+            if let Some(r) = rx.borrow().clone() {
+                return r;
+            }
+            if rx.changed().await.is_err() {
+                return Err(Error::new(ErrorKind::Network, "the token request was interrupted"));
+            }
+        }
+    }
+
+    async fn fetch_token(&self, key: &TokenKey) -> std::result::Result<CachedToken, Error> {
+        let acct = AccountRef { instance_id: key.instance.clone(), session_id: key.session.clone() };
+        let generation = self.generation(&acct);
+        let session = self.session(&acct).await?;
+        let (fapi, verifier) = {
+            let inst = self.s.instances.lock().await;
+            let i = inst.get(&key.instance).ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))?;
+            (i.fapi.clone(), i.verifier.clone())
+        };
+        let result = match &key.template {
+            Some(t) => fapi.template_token(&key.session, t).await,
+            None => {
+                let org = match &key.org {
+                    OrgSel::Active => None,
+                    OrgSel::Personal => Some(None),
+                    OrgSel::Org(o) => Some(Some(o)),
+                };
+                fapi.session_token(&key.session, org).await
+            }
+        };
+        let token = match result {
+            Ok(t) => t,
+            Err(e) if e.is_session_gone() => {
+                self.confirm_gone(&acct).await;
+                return Err(e);
+            }
+            Err(e) => {
+                if matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout) {
+                    self.set_online(false);
+                }
+                return Err(e);
+            }
+        };
+        self.set_online(true);
+        let uid = account_name(&session).3;
+        let expect = match (&key.template, uid) {
+            (None, Some(uid)) => Some((key.session.clone(), uid)),
+            _ => None,
+        };
+        let claims = verifier
+            .verify_at(token.expose(), &VerifyOptions { expect_session: expect, ..Default::default() }, self.now_secs())
+            .await
+            .map_err(|r| Error::new(ErrorKind::Protocol, format!("Clerk returned a token that does not verify: {r}")))?;
+        let iat = claims.iat.unwrap_or(claims.exp - 60);
+        let cached = CachedToken {
+            token,
+            lifetime: Duration::from_secs((claims.exp - iat).max(1) as u64),
+            exp_ms: claims.exp * 1000,
+            received_wall: self.s.cfg.clock.wall(),
+            received_mono: self.s.cfg.clock.mono(),
+        };
+        // A result for an account signed out (or re-signed) meanwhile never
+        // lands.
+        if self.generation(&acct) == generation {
+            lock(&self.s.tokens).insert(key.clone(), cached.clone());
+        }
+        Ok(cached)
+    }
+
+    fn now_secs(&self) -> i64 {
+        ms(self.s.cfg.clock.wall()) / 1000
+    }
+
+    /// A "session gone" answer is confirmed by re-reading the client before
+    /// the account is signed out.
+    async fn confirm_gone(&self, acct: &AccountRef) {
+        let Ok(fapi) = self.fapi(&acct.instance_id).await else { return };
+        match fapi.get_client().await {
+            Ok(c) => self.apply_client(&acct.instance_id, c).await,
+            Err(e) => tracing::debug!(kind = e.kind_name(), "could not confirm a session is gone; keeping the account"),
+        }
+    }
+
+    // ------------------------------------------------------------ refresher
+
+    /// One pass of the background work: refresh the active account's token
+    /// when due, re-read background accounts and devices when due. Returns
+    /// how long to sleep before the next pass.
+    pub async fn tick(&self) -> Duration {
+        let clock = self.s.cfg.clock.clone();
+        let max_tick = self.s.cfg.max_tick;
+        let mut sleep = max_tick;
+        let backoff_until = lock(&self.s.refresh).not_before;
+        if let Some(nb) = backoff_until {
+            let now = clock.mono();
+            if now < nb {
+                return (nb - now).min(max_tick);
+            }
+        }
+        if let Some(acct) = self.active() {
+            let key = TokenKey { instance: acct.instance_id.clone(), session: acct.session_id.clone(), template: None, org: OrgSel::Active };
+            let cached = lock(&self.s.tokens).get(&key).cloned();
+            let due = match &cached {
+                Some(t) => {
+                    let (refresh_at, _) = Self::thresholds(t.lifetime);
+                    let left = t.remaining(clock.as_ref());
+                    if left > refresh_at {
+                        sleep = sleep.min(left - refresh_at);
+                        false
+                    } else {
+                        true
+                    }
+                }
+                None => true,
+            };
+            if due {
+                match self.token_for(&key, true).await {
+                    Ok(t) => {
+                        lock(&self.s.refresh).failures = 0;
+                        lock(&self.s.refresh).not_before = None;
+                        self.emit(Event::TokenRefreshed { account: acct.clone(), expires_at_ms: t.exp_ms });
+                        let (refresh_at, _) = Self::thresholds(t.lifetime);
+                        sleep = sleep.min(t.lifetime.saturating_sub(refresh_at));
+                    }
+                    Err(e) if e.is_transient() => {
+                        let wait = {
+                            let mut r = lock(&self.s.refresh);
+                            let w = self.s.cfg.retry.wait_after(&e, r.failures);
+                            r.failures = r.failures.saturating_add(1);
+                            r.not_before = Some(clock.mono() + w);
+                            w
+                        };
+                        sleep = wait.min(max_tick);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        // Background accounts and devices, at most once per interval.
+        let every = self.s.cfg.background_every;
+        let due: Vec<String> = {
+            let inst = self.s.instances.lock().await;
+            inst.iter().filter(|(_, i)| i.last_background.is_none_or(|t| clock.mono().saturating_duration_since(t) >= every)).map(|(k, _)| k.clone()).collect()
+        };
+        for id in due {
+            if let Some(i) = self.s.instances.lock().await.get_mut(&id) {
+                i.last_background = Some(clock.mono());
+            }
+            let _ = self.reload(Some(&id)).await;
+        }
+        let devices_due = lock(&self.s.refresh).last_devices.is_none_or(|t| clock.mono().saturating_duration_since(t) >= every);
+        if devices_due {
+            lock(&self.s.refresh).last_devices = Some(clock.mono());
+            if let Some(acct) = self.active() {
+                let _ = self.devices(&acct).await;
+            }
+        }
+        sleep.max(Duration::from_millis(20))
+    }
+
+    /// Runs [`tick`](Self::tick) until `stop` turns true.
+    pub fn start_background(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let wait = engine.tick().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    r = stop.changed() => if r.is_err() || *stop.borrow() { return },
+                }
+            }
+        })
+    }
+
+    // ------------------------------------------------------------ sign-in
+
+    async fn flows(&self, instance_id: &str) -> Result<Arc<SignInFlows>> {
+        self.s.instances.lock().await.get(instance_id).map(|i| i.flows.clone()).ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
+    }
+
+    /// Starts hosted auth (`strategy` None) or a direct OAuth sign-in.
+    pub async fn start_sign_in(&self, instance_id: &str, strategy: Option<&str>, redirect: Redirect) -> Result<Started> {
+        let flows = self.flows(instance_id).await?;
+        match strategy {
+            None => flows.start_hosted(redirect).await,
+            Some(s) => flows.start_oauth(s, redirect).await,
+        }
+    }
+
+    /// Cancels the sign-in in progress on an instance.
+    pub async fn cancel_sign_in(&self, instance_id: &str) -> bool {
+        self.flows(instance_id).await.map(|f| f.cancel()).unwrap_or(false)
+    }
+
+    /// The sign-in in progress, if any: (instance id, attempt).
+    pub async fn pending_sign_in(&self) -> Option<(String, Started)> {
+        let inst = self.s.instances.lock().await;
+        inst.iter().find_map(|(id, i)| i.flows.pending().map(|p| (id.clone(), p)))
+    }
+
+    /// Handles a deep link. Sign-in callbacks go to the instance whose
+    /// attempt is live; a handoff goes to the active account's instance (or
+    /// the only one) and waits for [`confirm_handoff`](Self::confirm_handoff).
+    pub async fn handle_deep_link(&self, url: &str) -> Result<Outcome> {
+        let cb = parse_deep_link(url)?;
+        self.handle_callback(cb).await
+    }
+
+    /// Handles a parsed callback (deep link or loopback).
+    pub async fn handle_callback(&self, cb: Callback) -> Result<Outcome> {
+        let target = match &cb {
+            Callback::Handoff { .. } => self.handoff_instance().await?,
+            _ => self
+                .pending_sign_in()
+                .await
+                .map(|(id, _)| id)
+                .ok_or_else(|| Error::new(ErrorKind::Callback, "rejected callback: no sign-in is in progress; start again"))?,
+        };
+        let flows = self.flows(&target).await?;
+        let outcome = flows.handle(cb).await?;
+        if let Outcome::SignedIn { session, client, .. } = &outcome {
+            self.apply_client(&target, Some((**client).clone())).await;
+            self.set_active(AccountRef { instance_id: target.clone(), session_id: session.clone() }).await;
+            self.refresh_display_cache().await;
+        }
+        Ok(outcome)
+    }
+
+    async fn handoff_instance(&self) -> Result<String> {
+        if let Some(a) = self.active() {
+            return Ok(a.instance_id);
+        }
+        let inst = self.s.instances.lock().await;
+        if inst.len() == 1 {
+            return Ok(inst.keys().next().cloned().unwrap_or_default());
+        }
+        Err(Error::new(ErrorKind::SignIn, "choose an instance before opening an account link"))
+    }
+
+    /// Redeems a pending handoff after the user said "Continue".
+    pub async fn confirm_handoff(&self) -> Result<(AccountRef, HandoffResult)> {
+        let id = self.handoff_instance().await?;
+        let flows = self.flows(&id).await?;
+        let keep = self.active().filter(|a| a.instance_id == id).map(|a| a.session_id);
+        let r = flows.confirm_handoff(keep.as_ref()).await?;
+        let fapi = self.fapi(&id).await?;
+        let client = fapi.get_client().await?;
+        self.apply_client(&id, client).await;
+        let session = match &r {
+            HandoffResult::Added { session, .. } | HandoffResult::AlreadySignedIn { session } => session.clone(),
+        };
+        let acct = AccountRef { instance_id: id, session_id: session };
+        if matches!(r, HandoffResult::AlreadySignedIn { .. }) || self.active().is_none() {
+            self.set_active(acct.clone()).await;
+        }
+        Ok((acct, r))
+    }
+
+    /// Drops a pending handoff.
+    pub async fn decline_handoff(&self) -> bool {
+        match self.handoff_instance().await {
+            Ok(id) => self.flows(&id).await.map(|f| f.decline_handoff()).unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// True while a handoff waits for an answer.
+    pub async fn handoff_pending(&self) -> bool {
+        let inst = self.s.instances.lock().await;
+        inst.values().any(|i| i.flows.handoff_pending())
+    }
+
+    // ------------------------------------------------------------ actions
+
+    async fn set_active(&self, acct: AccountRef) {
+        let changed = {
+            let mut a = lock(&self.s.active);
+            let c = a.as_ref() != Some(&acct);
+            *a = Some(acct.clone());
+            c
+        };
+        if changed {
+            let _ = self.save_index().await;
+            self.emit(Event::ActiveChanged { account: Some(acct) });
+        }
+    }
+
+    /// Makes `acct` the active account (touch, keeping its organization).
+    pub async fn switch(&self, acct: &AccountRef) -> Result<()> {
+        let session = self.session(acct).await?;
+        let fapi = self.fapi(&acct.instance_id).await?;
+        let (_, client) = self.on_gone(acct, fapi.touch(&acct.session_id, session.last_active_organization_id.as_ref(), "select_session").await).await?;
+        if let Some(c) = client {
+            self.apply_client(&acct.instance_id, Some(c)).await;
+        }
+        self.set_active(acct.clone()).await;
+        Ok(())
+    }
+
+    /// Switches the account's active organization (`None` = personal).
+    pub async fn switch_org(&self, acct: &AccountRef, org: Option<&OrganizationId>) -> Result<()> {
+        self.session(acct).await?;
+        let fapi = self.fapi(&acct.instance_id).await?;
+        let (_, client) = self.on_gone(acct, fapi.touch(&acct.session_id, org, "select_org").await).await?;
+        lock(&self.s.tokens).retain(|k, _| !(k.instance == acct.instance_id && k.session == acct.session_id && k.org == OrgSel::Active));
+        if let Some(c) = client {
+            self.apply_client(&acct.instance_id, Some(c)).await;
+        }
+        Ok(())
+    }
+
+    async fn on_gone<T>(&self, acct: &AccountRef, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            if e.is_session_gone() {
+                self.confirm_gone(acct).await;
+            }
+        }
+        r
+    }
+
+    /// Signs this account out of this device (others stay).
+    pub async fn sign_out(&self, acct: &AccountRef) -> Result<()> {
+        let fapi = self.fapi(&acct.instance_id).await?;
+        self.forget_tokens(acct);
+        match fapi.remove_session(&acct.session_id).await {
+            Ok((_, client)) => {
+                let client = match client {
+                    Some(c) => Some(c),
+                    None => fapi.get_client().await?,
+                };
+                self.apply_client(&acct.instance_id, client).await;
+                Ok(())
+            }
+            Err(e) if e.is_session_gone() => {
+                self.confirm_gone(acct).await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Signs every account of an instance out of this device.
+    pub async fn sign_out_device(&self, instance_id: &str) -> Result<()> {
+        let fapi = self.fapi(instance_id).await?;
+        for a in self.accounts().await.into_iter().filter(|a| a.account.instance_id == instance_id) {
+            self.forget_tokens(&a.account);
+        }
+        let client = fapi.sign_out_all().await?;
+        self.apply_client(instance_id, client).await;
+        Ok(())
+    }
+
+    /// The user's active sessions everywhere; this device's first.
+    pub async fn devices(&self, acct: &AccountRef) -> Result<Vec<Device>> {
+        let fapi = self.fapi(&acct.instance_id).await?;
+        let list = self.on_gone(acct, fapi.active_sessions(&acct.session_id).await).await?;
+        let here: BTreeSet<SessionId> = {
+            let inst = self.s.instances.lock().await;
+            inst.get(&acct.instance_id).and_then(|i| i.client.as_ref()).map(|c| c.sessions.iter().map(|s| s.id.clone()).collect()).unwrap_or_default()
+        };
+        let mut devices: Vec<Device> = list.into_iter().filter(|s| s.status.is_signed_in()).map(|s| Device { this_device: here.contains(&s.id), session: s }).collect();
+        devices.sort_by(|a, b| b.this_device.cmp(&a.this_device).then(b.session.last_active_at.cmp(&a.session.last_active_at)));
+        self.note_devices(acct, &devices);
+        Ok(devices)
+    }
+
+    /// Records the device set; announces sessions not seen before (not on
+    /// the first look at an account).
+    fn note_devices(&self, acct: &AccountRef, devices: &[Device]) {
+        let key = format!("{}/{}", acct.instance_id, acct.session_id);
+        let new: Vec<&Device> = {
+            let mut c = lock(&self.s.cache);
+            let first_look = !c.known_devices.contains_key(&key);
+            let known = c.known_devices.entry(key).or_default();
+            let new: Vec<&Device> = devices.iter().filter(|d| !d.this_device && !known.contains(&d.session.id)).collect();
+            known.extend(devices.iter().map(|d| d.session.id.clone()));
+            if first_look { Vec::new() } else { new }
+        };
+        for d in new {
+            let a = d.session.latest_activity.clone().unwrap_or_default();
+            let description = [a.browser_name, a.device_type, a.city].into_iter().flatten().collect::<Vec<_>>().join(", ");
+            self.emit(Event::NewDevice { account: acct.clone(), session_id: d.session.id.clone(), description });
+        }
+    }
+
+    /// Revokes one session of the account's user on another device.
+    pub async fn revoke(&self, acct: &AccountRef, target: &SessionId) -> Result<RevokeOutcome> {
+        if target == &acct.session_id {
+            return Err(Error::new(ErrorKind::Config, "use sign out for the session on this device"));
+        }
+        let fapi = self.fapi(&acct.instance_id).await?;
+        Ok(match fapi.revoke_session(&acct.session_id, target).await {
+            Ok(_) => RevokeOutcome::Revoked,
+            Err(e) if e.kind() == &ErrorKind::ReverificationRequired => RevokeOutcome::ReverificationRequired,
+            Err(e) if e.is_session_gone() || e.kind() == &ErrorKind::Unauthenticated => {
+                self.confirm_gone(acct).await;
+                return Err(e);
+            }
+            Err(e) => RevokeOutcome::Failed { kind: e.kind_name().to_owned(), message: e.to_string() },
+        })
+    }
+
+    /// Revokes every other session of the user; one outcome per session.
+    pub async fn sign_out_other_devices(&self, acct: &AccountRef) -> Result<Vec<(SessionId, RevokeOutcome)>> {
+        let devices = self.devices(acct).await?;
+        let mut out = Vec::new();
+        for d in devices.into_iter().filter(|d| !d.this_device) {
+            let r = self.revoke(acct, &d.session.id).await?;
+            out.push((d.session.id, r));
+        }
+        Ok(out)
+    }
+
+    /// Revokes the other sessions first (while the credential still works),
+    /// then signs out here and wipes the instance's credential when no
+    /// account is left on it. If some revokes fail, nothing is signed out
+    /// here unless `force`.
+    pub async fn sign_out_everywhere(&self, acct: &AccountRef, force: bool) -> Result<EverywhereOutcome> {
+        let results = self.sign_out_other_devices(acct).await?;
+        let failed: Vec<(SessionId, RevokeOutcome)> = results.iter().filter(|(_, r)| r != &RevokeOutcome::Revoked).cloned().collect();
+        if !failed.is_empty() && !force {
+            return Ok(EverywhereOutcome::Partial { failed });
+        }
+        self.sign_out(acct).await?;
+        let left = self.accounts().await.iter().any(|a| a.account.instance_id == acct.instance_id);
+        if !left {
+            let fapi = self.fapi(&acct.instance_id).await?;
+            let _ = fapi.delete_client().await;
+            fapi.set_credential(None);
+        }
+        Ok(EverywhereOutcome::Done { revoked: results.len() - failed.len() })
+    }
+
+    /// Details of the account's session and its current token's claims.
+    pub async fn details(&self, acct: &AccountRef) -> Result<SessionDetails> {
+        let session = self.session(acct).await?;
+        let key = TokenKey { instance: acct.instance_id.clone(), session: acct.session_id.clone(), template: None, org: OrgSel::Active };
+        let cached = lock(&self.s.tokens).get(&key).cloned();
+        Ok(SessionDetails {
+            account: acct.clone(),
+            session,
+            claims: cached.as_ref().and_then(|t| crate::jwt::decode_unverified(t.token.expose())),
+            token_expires_at_ms: cached.map(|t| t.exp_ms),
+            templates: self.s.cfg.templates.get(&acct.instance_id).cloned().unwrap_or_default(),
+        })
+    }
+}
+
+fn cred_key(instance_id: &str, slot: char) -> String {
+    format!("credential:{instance_id}:{slot}")
+}
+
+fn storage_error(e: StoreError) -> Error {
+    Error::new(ErrorKind::Config, format!("could not save to secure storage: {}", e.message))
+}
