@@ -71,9 +71,15 @@ lint:
 	$(CARGO) clippy -j$(JOBS) --workspace --all-targets --all-features -- -D warnings
 	# The shipped emulator (no test controls) must build and lint on its own.
 	$(CARGO) clippy -j$(JOBS) -p clerk-emulator --all-targets -- -D warnings
+	# Secure storage is the platform store, never keyring's silent mock.
+	$(CARGO) tree -p latchkey-core -e features -i keyring | grep -q 'keyring feature "sync-secret-service"'
+	$(CARGO) tree -p latchkey-core -e features -i keyring | grep -q 'keyring feature "apple-native"'
+	$(CARGO) tree -p latchkey-core -e features -i keyring | grep -q 'keyring feature "windows-native"'
 
+# Every Rust test runs against a real Secret Service (gnome-keyring in a
+# private D-Bus session).
 test-rust:
-	$(CARGO) test -j$(JOBS) --workspace --all-features
+	tests/with-keyring.sh $(CARGO) test -j$(JOBS) --workspace --all-features
 	# The emulator as the app and CLI embed it: no test controls.
 	$(CARGO) test -j$(JOBS) -p clerk-emulator --lib
 

@@ -56,7 +56,8 @@ impl TestClock {
 
 impl Clock for TestClock {
     fn wall(&self) -> SystemTime {
-        SystemTime::now() + *self.wall_ahead.lock().unwrap_or_else(|p| p.into_inner()) - *self.wall_behind.lock().unwrap_or_else(|p| p.into_inner())
+        SystemTime::now() + *self.wall_ahead.lock().unwrap_or_else(|p| p.into_inner())
+            - *self.wall_behind.lock().unwrap_or_else(|p| p.into_inner())
     }
     fn mono(&self) -> Instant {
         Instant::now() + *self.mono_ahead.lock().unwrap_or_else(|p| p.into_inner())

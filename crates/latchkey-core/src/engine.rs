@@ -37,6 +37,8 @@ use crate::types::{OrganizationId, SessionId, UserId};
 pub const REFRESH_AT_REMAINING: Duration = Duration::from_secs(17);
 /// See [`REFRESH_AT_REMAINING`].
 pub const MIN_REMAINING: Duration = Duration::from_secs(5);
+/// Local clock skew against Clerk that is tolerated (and reported).
+pub const MAX_TRUSTED_SKEW_SECS: i64 = 600;
 
 /// Retry timing: full-jitter exponential backoff.
 #[derive(Debug, Clone, Copy)]
@@ -50,14 +52,21 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { base: Duration::from_secs(1), cap: Duration::from_secs(60), retry_after_min: Duration::from_secs(1), retry_after_max: Duration::from_secs(600) }
+        Self {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(60),
+            retry_after_min: Duration::from_secs(1),
+            retry_after_max: Duration::from_secs(600),
+        }
     }
 }
 
 impl RetryPolicy {
     /// `rand(0, min(cap, base · 2^attempt))` (attempt counts from 0).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX));
+        let exp = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX));
         let ceiling = exp.min(self.cap);
         let ms = ceiling.as_millis().max(1) as u64;
         Duration::from_millis(rand::thread_rng().gen_range(0..=ms))
@@ -150,12 +159,28 @@ pub enum OrgSel {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     AccountsChanged,
-    ActiveChanged { account: Option<AccountRef> },
-    TokenRefreshed { account: AccountRef, expires_at_ms: i64 },
-    SessionRevoked { account: AccountRef, name: String },
-    NewDevice { account: AccountRef, session_id: SessionId, description: String },
-    Online { online: bool },
-    Storage { state: StorageState },
+    ActiveChanged {
+        account: Option<AccountRef>,
+    },
+    TokenRefreshed {
+        account: AccountRef,
+        expires_at_ms: i64,
+    },
+    SessionRevoked {
+        account: AccountRef,
+        name: String,
+    },
+    NewDevice {
+        account: AccountRef,
+        session_id: SessionId,
+        description: String,
+    },
+    Online {
+        online: bool,
+    },
+    Storage {
+        state: StorageState,
+    },
 }
 
 /// A device (a session of the user anywhere).
@@ -172,7 +197,10 @@ pub enum RevokeOutcome {
     Revoked,
     /// The instance wants a recent sign-in first.
     ReverificationRequired,
-    Failed { kind: String, message: String },
+    Failed {
+        kind: String,
+        message: String,
+    },
 }
 
 /// Result of "sign out everywhere".
@@ -183,7 +211,9 @@ pub enum EverywhereOutcome {
     Done { revoked: usize },
     /// Some revokes failed: nothing was signed out here; retry, or sign out
     /// here anyway (`force`).
-    Partial { failed: Vec<(SessionId, RevokeOutcome)> },
+    Partial {
+        failed: Vec<(SessionId, RevokeOutcome)>,
+    },
 }
 
 /// Details of one account's session.
@@ -211,7 +241,10 @@ impl CachedToken {
     /// only wall time, a wall-clock jump back only monotonic time counts.
     fn remaining(&self, clock: &dyn Clock) -> Duration {
         let mono = clock.mono().saturating_duration_since(self.received_mono);
-        let wall = clock.wall().duration_since(self.received_wall).unwrap_or(Duration::ZERO);
+        let wall = clock
+            .wall()
+            .duration_since(self.received_wall)
+            .unwrap_or(Duration::ZERO);
         self.lifetime.saturating_sub(mono.max(wall))
     }
 }
@@ -277,6 +310,8 @@ struct Shared {
     refresh: Mutex<Refresh>,
     cache: Mutex<DisplayCache>,
     online: Mutex<bool>,
+    /// Clerk's clock minus ours, in seconds, from the last token.
+    skew: Mutex<i64>,
 }
 
 /// The session engine. Cheap to clone.
@@ -290,20 +325,44 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn account_name(s: &Session) -> (String, Option<String>, Option<String>, Option<UserId>) {
-    let email = s.user.as_ref().and_then(|u| u.primary_email().map(str::to_owned)).or_else(|| s.public_user_data.as_ref().map(|p| p.identifier.clone()));
+    let email = s
+        .user
+        .as_ref()
+        .and_then(|u| u.primary_email().map(str::to_owned))
+        .or_else(|| s.public_user_data.as_ref().map(|p| p.identifier.clone()));
     let (first, last) = match (&s.user, &s.public_user_data) {
         (Some(u), _) => (u.first_name.clone(), u.last_name.clone()),
         (None, Some(p)) => (p.first_name.clone(), p.last_name.clone()),
         _ => (None, None),
     };
-    let name = format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default()).trim().to_owned();
-    let name = if name.is_empty() { email.clone().unwrap_or_else(|| s.id.to_string()) } else { name };
-    let image = s.user.as_ref().and_then(|u| u.image_url.clone()).or_else(|| s.public_user_data.as_ref().and_then(|p| p.image_url.clone()));
-    let uid = s.user.as_ref().map(|u| u.id.clone()).or_else(|| s.public_user_data.as_ref().and_then(|p| p.user_id.clone()));
+    let name = format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default())
+        .trim()
+        .to_owned();
+    let name = if name.is_empty() {
+        email.clone().unwrap_or_else(|| s.id.to_string())
+    } else {
+        name
+    };
+    let image = s
+        .user
+        .as_ref()
+        .and_then(|u| u.image_url.clone())
+        .or_else(|| {
+            s.public_user_data
+                .as_ref()
+                .and_then(|p| p.image_url.clone())
+        });
+    let uid = s
+        .user
+        .as_ref()
+        .map(|u| u.id.clone())
+        .or_else(|| s.public_user_data.as_ref().and_then(|p| p.user_id.clone()));
     (name, email, image, uid)
 }
 
@@ -314,10 +373,18 @@ impl Engine {
     pub async fn open(cfg: EngineConfig) -> Result<Engine> {
         let (events, _) = broadcast::channel(256);
         let storage = match cfg.keychain.probe().await {
-            Ok(()) => StorageState::Secure { backend: cfg.keychain.describe().to_owned() },
-            Err(e) => StorageState::Unavailable { reason: e.message.clone(), locked: e.kind == StoreErrorKind::Locked },
+            Ok(()) => StorageState::Secure {
+                backend: cfg.keychain.describe().to_owned(),
+            },
+            Err(e) => StorageState::Unavailable {
+                reason: e.message.clone(),
+                locked: e.kind == StoreErrorKind::Locked,
+            },
         };
-        let cache: DisplayCache = std::fs::read(cfg.data_dir.join("cache.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let cache: DisplayCache = std::fs::read(cfg.data_dir.join("cache.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         let engine = Engine {
             s: Arc::new(Shared {
                 cfg,
@@ -328,9 +395,14 @@ impl Engine {
                 generations: Mutex::new(HashMap::new()),
                 storage: Mutex::new(storage.clone()),
                 events,
-                refresh: Mutex::new(Refresh { failures: 0, not_before: None, last_devices: None }),
+                refresh: Mutex::new(Refresh {
+                    failures: 0,
+                    not_before: None,
+                    last_devices: None,
+                }),
                 cache: Mutex::new(cache),
                 online: Mutex::new(true),
+                skew: Mutex::new(0),
             }),
         };
         if matches!(storage, StorageState::Secure { .. }) {
@@ -344,20 +416,29 @@ impl Engine {
             Ok(Some(b)) => match serde_json::from_slice(&b) {
                 Ok(i) => i,
                 Err(_) => {
-                    tracing::warn!("the account index in secure storage is not readable; starting without accounts");
+                    tracing::warn!(
+                        "the account index in secure storage is not readable; starting without accounts"
+                    );
                     return;
                 }
             },
             Ok(None) => return,
             Err(e) => {
-                self.set_storage(StorageState::Unavailable { reason: e.message.clone(), locked: e.kind == StoreErrorKind::Locked });
+                self.set_storage(StorageState::Unavailable {
+                    reason: e.message.clone(),
+                    locked: e.kind == StoreErrorKind::Locked,
+                });
                 return;
             }
         };
         for ii in index.instances {
             let instance = match ii.kind {
                 InstanceKind::Clerk => Instance::from_publishable_key(&ii.publishable_key),
-                InstanceKind::LocalDemo => Instance::local_demo(&ii.frontend_api, ii.id.trim_start_matches("local:"), &ii.publishable_key),
+                InstanceKind::LocalDemo => Instance::local_demo(
+                    &ii.frontend_api,
+                    ii.id.trim_start_matches("local:"),
+                    &ii.publishable_key,
+                ),
             };
             let Ok(instance) = instance else { continue };
             if instance.id() != ii.id {
@@ -374,13 +455,30 @@ impl Engine {
         *lock(&self.s.active) = index.active;
     }
 
-    async fn install(&self, instance: Instance, credential: Option<ClientCredential>, slot: char) -> Result<()> {
+    async fn install(
+        &self,
+        instance: Instance,
+        credential: Option<ClientCredential>,
+        slot: char,
+    ) -> Result<()> {
         let fapi = Fapi::new(instance.clone(), credential)?;
         let flows = Arc::new(SignInFlows::new(fapi.clone()));
         let verifier = Arc::new(Verifier::new(instance.clone())?);
         let id = instance.id().to_owned();
         self.watch_credential(&id, fapi.credential_changes());
-        self.s.instances.lock().await.insert(id, InstanceState { instance, fapi, flows, verifier, client: None, environment: None, slot, last_background: None });
+        self.s.instances.lock().await.insert(
+            id,
+            InstanceState {
+                instance,
+                fapi,
+                flows,
+                verifier,
+                client: None,
+                environment: None,
+                slot,
+                last_background: None,
+            },
+        );
         Ok(())
     }
 
@@ -393,7 +491,10 @@ impl Engine {
             while rx.changed().await.is_ok() {
                 if let Err(e) = engine.persist_credential(&id).await {
                     tracing::warn!(error = %e, "could not save the rotated sign-in to secure storage; it is kept in memory");
-                    engine.set_storage(StorageState::Unavailable { reason: format!("the sign-in could not be saved: {}", e.message), locked: e.kind == StoreErrorKind::Locked });
+                    engine.set_storage(StorageState::Unavailable {
+                        reason: format!("the sign-in could not be saved: {}", e.message),
+                        locked: e.kind == StoreErrorKind::Locked,
+                    });
                 }
             }
         });
@@ -405,13 +506,27 @@ impl Engine {
         }
         let (cred, old_slot) = {
             let inst = self.s.instances.lock().await;
-            let Some(i) = inst.get(instance_id) else { return Ok(()) };
+            let Some(i) = inst.get(instance_id) else {
+                return Ok(());
+            };
             (i.fapi.credential(), i.slot)
         };
         let new_slot = if old_slot == 'a' { 'b' } else { 'a' };
         match &cred {
-            Some(c) => self.s.cfg.keychain.set(&cred_key(instance_id, new_slot), c.expose().as_bytes()).await?,
-            None => self.s.cfg.keychain.delete(&cred_key(instance_id, new_slot)).await?,
+            Some(c) => {
+                self.s
+                    .cfg
+                    .keychain
+                    .set(&cred_key(instance_id, new_slot), c.expose().as_bytes())
+                    .await?
+            }
+            None => {
+                self.s
+                    .cfg
+                    .keychain
+                    .delete(&cred_key(instance_id, new_slot))
+                    .await?
+            }
         }
         {
             let mut inst = self.s.instances.lock().await;
@@ -420,7 +535,11 @@ impl Engine {
             }
         }
         self.save_index().await?;
-        self.s.cfg.keychain.delete(&cred_key(instance_id, old_slot)).await?;
+        self.s
+            .cfg
+            .keychain
+            .delete(&cred_key(instance_id, old_slot))
+            .await?;
         Ok(())
     }
 
@@ -437,7 +556,12 @@ impl Engine {
                     .map(|i| IndexInstance {
                         id: i.instance.id().to_owned(),
                         kind: i.instance.kind(),
-                        frontend_api: i.instance.frontend_api().as_str().trim_end_matches('/').to_owned(),
+                        frontend_api: i
+                            .instance
+                            .frontend_api()
+                            .as_str()
+                            .trim_end_matches('/')
+                            .to_owned(),
                         publishable_key: i.instance.publishable_key().to_owned(),
                         slot: i.slot,
                     })
@@ -445,7 +569,9 @@ impl Engine {
                 active: lock(&self.s.active).clone(),
             }
         };
-        let bytes = serde_json::to_vec(&index).map_err(|_| StoreError::new(StoreErrorKind::Other, "could not encode the account index"))?;
+        let bytes = serde_json::to_vec(&index).map_err(|_| {
+            StoreError::new(StoreErrorKind::Other, "could not encode the account index")
+        })?;
         self.s.cfg.keychain.set("index", &bytes).await
     }
 
@@ -479,25 +605,38 @@ impl Engine {
         *lock(&self.s.online)
     }
 
+    /// Clerk's clock minus the local clock (seconds), as of the last token;
+    /// the UI warns above 2 minutes.
+    pub fn clock_skew_secs(&self) -> i64 {
+        *lock(&self.s.skew)
+    }
+
     /// Adds an instance (or updates the URL of a known one: the demo
     /// instance may change port) and remembers it.
     pub async fn add_instance(&self, instance: Instance) -> Result<()> {
         let id = instance.id().to_owned();
-        {
+        let known = {
             let mut inst = self.s.instances.lock().await;
-            if let Some(existing) = inst.get_mut(&id) {
-                if existing.instance != instance {
+            match inst.get_mut(&id) {
+                Some(existing) if existing.instance != instance => {
                     let fapi = Fapi::new(instance.clone(), existing.fapi.credential())?;
                     existing.flows = Arc::new(SignInFlows::new(fapi.clone()));
                     existing.verifier = Arc::new(Verifier::new(instance.clone())?);
-                    existing.instance = instance;
+                    existing.instance = instance.clone();
                     let rx = fapi.credential_changes();
                     existing.fapi = fapi;
-                    drop(inst);
-                    self.watch_credential(&id, rx);
+                    Some(Some(rx))
                 }
-                return self.save_index().await.map_err(storage_error);
+                Some(_) => Some(None),
+                None => None,
             }
+        };
+        // (The instances lock is released before saving: save_index takes it.)
+        if let Some(rx) = known {
+            if let Some(rx) = rx {
+                self.watch_credential(&id, rx);
+            }
+            return self.save_index().await.map_err(storage_error);
         }
         self.install(instance, None, 'a').await?;
         self.save_index().await.map_err(storage_error)
@@ -505,11 +644,23 @@ impl Engine {
 
     /// Known instances.
     pub async fn instances(&self) -> Vec<Instance> {
-        self.s.instances.lock().await.values().map(|i| i.instance.clone()).collect()
+        self.s
+            .instances
+            .lock()
+            .await
+            .values()
+            .map(|i| i.instance.clone())
+            .collect()
     }
 
     async fn fapi(&self, instance_id: &str) -> Result<Fapi> {
-        self.s.instances.lock().await.get(instance_id).map(|i| i.fapi.clone()).ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
+        self.s
+            .instances
+            .lock()
+            .await
+            .get(instance_id)
+            .map(|i| i.fapi.clone())
+            .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
     }
 
     /// Re-reads the client (and the environment) of one instance, or all.
@@ -527,10 +678,10 @@ impl Engine {
             match client {
                 Ok(c) => {
                     self.set_online(true);
-                    if let Ok(e) = env {
-                        if let Some(i) = self.s.instances.lock().await.get_mut(&id) {
-                            i.environment = Some(e);
-                        }
+                    if let Ok(e) = env
+                        && let Some(i) = self.s.instances.lock().await.get_mut(&id)
+                    {
+                        i.environment = Some(e);
                     }
                     self.apply_client(&id, c).await;
                 }
@@ -565,19 +716,39 @@ impl Engine {
     async fn apply_client(&self, instance_id: &str, client: Option<Client>) {
         let gone: Vec<(AccountRef, String)> = {
             let mut inst = self.s.instances.lock().await;
-            let Some(i) = inst.get_mut(instance_id) else { return };
-            let before: Vec<Session> = i.client.as_ref().map(|c| c.signed_in().cloned().collect()).unwrap_or_default();
-            let now_in: BTreeSet<SessionId> = client.as_ref().map(|c| c.signed_in().map(|s| s.id.clone()).collect()).unwrap_or_default();
+            let Some(i) = inst.get_mut(instance_id) else {
+                return;
+            };
+            let before: Vec<Session> = i
+                .client
+                .as_ref()
+                .map(|c| c.signed_in().cloned().collect())
+                .unwrap_or_default();
+            let now_in: BTreeSet<SessionId> = client
+                .as_ref()
+                .map(|c| c.signed_in().map(|s| s.id.clone()).collect())
+                .unwrap_or_default();
             i.client = client;
             before
                 .iter()
                 .filter(|s| !now_in.contains(&s.id))
-                .map(|s| (AccountRef { instance_id: instance_id.to_owned(), session_id: s.id.clone() }, account_name(s).0))
+                .map(|s| {
+                    (
+                        AccountRef {
+                            instance_id: instance_id.to_owned(),
+                            session_id: s.id.clone(),
+                        },
+                        account_name(s).0,
+                    )
+                })
                 .collect()
         };
         for (acct, name) in &gone {
             self.forget_tokens(acct);
-            self.emit(Event::SessionRevoked { account: acct.clone(), name: name.clone() });
+            self.emit(Event::SessionRevoked {
+                account: acct.clone(),
+                name: name.clone(),
+            });
         }
         self.fix_active().await;
         self.refresh_display_cache().await;
@@ -587,7 +758,8 @@ impl Engine {
     /// Drops every cached token of an account and invalidates late results.
     fn forget_tokens(&self, acct: &AccountRef) {
         *lock(&self.s.generations).entry(acct.clone()).or_insert(0) += 1;
-        lock(&self.s.tokens).retain(|k, _| !(k.instance == acct.instance_id && k.session == acct.session_id));
+        lock(&self.s.tokens)
+            .retain(|k, _| !(k.instance == acct.instance_id && k.session == acct.session_id));
     }
 
     fn generation(&self, acct: &AccountRef) -> u64 {
@@ -598,7 +770,9 @@ impl Engine {
     async fn fix_active(&self) {
         let accounts = self.accounts().await;
         let current = lock(&self.s.active).clone();
-        let valid = current.as_ref().is_some_and(|a| accounts.iter().any(|x| &x.account == a));
+        let valid = current
+            .as_ref()
+            .is_some_and(|a| accounts.iter().any(|x| &x.account == a));
         if !valid {
             let next = accounts.first().map(|a| a.account.clone());
             *lock(&self.s.active) = next.clone();
@@ -635,9 +809,22 @@ impl Engine {
         let mut out = Vec::new();
         for (id, i) in inst.iter() {
             let Some(client) = &i.client else { continue };
-            let instance_name = i.environment.as_ref().map(|e| e.display_config.application_name.clone()).unwrap_or_else(|| i.instance.frontend_api().host_str().unwrap_or("").to_owned());
+            let instance_name = i
+                .environment
+                .as_ref()
+                .map(|e| e.display_config.application_name.clone())
+                .unwrap_or_else(|| {
+                    i.instance
+                        .frontend_api()
+                        .host_str()
+                        .unwrap_or("")
+                        .to_owned()
+                });
             for s in client.signed_in() {
-                let account = AccountRef { instance_id: id.clone(), session_id: s.id.clone() };
+                let account = AccountRef {
+                    instance_id: id.clone(),
+                    session_id: s.id.clone(),
+                };
                 let (name, email, image_url, user_id) = account_name(s);
                 out.push(Account {
                     active: active.as_ref() == Some(&account),
@@ -667,7 +854,12 @@ impl Engine {
 
     /// The instance's environment, once read.
     pub async fn environment(&self, instance_id: &str) -> Option<Environment> {
-        self.s.instances.lock().await.get(instance_id).and_then(|i| i.environment.clone())
+        self.s
+            .instances
+            .lock()
+            .await
+            .get(instance_id)
+            .and_then(|i| i.environment.clone())
     }
 
     async fn session(&self, acct: &AccountRef) -> Result<Session> {
@@ -684,7 +876,11 @@ impl Engine {
 
     fn thresholds(lifetime: Duration) -> (Duration, Duration) {
         let scale = |d: Duration| -> Duration {
-            if lifetime >= Duration::from_secs(60) { d } else { lifetime.mul_f64(d.as_secs_f64() / 60.0) }
+            if lifetime >= Duration::from_secs(60) {
+                d
+            } else {
+                lifetime.mul_f64(d.as_secs_f64() / 60.0)
+            }
         };
         (scale(REFRESH_AT_REMAINING), scale(MIN_REMAINING))
     }
@@ -697,20 +893,28 @@ impl Engine {
     /// Transient kinds when Clerk cannot be reached (the account is kept);
     /// [`ErrorKind::SessionGone`] once Clerk confirms the session is gone
     /// (the account is signed out).
-    pub async fn get_token(&self, acct: &AccountRef, template: Option<&str>, org: OrgSel) -> Result<SessionToken> {
-        let key = TokenKey { instance: acct.instance_id.clone(), session: acct.session_id.clone(), template: template.map(str::to_owned), org };
+    pub async fn get_token(
+        &self,
+        acct: &AccountRef,
+        template: Option<&str>,
+        org: OrgSel,
+    ) -> Result<SessionToken> {
+        let key = TokenKey {
+            instance: acct.instance_id.clone(),
+            session: acct.session_id.clone(),
+            template: template.map(str::to_owned),
+            org,
+        };
         let t = self.token_for(&key, false).await?;
         Ok(t.token)
     }
 
     async fn token_for(&self, key: &TokenKey, force: bool) -> Result<CachedToken> {
         let clock = self.s.cfg.clock.clone();
-        if !force {
-            if let Some(t) = lock(&self.s.tokens).get(key) {
-                let (_, min) = Self::thresholds(t.lifetime);
-                if t.remaining(clock.as_ref()) >= min.max(Duration::from_millis(1)) {
-                    return Ok(t.clone());
-                }
+        if !force && let Some(t) = lock(&self.s.tokens).get(key) {
+            let (_, min) = Self::thresholds(t.lifetime);
+            if t.remaining(clock.as_ref()) >= min.max(Duration::from_millis(1)) {
+                return Ok(t.clone());
             }
         }
         let mut rx = {
@@ -738,18 +942,26 @@ impl Engine {
                 return r;
             }
             if rx.changed().await.is_err() {
-                return Err(Error::new(ErrorKind::Network, "the token request was interrupted"));
+                return Err(Error::new(
+                    ErrorKind::Network,
+                    "the token request was interrupted",
+                ));
             }
         }
     }
 
     async fn fetch_token(&self, key: &TokenKey) -> std::result::Result<CachedToken, Error> {
-        let acct = AccountRef { instance_id: key.instance.clone(), session_id: key.session.clone() };
+        let acct = AccountRef {
+            instance_id: key.instance.clone(),
+            session_id: key.session.clone(),
+        };
         let generation = self.generation(&acct);
         let session = self.session(&acct).await?;
         let (fapi, verifier) = {
             let inst = self.s.instances.lock().await;
-            let i = inst.get(&key.instance).ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))?;
+            let i = inst
+                .get(&key.instance)
+                .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))?;
             (i.fapi.clone(), i.verifier.clone())
         };
         let result = match &key.template {
@@ -782,10 +994,32 @@ impl Engine {
             (None, Some(uid)) => Some((key.session.clone(), uid)),
             _ => None,
         };
+        // Verify as of the server's time: the token was just minted, so its
+        // `iat` says what time it is at Clerk. Trusted within ±10 min of the
+        // local clock (F11: a skewed local clock must not reject every
+        // token); beyond that, the local clock decides (and rejects).
+        let local = self.now_secs();
+        let server_now = crate::jwt::decode_unverified(token.expose())
+            .and_then(|c| c.get("iat").and_then(serde_json::Value::as_i64))
+            .filter(|iat| (iat - local).abs() <= MAX_TRUSTED_SKEW_SECS)
+            .unwrap_or(local);
+        *lock(&self.s.skew) = server_now - local;
         let claims = verifier
-            .verify_at(token.expose(), &VerifyOptions { expect_session: expect, ..Default::default() }, self.now_secs())
+            .verify_at(
+                token.expose(),
+                &VerifyOptions {
+                    expect_session: expect,
+                    ..Default::default()
+                },
+                server_now,
+            )
             .await
-            .map_err(|r| Error::new(ErrorKind::Protocol, format!("Clerk returned a token that does not verify: {r}")))?;
+            .map_err(|r| {
+                Error::new(
+                    ErrorKind::Protocol,
+                    format!("Clerk returned a token that does not verify: {r}"),
+                )
+            })?;
         let iat = claims.iat.unwrap_or(claims.exp - 60);
         let cached = CachedToken {
             token,
@@ -809,10 +1043,15 @@ impl Engine {
     /// A "session gone" answer is confirmed by re-reading the client before
     /// the account is signed out.
     async fn confirm_gone(&self, acct: &AccountRef) {
-        let Ok(fapi) = self.fapi(&acct.instance_id).await else { return };
+        let Ok(fapi) = self.fapi(&acct.instance_id).await else {
+            return;
+        };
         match fapi.get_client().await {
             Ok(c) => self.apply_client(&acct.instance_id, c).await,
-            Err(e) => tracing::debug!(kind = e.kind_name(), "could not confirm a session is gone; keeping the account"),
+            Err(e) => tracing::debug!(
+                kind = e.kind_name(),
+                "could not confirm a session is gone; keeping the account"
+            ),
         }
     }
 
@@ -833,7 +1072,12 @@ impl Engine {
             }
         }
         if let Some(acct) = self.active() {
-            let key = TokenKey { instance: acct.instance_id.clone(), session: acct.session_id.clone(), template: None, org: OrgSel::Active };
+            let key = TokenKey {
+                instance: acct.instance_id.clone(),
+                session: acct.session_id.clone(),
+                template: None,
+                org: OrgSel::Active,
+            };
             let cached = lock(&self.s.tokens).get(&key).cloned();
             let due = match &cached {
                 Some(t) => {
@@ -853,7 +1097,10 @@ impl Engine {
                     Ok(t) => {
                         lock(&self.s.refresh).failures = 0;
                         lock(&self.s.refresh).not_before = None;
-                        self.emit(Event::TokenRefreshed { account: acct.clone(), expires_at_ms: t.exp_ms });
+                        self.emit(Event::TokenRefreshed {
+                            account: acct.clone(),
+                            expires_at_ms: t.exp_ms,
+                        });
                         let (refresh_at, _) = Self::thresholds(t.lifetime);
                         sleep = sleep.min(t.lifetime.saturating_sub(refresh_at));
                     }
@@ -875,7 +1122,13 @@ impl Engine {
         let every = self.s.cfg.background_every;
         let due: Vec<String> = {
             let inst = self.s.instances.lock().await;
-            inst.iter().filter(|(_, i)| i.last_background.is_none_or(|t| clock.mono().saturating_duration_since(t) >= every)).map(|(k, _)| k.clone()).collect()
+            inst.iter()
+                .filter(|(_, i)| {
+                    i.last_background
+                        .is_none_or(|t| clock.mono().saturating_duration_since(t) >= every)
+                })
+                .map(|(k, _)| k.clone())
+                .collect()
         };
         for id in due {
             if let Some(i) = self.s.instances.lock().await.get_mut(&id) {
@@ -883,7 +1136,9 @@ impl Engine {
             }
             let _ = self.reload(Some(&id)).await;
         }
-        let devices_due = lock(&self.s.refresh).last_devices.is_none_or(|t| clock.mono().saturating_duration_since(t) >= every);
+        let devices_due = lock(&self.s.refresh)
+            .last_devices
+            .is_none_or(|t| clock.mono().saturating_duration_since(t) >= every);
         if devices_due {
             lock(&self.s.refresh).last_devices = Some(clock.mono());
             if let Some(acct) = self.active() {
@@ -910,11 +1165,22 @@ impl Engine {
     // ------------------------------------------------------------ sign-in
 
     async fn flows(&self, instance_id: &str) -> Result<Arc<SignInFlows>> {
-        self.s.instances.lock().await.get(instance_id).map(|i| i.flows.clone()).ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
+        self.s
+            .instances
+            .lock()
+            .await
+            .get(instance_id)
+            .map(|i| i.flows.clone())
+            .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
     }
 
     /// Starts hosted auth (`strategy` None) or a direct OAuth sign-in.
-    pub async fn start_sign_in(&self, instance_id: &str, strategy: Option<&str>, redirect: Redirect) -> Result<Started> {
+    pub async fn start_sign_in(
+        &self,
+        instance_id: &str,
+        strategy: Option<&str>,
+        redirect: Redirect,
+    ) -> Result<Started> {
         let flows = self.flows(instance_id).await?;
         match strategy {
             None => flows.start_hosted(redirect).await,
@@ -924,13 +1190,17 @@ impl Engine {
 
     /// Cancels the sign-in in progress on an instance.
     pub async fn cancel_sign_in(&self, instance_id: &str) -> bool {
-        self.flows(instance_id).await.map(|f| f.cancel()).unwrap_or(false)
+        self.flows(instance_id)
+            .await
+            .map(|f| f.cancel())
+            .unwrap_or(false)
     }
 
     /// The sign-in in progress, if any: (instance id, attempt).
     pub async fn pending_sign_in(&self) -> Option<(String, Started)> {
         let inst = self.s.instances.lock().await;
-        inst.iter().find_map(|(id, i)| i.flows.pending().map(|p| (id.clone(), p)))
+        inst.iter()
+            .find_map(|(id, i)| i.flows.pending().map(|p| (id.clone(), p)))
     }
 
     /// Handles a deep link. Sign-in callbacks go to the instance whose
@@ -949,13 +1219,31 @@ impl Engine {
                 .pending_sign_in()
                 .await
                 .map(|(id, _)| id)
-                .ok_or_else(|| Error::new(ErrorKind::Callback, "rejected callback: no sign-in is in progress; start again"))?,
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Callback,
+                        "rejected callback: no sign-in is in progress; start again",
+                    )
+                })?,
         };
         let flows = self.flows(&target).await?;
         let outcome = flows.handle(cb).await?;
-        if let Outcome::SignedIn { session, client, .. } = &outcome {
+        if let Outcome::SignedIn {
+            session, client, ..
+        } = &outcome
+        {
+            if self.environment(&target).await.is_none()
+                && let Ok(e) = flows.fapi().environment().await
+                && let Some(i) = self.s.instances.lock().await.get_mut(&target)
+            {
+                i.environment = Some(e);
+            }
             self.apply_client(&target, Some((**client).clone())).await;
-            self.set_active(AccountRef { instance_id: target.clone(), session_id: session.clone() }).await;
+            self.set_active(AccountRef {
+                instance_id: target.clone(),
+                session_id: session.clone(),
+            })
+            .await;
             self.refresh_display_cache().await;
         }
         Ok(outcome)
@@ -969,22 +1257,33 @@ impl Engine {
         if inst.len() == 1 {
             return Ok(inst.keys().next().cloned().unwrap_or_default());
         }
-        Err(Error::new(ErrorKind::SignIn, "choose an instance before opening an account link"))
+        Err(Error::new(
+            ErrorKind::SignIn,
+            "choose an instance before opening an account link",
+        ))
     }
 
     /// Redeems a pending handoff after the user said "Continue".
     pub async fn confirm_handoff(&self) -> Result<(AccountRef, HandoffResult)> {
         let id = self.handoff_instance().await?;
         let flows = self.flows(&id).await?;
-        let keep = self.active().filter(|a| a.instance_id == id).map(|a| a.session_id);
+        let keep = self
+            .active()
+            .filter(|a| a.instance_id == id)
+            .map(|a| a.session_id);
         let r = flows.confirm_handoff(keep.as_ref()).await?;
         let fapi = self.fapi(&id).await?;
         let client = fapi.get_client().await?;
         self.apply_client(&id, client).await;
         let session = match &r {
-            HandoffResult::Added { session, .. } | HandoffResult::AlreadySignedIn { session } => session.clone(),
+            HandoffResult::Added { session, .. } | HandoffResult::AlreadySignedIn { session } => {
+                session.clone()
+            }
         };
-        let acct = AccountRef { instance_id: id, session_id: session };
+        let acct = AccountRef {
+            instance_id: id,
+            session_id: session,
+        };
         if matches!(r, HandoffResult::AlreadySignedIn { .. }) || self.active().is_none() {
             self.set_active(acct.clone()).await;
         }
@@ -994,7 +1293,11 @@ impl Engine {
     /// Drops a pending handoff.
     pub async fn decline_handoff(&self) -> bool {
         match self.handoff_instance().await {
-            Ok(id) => self.flows(&id).await.map(|f| f.decline_handoff()).unwrap_or(false),
+            Ok(id) => self
+                .flows(&id)
+                .await
+                .map(|f| f.decline_handoff())
+                .unwrap_or(false),
             Err(_) => false,
         }
     }
@@ -1016,7 +1319,9 @@ impl Engine {
         };
         if changed {
             let _ = self.save_index().await;
-            self.emit(Event::ActiveChanged { account: Some(acct) });
+            self.emit(Event::ActiveChanged {
+                account: Some(acct),
+            });
         }
     }
 
@@ -1024,7 +1329,17 @@ impl Engine {
     pub async fn switch(&self, acct: &AccountRef) -> Result<()> {
         let session = self.session(acct).await?;
         let fapi = self.fapi(&acct.instance_id).await?;
-        let (_, client) = self.on_gone(acct, fapi.touch(&acct.session_id, session.last_active_organization_id.as_ref(), "select_session").await).await?;
+        let (_, client) = self
+            .on_gone(
+                acct,
+                fapi.touch(
+                    &acct.session_id,
+                    session.last_active_organization_id.as_ref(),
+                    "select_session",
+                )
+                .await,
+            )
+            .await?;
         if let Some(c) = client {
             self.apply_client(&acct.instance_id, Some(c)).await;
         }
@@ -1036,8 +1351,14 @@ impl Engine {
     pub async fn switch_org(&self, acct: &AccountRef, org: Option<&OrganizationId>) -> Result<()> {
         self.session(acct).await?;
         let fapi = self.fapi(&acct.instance_id).await?;
-        let (_, client) = self.on_gone(acct, fapi.touch(&acct.session_id, org, "select_org").await).await?;
-        lock(&self.s.tokens).retain(|k, _| !(k.instance == acct.instance_id && k.session == acct.session_id && k.org == OrgSel::Active));
+        let (_, client) = self
+            .on_gone(acct, fapi.touch(&acct.session_id, org, "select_org").await)
+            .await?;
+        lock(&self.s.tokens).retain(|k, _| {
+            !(k.instance == acct.instance_id
+                && k.session == acct.session_id
+                && k.org == OrgSel::Active)
+        });
         if let Some(c) = client {
             self.apply_client(&acct.instance_id, Some(c)).await;
         }
@@ -1045,10 +1366,10 @@ impl Engine {
     }
 
     async fn on_gone<T>(&self, acct: &AccountRef, r: Result<T>) -> Result<T> {
-        if let Err(e) = &r {
-            if e.is_session_gone() {
-                self.confirm_gone(acct).await;
-            }
+        if let Err(e) = &r
+            && e.is_session_gone()
+        {
+            self.confirm_gone(acct).await;
         }
         r
     }
@@ -1077,7 +1398,12 @@ impl Engine {
     /// Signs every account of an instance out of this device.
     pub async fn sign_out_device(&self, instance_id: &str) -> Result<()> {
         let fapi = self.fapi(instance_id).await?;
-        for a in self.accounts().await.into_iter().filter(|a| a.account.instance_id == instance_id) {
+        for a in self
+            .accounts()
+            .await
+            .into_iter()
+            .filter(|a| a.account.instance_id == instance_id)
+        {
             self.forget_tokens(&a.account);
         }
         let client = fapi.sign_out_all().await?;
@@ -1088,13 +1414,29 @@ impl Engine {
     /// The user's active sessions everywhere; this device's first.
     pub async fn devices(&self, acct: &AccountRef) -> Result<Vec<Device>> {
         let fapi = self.fapi(&acct.instance_id).await?;
-        let list = self.on_gone(acct, fapi.active_sessions(&acct.session_id).await).await?;
+        let list = self
+            .on_gone(acct, fapi.active_sessions(&acct.session_id).await)
+            .await?;
         let here: BTreeSet<SessionId> = {
             let inst = self.s.instances.lock().await;
-            inst.get(&acct.instance_id).and_then(|i| i.client.as_ref()).map(|c| c.sessions.iter().map(|s| s.id.clone()).collect()).unwrap_or_default()
+            inst.get(&acct.instance_id)
+                .and_then(|i| i.client.as_ref())
+                .map(|c| c.sessions.iter().map(|s| s.id.clone()).collect())
+                .unwrap_or_default()
         };
-        let mut devices: Vec<Device> = list.into_iter().filter(|s| s.status.is_signed_in()).map(|s| Device { this_device: here.contains(&s.id), session: s }).collect();
-        devices.sort_by(|a, b| b.this_device.cmp(&a.this_device).then(b.session.last_active_at.cmp(&a.session.last_active_at)));
+        let mut devices: Vec<Device> = list
+            .into_iter()
+            .filter(|s| s.status.is_signed_in())
+            .map(|s| Device {
+                this_device: here.contains(&s.id),
+                session: s,
+            })
+            .collect();
+        devices.sort_by(|a, b| {
+            b.this_device
+                .cmp(&a.this_device)
+                .then(b.session.last_active_at.cmp(&a.session.last_active_at))
+        });
         self.note_devices(acct, &devices);
         Ok(devices)
     }
@@ -1107,36 +1449,58 @@ impl Engine {
             let mut c = lock(&self.s.cache);
             let first_look = !c.known_devices.contains_key(&key);
             let known = c.known_devices.entry(key).or_default();
-            let new: Vec<&Device> = devices.iter().filter(|d| !d.this_device && !known.contains(&d.session.id)).collect();
+            let new: Vec<&Device> = devices
+                .iter()
+                .filter(|d| !d.this_device && !known.contains(&d.session.id))
+                .collect();
             known.extend(devices.iter().map(|d| d.session.id.clone()));
             if first_look { Vec::new() } else { new }
         };
         for d in new {
             let a = d.session.latest_activity.clone().unwrap_or_default();
-            let description = [a.browser_name, a.device_type, a.city].into_iter().flatten().collect::<Vec<_>>().join(", ");
-            self.emit(Event::NewDevice { account: acct.clone(), session_id: d.session.id.clone(), description });
+            let description = [a.browser_name, a.device_type, a.city]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.emit(Event::NewDevice {
+                account: acct.clone(),
+                session_id: d.session.id.clone(),
+                description,
+            });
         }
     }
 
     /// Revokes one session of the account's user on another device.
     pub async fn revoke(&self, acct: &AccountRef, target: &SessionId) -> Result<RevokeOutcome> {
         if target == &acct.session_id {
-            return Err(Error::new(ErrorKind::Config, "use sign out for the session on this device"));
+            return Err(Error::new(
+                ErrorKind::Config,
+                "use sign out for the session on this device",
+            ));
         }
         let fapi = self.fapi(&acct.instance_id).await?;
         Ok(match fapi.revoke_session(&acct.session_id, target).await {
             Ok(_) => RevokeOutcome::Revoked,
-            Err(e) if e.kind() == &ErrorKind::ReverificationRequired => RevokeOutcome::ReverificationRequired,
+            Err(e) if e.kind() == &ErrorKind::ReverificationRequired => {
+                RevokeOutcome::ReverificationRequired
+            }
             Err(e) if e.is_session_gone() || e.kind() == &ErrorKind::Unauthenticated => {
                 self.confirm_gone(acct).await;
                 return Err(e);
             }
-            Err(e) => RevokeOutcome::Failed { kind: e.kind_name().to_owned(), message: e.to_string() },
+            Err(e) => RevokeOutcome::Failed {
+                kind: e.kind_name().to_owned(),
+                message: e.to_string(),
+            },
         })
     }
 
     /// Revokes every other session of the user; one outcome per session.
-    pub async fn sign_out_other_devices(&self, acct: &AccountRef) -> Result<Vec<(SessionId, RevokeOutcome)>> {
+    pub async fn sign_out_other_devices(
+        &self,
+        acct: &AccountRef,
+    ) -> Result<Vec<(SessionId, RevokeOutcome)>> {
         let devices = self.devices(acct).await?;
         let mut out = Vec::new();
         for d in devices.into_iter().filter(|d| !d.this_device) {
@@ -1150,33 +1514,60 @@ impl Engine {
     /// then signs out here and wipes the instance's credential when no
     /// account is left on it. If some revokes fail, nothing is signed out
     /// here unless `force`.
-    pub async fn sign_out_everywhere(&self, acct: &AccountRef, force: bool) -> Result<EverywhereOutcome> {
+    pub async fn sign_out_everywhere(
+        &self,
+        acct: &AccountRef,
+        force: bool,
+    ) -> Result<EverywhereOutcome> {
         let results = self.sign_out_other_devices(acct).await?;
-        let failed: Vec<(SessionId, RevokeOutcome)> = results.iter().filter(|(_, r)| r != &RevokeOutcome::Revoked).cloned().collect();
+        let failed: Vec<(SessionId, RevokeOutcome)> = results
+            .iter()
+            .filter(|(_, r)| r != &RevokeOutcome::Revoked)
+            .cloned()
+            .collect();
         if !failed.is_empty() && !force {
             return Ok(EverywhereOutcome::Partial { failed });
         }
         self.sign_out(acct).await?;
-        let left = self.accounts().await.iter().any(|a| a.account.instance_id == acct.instance_id);
+        let left = self
+            .accounts()
+            .await
+            .iter()
+            .any(|a| a.account.instance_id == acct.instance_id);
         if !left {
             let fapi = self.fapi(&acct.instance_id).await?;
             let _ = fapi.delete_client().await;
             fapi.set_credential(None);
         }
-        Ok(EverywhereOutcome::Done { revoked: results.len() - failed.len() })
+        Ok(EverywhereOutcome::Done {
+            revoked: results.len() - failed.len(),
+        })
     }
 
     /// Details of the account's session and its current token's claims.
     pub async fn details(&self, acct: &AccountRef) -> Result<SessionDetails> {
         let session = self.session(acct).await?;
-        let key = TokenKey { instance: acct.instance_id.clone(), session: acct.session_id.clone(), template: None, org: OrgSel::Active };
+        let key = TokenKey {
+            instance: acct.instance_id.clone(),
+            session: acct.session_id.clone(),
+            template: None,
+            org: OrgSel::Active,
+        };
         let cached = lock(&self.s.tokens).get(&key).cloned();
         Ok(SessionDetails {
             account: acct.clone(),
             session,
-            claims: cached.as_ref().and_then(|t| crate::jwt::decode_unverified(t.token.expose())),
+            claims: cached
+                .as_ref()
+                .and_then(|t| crate::jwt::decode_unverified(t.token.expose())),
             token_expires_at_ms: cached.map(|t| t.exp_ms),
-            templates: self.s.cfg.templates.get(&acct.instance_id).cloned().unwrap_or_default(),
+            templates: self
+                .s
+                .cfg
+                .templates
+                .get(&acct.instance_id)
+                .cloned()
+                .unwrap_or_default(),
         })
     }
 }
@@ -1186,5 +1577,8 @@ fn cred_key(instance_id: &str, slot: char) -> String {
 }
 
 fn storage_error(e: StoreError) -> Error {
-    Error::new(ErrorKind::Config, format!("could not save to secure storage: {}", e.message))
+    Error::new(
+        ErrorKind::Config,
+        format!("could not save to secure storage: {}", e.message),
+    )
 }

@@ -27,9 +27,9 @@ mod instance;
 mod jwt;
 mod loopback;
 pub mod models;
-pub mod store;
 mod pkce;
 mod secret;
+pub mod store;
 mod types;
 
 pub use error::{Error, ErrorKind, Result};

@@ -40,7 +40,10 @@ pub struct StoreError {
 
 impl StoreError {
     pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -67,7 +70,9 @@ impl KeychainStore {
     /// The service name entries are filed under (`dev.latchkey.desktop`;
     /// tests use random names).
     pub fn new(service: impl Into<String>) -> Self {
-        Self { service: service.into() }
+        Self {
+            service: service.into(),
+        }
     }
 
     fn entry(&self, key: &str) -> Result<keyring::Entry, StoreError> {
@@ -79,20 +84,31 @@ impl KeychainStore {
 /// `BadEncoding` carries the stored bytes.
 fn map_keyring(e: keyring::Error) -> StoreError {
     let text = match &e {
-        keyring::Error::PlatformFailure(inner) | keyring::Error::NoStorageAccess(inner) => inner.to_string().to_lowercase(),
+        keyring::Error::PlatformFailure(inner) | keyring::Error::NoStorageAccess(inner) => {
+            inner.to_string().to_lowercase()
+        }
         _ => String::new(),
     };
     match e {
         keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_)
             if text.contains("lock") || text.contains("prompt") || text.contains("dismissed") =>
         {
-            StoreError::new(StoreErrorKind::Locked, "the keyring is locked; unlock it to use saved sign-ins")
+            StoreError::new(
+                StoreErrorKind::Locked,
+                "the keyring is locked; unlock it to use saved sign-ins",
+            )
         }
-        keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_) => {
-            StoreError::new(StoreErrorKind::Unavailable, "secure storage is unavailable (no Secret Service, keychain or credential manager)")
+        keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_) => StoreError::new(
+            StoreErrorKind::Unavailable,
+            "secure storage is unavailable (no Secret Service, keychain or credential manager)",
+        ),
+        keyring::Error::BadEncoding(_) => {
+            StoreError::new(StoreErrorKind::Corrupt, "a stored entry is not valid")
         }
-        keyring::Error::BadEncoding(_) => StoreError::new(StoreErrorKind::Corrupt, "a stored entry is not valid"),
-        keyring::Error::TooLong(..) => StoreError::new(StoreErrorKind::TooLong, "a value is too long for secure storage"),
+        keyring::Error::TooLong(..) => StoreError::new(
+            StoreErrorKind::TooLong,
+            "a value is too long for secure storage",
+        ),
         _ => StoreError::new(StoreErrorKind::Other, "secure storage refused the request"),
     }
 }
@@ -157,26 +173,45 @@ impl MemoryStore {
 
     /// The next `op` fails with `err`.
     pub fn fail_next(&self, op: Op, err: StoreError) {
-        self.faults.lock().unwrap_or_else(|p| p.into_inner()).push_back((op, Fault::Fail(err)));
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((op, Fault::Fail(err)));
     }
 
     /// The next `op` blocks for `d` (a hung unlock prompt), then proceeds.
     pub fn hang_next(&self, op: Op, d: Duration) {
-        self.faults.lock().unwrap_or_else(|p| p.into_inner()).push_back((op, Fault::Hang(d)));
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((op, Fault::Hang(d)));
     }
 
     /// Raw contents (tests inspect what landed).
     pub fn raw(&self, key: &str) -> Option<Vec<u8>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
     }
 
     /// Writes raw bytes, bypassing framing (tests corrupt entries).
     pub fn put_raw(&self, key: &str, value: &[u8]) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), value.to_vec());
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), value.to_vec());
     }
 
     pub fn keys(&self) -> Vec<String> {
-        let mut k: Vec<_> = self.map.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        let mut k: Vec<_> = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         k.sort();
         k
     }
@@ -203,18 +238,29 @@ impl MemoryStore {
 impl SecretStore for MemoryStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.fault(Op::Get)?;
-        Ok(self.map.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned())
+        Ok(self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned())
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.fault(Op::Set)?;
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), value.to_vec());
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_owned(), value.to_vec());
         Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.fault(Op::Delete)?;
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
         Ok(())
     }
 
@@ -239,7 +285,10 @@ pub struct Keychain {
 
 impl std::fmt::Debug for Keychain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keychain").field("store", &self.store.describe()).field("timeout", &self.timeout).finish()
+        f.debug_struct("Keychain")
+            .field("store", &self.store.describe())
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -252,14 +301,23 @@ impl Keychain {
         self.store.describe()
     }
 
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&dyn SecretStore) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn SecretStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let store = self.store.clone();
         let task = tokio::task::spawn_blocking(move || f(store.as_ref()));
         match tokio::time::timeout(self.timeout, task).await {
             Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(StoreError::new(StoreErrorKind::Other, "secure storage failed")),
+            Ok(Err(_)) => Err(StoreError::new(
+                StoreErrorKind::Other,
+                "secure storage failed",
+            )),
             // The blocking call keeps running; its result is ignored.
-            Err(_) => Err(StoreError::new(StoreErrorKind::Timeout, "secure storage did not answer in time (is an unlock prompt waiting?)")),
+            Err(_) => Err(StoreError::new(
+                StoreErrorKind::Timeout,
+                "secure storage did not answer in time (is an unlock prompt waiting?)",
+            )),
         }
     }
 
@@ -268,17 +326,33 @@ impl Keychain {
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = key.to_owned();
         self.blocking(move |s| {
-            let Some(head) = s.get(&key)? else { return Ok(None) };
-            let corrupt = || StoreError::new(StoreErrorKind::Corrupt, "a stored entry is damaged or was not written by Latchkey");
+            let Some(head) = s.get(&key)? else {
+                return Ok(None);
+            };
+            let corrupt = || {
+                StoreError::new(
+                    StoreErrorKind::Corrupt,
+                    "a stored entry is damaged or was not written by Latchkey",
+                )
+            };
             if head.len() < MAGIC.len() + 1 || &head[..MAGIC.len()] != MAGIC {
                 return Err(corrupt());
             }
             match head[MAGIC.len()] {
                 b'0' => Ok(Some(head[MAGIC.len() + 1..].to_vec())),
                 b'n' => {
-                    let meta: serde_json::Value = serde_json::from_slice(&head[MAGIC.len() + 1..]).map_err(|_| corrupt())?;
-                    let parts = meta.get("parts").and_then(|v| v.as_u64()).filter(|n| (1..=64).contains(n)).ok_or_else(corrupt)?;
-                    let sum = meta.get("sha256").and_then(|v| v.as_str()).ok_or_else(corrupt)?.to_owned();
+                    let meta: serde_json::Value =
+                        serde_json::from_slice(&head[MAGIC.len() + 1..]).map_err(|_| corrupt())?;
+                    let parts = meta
+                        .get("parts")
+                        .and_then(|v| v.as_u64())
+                        .filter(|n| (1..=64).contains(n))
+                        .ok_or_else(corrupt)?;
+                    let sum = meta
+                        .get("sha256")
+                        .and_then(|v| v.as_str())
+                        .ok_or_else(corrupt)?
+                        .to_owned();
                     let mut out = Vec::new();
                     for i in 1..=parts {
                         let part = s.get(&format!("{key}#{i}"))?.ok_or_else(corrupt)?;
@@ -302,7 +376,7 @@ impl Keychain {
         let key = key.to_owned();
         let value = value.to_vec();
         self.blocking(move |s| {
-            if value.len() + MAGIC.len() + 1 <= CHUNK {
+            if value.len() + MAGIC.len() < CHUNK {
                 let mut head = MAGIC.to_vec();
                 head.push(b'0');
                 head.extend_from_slice(&value);
@@ -310,14 +384,21 @@ impl Keychain {
             }
             let chunks: Vec<&[u8]> = value.chunks(CHUNK).collect();
             if chunks.len() > 64 {
-                return Err(StoreError::new(StoreErrorKind::TooLong, "a value is too long for secure storage"));
+                return Err(StoreError::new(
+                    StoreErrorKind::TooLong,
+                    "a value is too long for secure storage",
+                ));
             }
             for (i, c) in chunks.iter().enumerate() {
                 s.set(&format!("{key}#{}", i + 1), c)?;
             }
             let mut head = MAGIC.to_vec();
             head.push(b'n');
-            head.extend_from_slice(serde_json::json!({"parts": chunks.len(), "sha256": hex(&Sha256::digest(&value))}).to_string().as_bytes());
+            head.extend_from_slice(
+                serde_json::json!({"parts": chunks.len(), "sha256": hex(&Sha256::digest(&value))})
+                    .to_string()
+                    .as_bytes(),
+            );
             s.set(&key, &head)
         })
         .await
@@ -328,11 +409,13 @@ impl Keychain {
         let key = key.to_owned();
         self.blocking(move |s| {
             let parts = match s.get(&key) {
-                Ok(Some(h)) if h.len() > MAGIC.len() && h[MAGIC.len()] == b'n' => serde_json::from_slice::<serde_json::Value>(&h[MAGIC.len() + 1..])
-                    .ok()
-                    .and_then(|m| m.get("parts").and_then(|v| v.as_u64()))
-                    .unwrap_or(0)
-                    .min(64),
+                Ok(Some(h)) if h.len() > MAGIC.len() && h[MAGIC.len()] == b'n' => {
+                    serde_json::from_slice::<serde_json::Value>(&h[MAGIC.len() + 1..])
+                        .ok()
+                        .and_then(|m| m.get("parts").and_then(|v| v.as_u64()))
+                        .unwrap_or(0)
+                        .min(64)
+                }
                 _ => 0,
             };
             s.delete(&key)?;
@@ -354,7 +437,10 @@ impl Keychain {
         let _ = self.delete(&key).await;
         match back? {
             Some(v) if v == b"probe" => Ok(()),
-            _ => Err(StoreError::new(StoreErrorKind::Unavailable, "secure storage does not keep what is written to it")),
+            _ => Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                "secure storage does not keep what is written to it",
+            )),
         }
     }
 }

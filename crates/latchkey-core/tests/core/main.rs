@@ -13,3 +13,7 @@ mod callbacks;
 mod jwt;
 // Canary secrets never reach logs or error strings.
 mod canary;
+// The secret store conformance suite, on memory and the real Secret Service.
+mod store;
+// The session engine.
+mod engine;
