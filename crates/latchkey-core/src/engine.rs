@@ -142,6 +142,9 @@ pub enum StorageState {
     Secure { backend: String },
     /// No secure storage: signed in for this run only; nothing written.
     Unavailable { reason: String, locked: bool },
+    /// Secure storage refused the last save: the sign-in works now but
+    /// would be lost on restart; saving is retried.
+    SaveFailed { reason: String, locked: bool },
 }
 
 /// Which organization a token is for.
@@ -267,7 +270,16 @@ struct InstanceState {
     client: Option<Client>,
     environment: Option<Environment>,
     slot: char,
+    /// Sequence number of the last credential write (newest wins on load).
+    seq: u64,
     last_background: Option<Instant>,
+}
+
+/// A credential slot's contents.
+#[derive(Deserialize)]
+struct CredentialEntry {
+    seq: u64,
+    credential: Option<String>,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -446,11 +458,26 @@ impl Engine {
             }
             // A damaged credential signs that instance's accounts out; the
             // others are untouched.
-            let credential = match self.s.cfg.keychain.get(&cred_key(&ii.id, ii.slot)).await {
-                Ok(Some(b)) => String::from_utf8(b).ok().map(ClientCredential::new),
-                _ => None,
-            };
-            let _ = self.install(instance, credential, ii.slot).await;
+            // Both slots are read and the newest write wins, so a crash
+            // between writing a new slot and switching the index loses
+            // nothing; `ii.slot` only breaks ties.
+            let mut best: Option<(u64, char, Option<ClientCredential>)> = None;
+            for slot in [ii.slot, if ii.slot == 'a' { 'b' } else { 'a' }] {
+                let Ok(Some(bytes)) = self.s.cfg.keychain.get(&cred_key(&ii.id, slot)).await else {
+                    continue;
+                };
+                let Ok(entry) = serde_json::from_slice::<CredentialEntry>(&bytes) else {
+                    continue;
+                };
+                if best.as_ref().is_none_or(|(seq, _, _)| entry.seq > *seq) {
+                    best = Some((entry.seq, slot, entry.credential.map(ClientCredential::new)));
+                }
+            }
+            let (seq, slot, credential) = best.unwrap_or((0, ii.slot, None));
+            let _ = self.install(instance, credential, slot).await;
+            if let Some(i) = self.s.instances.lock().await.get_mut(&ii.id) {
+                i.seq = seq;
+            }
         }
         *lock(&self.s.active) = index.active;
     }
@@ -476,6 +503,7 @@ impl Engine {
                 client: None,
                 environment: None,
                 slot,
+                seq: 0,
                 last_background: None,
             },
         );
@@ -488,46 +516,73 @@ impl Engine {
         let engine = self.clone();
         let id = instance_id.to_owned();
         tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                if let Err(e) = engine.persist_credential(&id).await {
-                    tracing::warn!(error = %e, "could not save the rotated sign-in to secure storage; it is kept in memory");
-                    engine.set_storage(StorageState::Unavailable {
-                        reason: format!("the sign-in could not be saved: {}", e.message),
-                        locked: e.kind == StoreErrorKind::Locked,
-                    });
+            // A failed save is retried with backoff (1 s … 60 s) until it
+            // succeeds or a newer credential replaces it; meanwhile the
+            // credential lives in memory and the failure is a visible state.
+            let mut retry: Option<Duration> = None;
+            loop {
+                match retry {
+                    Some(wait) => tokio::select! {
+                        r = rx.changed() => if r.is_err() { return },
+                        _ = tokio::time::sleep(wait) => {}
+                    },
+                    None => {
+                        if rx.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                match engine.persist_credential(&id).await {
+                    Ok(()) => {
+                        retry = None;
+                        let degraded =
+                            matches!(*lock(&engine.s.storage), StorageState::SaveFailed { .. });
+                        if degraded {
+                            engine.set_storage(StorageState::Secure {
+                                backend: engine.s.cfg.keychain.describe().to_owned(),
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not save the rotated sign-in to secure storage; kept in memory, retrying");
+                        retry = Some(
+                            retry
+                                .map(|d| (d * 2).min(Duration::from_secs(60)))
+                                .unwrap_or(Duration::from_secs(1)),
+                        );
+                        engine.set_storage(StorageState::SaveFailed {
+                            reason: e.message.clone(),
+                            locked: e.kind == StoreErrorKind::Locked,
+                        });
+                    }
                 }
             }
         });
     }
 
     async fn persist_credential(&self, instance_id: &str) -> std::result::Result<(), StoreError> {
-        if !matches!(*lock(&self.s.storage), StorageState::Secure { .. }) {
+        if matches!(*lock(&self.s.storage), StorageState::Unavailable { .. }) {
             return Ok(());
         }
-        let (cred, old_slot) = {
-            let inst = self.s.instances.lock().await;
-            let Some(i) = inst.get(instance_id) else {
+        let (cred, old_slot, seq) = {
+            let mut inst = self.s.instances.lock().await;
+            let Some(i) = inst.get_mut(instance_id) else {
                 return Ok(());
             };
-            (i.fapi.credential(), i.slot)
+            i.seq += 1;
+            (i.fapi.credential(), i.slot, i.seq)
         };
         let new_slot = if old_slot == 'a' { 'b' } else { 'a' };
-        match &cred {
-            Some(c) => {
-                self.s
-                    .cfg
-                    .keychain
-                    .set(&cred_key(instance_id, new_slot), c.expose().as_bytes())
-                    .await?
-            }
-            None => {
-                self.s
-                    .cfg
-                    .keychain
-                    .delete(&cred_key(instance_id, new_slot))
-                    .await?
-            }
-        }
+        let entry =
+            serde_json::json!({"seq": seq, "credential": cred.as_ref().map(|c| c.expose())});
+        self.s
+            .cfg
+            .keychain
+            .set(
+                &cred_key(instance_id, new_slot),
+                entry.to_string().as_bytes(),
+            )
+            .await?;
         {
             let mut inst = self.s.instances.lock().await;
             if let Some(i) = inst.get_mut(instance_id) {
@@ -544,7 +599,7 @@ impl Engine {
     }
 
     async fn save_index(&self) -> std::result::Result<(), StoreError> {
-        if !matches!(*lock(&self.s.storage), StorageState::Secure { .. }) {
+        if matches!(*lock(&self.s.storage), StorageState::Unavailable { .. }) {
             return Ok(());
         }
         let index = {

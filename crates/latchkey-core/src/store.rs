@@ -164,6 +164,8 @@ enum Fault {
 pub struct MemoryStore {
     map: Mutex<HashMap<String, Vec<u8>>>,
     faults: Mutex<VecDeque<(Op, Fault)>>,
+    /// `Some(n)`: n more writes succeed, then every call fails (a crash).
+    crash_after: Mutex<Option<usize>>,
 }
 
 impl MemoryStore {
@@ -185,6 +187,17 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push_back((op, Fault::Hang(d)));
+    }
+
+    /// Simulates a crash: `n` more writes (set/delete) succeed, then every
+    /// call fails until [`recover`](Self::recover).
+    pub fn crash_after(&self, n: usize) {
+        *self.crash_after.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
+    }
+
+    /// Ends a simulated crash (the process "restarted").
+    pub fn recover(&self) {
+        *self.crash_after.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Raw contents (tests inspect what landed).
@@ -217,6 +230,14 @@ impl MemoryStore {
     }
 
     fn fault(&self, op: Op) -> Result<(), StoreError> {
+        {
+            let mut c = self.crash_after.lock().unwrap_or_else(|p| p.into_inner());
+            match c.as_mut() {
+                Some(0) => return Err(StoreError::new(StoreErrorKind::Other, "crashed")),
+                Some(n) if op != Op::Get => *n -= 1,
+                _ => {}
+            }
+        }
         let f = {
             let mut q = self.faults.lock().unwrap_or_else(|p| p.into_inner());
             match q.iter().position(|(o, _)| *o == op) {
