@@ -19,7 +19,7 @@ DEMO_DIR := $(DATA_HOME)/latchkey/local-demo
 help:
 	@echo "make run    build and start the local demo instance (the app lands in a later issue)"
 	@echo "make test   install what is missing, then fmt, clippy and every test"
-	@echo "make bench  measure the emulator and write docs/benchmarks.md"
+	@echo "make bench  measure the emulator and the engine; write docs/benchmarks.md"
 	@echo "make fuzz   property tests of the callback parser and JWT handling, 100k cases each"
 
 ## ---------------------------------------------------------------- dependencies
@@ -98,3 +98,4 @@ fuzz:
 
 bench: deps-apt
 	$(CARGO) bench -j$(JOBS) -p clerk-emulator --features test-controls --bench emulator_bench
+	$(CARGO) bench -j$(JOBS) -p latchkey-core --bench engine_bench

@@ -92,8 +92,12 @@ pub struct EngineConfig {
     /// Longest sleep of the background loop (short ticks compare wall time,
     /// so sleep/resume is noticed).
     pub max_tick: Duration,
-    /// How often background accounts and device lists are re-read.
+    /// How often each instance's client (its background accounts) is
+    /// re-read (at most; and on demand).
     pub background_every: Duration,
+    /// How often the active account's device list is re-read for "new
+    /// device" notices (at most; and on demand).
+    pub devices_every: Duration,
     /// JWT template names per instance id (Clerk has no list endpoint).
     pub templates: BTreeMap<String, Vec<String>>,
 }
@@ -107,6 +111,7 @@ impl EngineConfig {
             retry: RetryPolicy::default(),
             max_tick: Duration::from_secs(15),
             background_every: Duration::from_secs(300),
+            devices_every: Duration::from_secs(600),
             templates: BTreeMap::new(),
         }
     }
@@ -728,7 +733,11 @@ impl Engine {
         let mut first_err = None;
         for id in ids {
             let fapi = self.fapi(&id).await?;
-            let env = fapi.environment().await;
+            // The environment rarely changes: read it once per instance.
+            let env = match self.environment(&id).await {
+                Some(_) => Err(Error::new(ErrorKind::Protocol, "cached")),
+                None => fapi.environment().await,
+            };
             let client = fapi.get_client().await;
             match client {
                 Ok(c) => {
@@ -1193,7 +1202,7 @@ impl Engine {
         }
         let devices_due = lock(&self.s.refresh)
             .last_devices
-            .is_none_or(|t| clock.mono().saturating_duration_since(t) >= every);
+            .is_none_or(|t| clock.mono().saturating_duration_since(t) >= self.s.cfg.devices_every);
         if devices_due {
             lock(&self.s.refresh).last_devices = Some(clock.mono());
             if let Some(acct) = self.active() {
