@@ -27,6 +27,7 @@
 #![allow(missing_docs)] // internal modules document themselves; the public surface is below
 
 mod bapi;
+pub mod cli;
 mod clock;
 mod config;
 mod context;

@@ -277,6 +277,8 @@ struct InstanceState {
     slot: char,
     /// Sequence number of the last credential write (newest wins on load).
     seq: u64,
+    /// The credential last written or read (not written again).
+    persisted: Option<String>,
     last_background: Option<Instant>,
 }
 
@@ -329,6 +331,9 @@ struct Shared {
     online: Mutex<bool>,
     /// Clerk's clock minus ours, in seconds, from the last token.
     skew: Mutex<i64>,
+    /// Serialises credential saves (the background writer and `flush`), so
+    /// two saves never pick the same slot or delete each other's write.
+    persist_lock: tokio::sync::Mutex<()>,
 }
 
 /// The session engine. Cheap to clone.
@@ -420,6 +425,7 @@ impl Engine {
                 cache: Mutex::new(cache),
                 online: Mutex::new(true),
                 skew: Mutex::new(0),
+                persist_lock: tokio::sync::Mutex::new(()),
             }),
         };
         if matches!(storage, StorageState::Secure { .. }) {
@@ -466,25 +472,75 @@ impl Engine {
             // Both slots are read and the newest write wins, so a crash
             // between writing a new slot and switching the index loses
             // nothing; `ii.slot` only breaks ties.
-            let mut best: Option<(u64, char, Option<ClientCredential>)> = None;
-            for slot in [ii.slot, if ii.slot == 'a' { 'b' } else { 'a' }] {
-                let Ok(Some(bytes)) = self.s.cfg.keychain.get(&cred_key(&ii.id, slot)).await else {
-                    continue;
-                };
-                let Ok(entry) = serde_json::from_slice::<CredentialEntry>(&bytes) else {
-                    continue;
-                };
-                if best.as_ref().is_none_or(|(seq, _, _)| entry.seq > *seq) {
-                    best = Some((entry.seq, slot, entry.credential.map(ClientCredential::new)));
-                }
-            }
+            let best = self.read_credential(&ii.id, ii.slot).await;
             let (seq, slot, credential) = best.unwrap_or((0, ii.slot, None));
+            let persisted = credential.as_ref().map(|c| c.expose().to_owned());
             let _ = self.install(instance, credential, slot).await;
             if let Some(i) = self.s.instances.lock().await.get_mut(&ii.id) {
                 i.seq = seq;
+                i.persisted = persisted;
             }
         }
         *lock(&self.s.active) = index.active;
+    }
+
+    /// The newest credential in either slot: (seq, slot, credential).
+    async fn read_credential(
+        &self,
+        instance_id: &str,
+        hint: char,
+    ) -> Option<(u64, char, Option<ClientCredential>)> {
+        let mut best: Option<(u64, char, Option<ClientCredential>)> = None;
+        for slot in [hint, if hint == 'a' { 'b' } else { 'a' }] {
+            let Ok(Some(bytes)) = self.s.cfg.keychain.get(&cred_key(instance_id, slot)).await
+            else {
+                continue;
+            };
+            let Ok(entry) = serde_json::from_slice::<CredentialEntry>(&bytes) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|(seq, _, _)| entry.seq > *seq) {
+                best = Some((entry.seq, slot, entry.credential.map(ClientCredential::new)));
+            }
+        }
+        best
+    }
+
+    /// Another process (the app, another CLI call) may have rotated the
+    /// credential since we read it: adopt a newer one from secure storage.
+    /// True if it changed.
+    async fn adopt_newer_credential(&self, instance_id: &str) -> bool {
+        if !matches!(
+            *lock(&self.s.storage),
+            StorageState::Secure { .. } | StorageState::SaveFailed { .. }
+        ) {
+            return false;
+        }
+        let (hint, seq, current) = {
+            let inst = self.s.instances.lock().await;
+            let Some(i) = inst.get(instance_id) else {
+                return false;
+            };
+            (i.slot, i.seq, i.fapi.credential())
+        };
+        let Some((new_seq, slot, cred)) = self.read_credential(instance_id, hint).await else {
+            return false;
+        };
+        if new_seq <= seq || cred == current {
+            return false;
+        }
+        let fapi = {
+            let mut inst = self.s.instances.lock().await;
+            let Some(i) = inst.get_mut(instance_id) else {
+                return false;
+            };
+            i.seq = new_seq;
+            i.slot = slot;
+            i.persisted = cred.as_ref().map(|c| c.expose().to_owned());
+            i.fapi.clone()
+        };
+        fapi.set_credential(cred);
+        true
     }
 
     async fn install(
@@ -509,6 +565,7 @@ impl Engine {
                 environment: None,
                 slot,
                 seq: 0,
+                persisted: None,
                 last_background: None,
             },
         );
@@ -566,6 +623,7 @@ impl Engine {
     }
 
     async fn persist_credential(&self, instance_id: &str) -> std::result::Result<(), StoreError> {
+        let _serial = self.s.persist_lock.lock().await;
         if matches!(*lock(&self.s.storage), StorageState::Unavailable { .. }) {
             return Ok(());
         }
@@ -574,8 +632,12 @@ impl Engine {
             let Some(i) = inst.get_mut(instance_id) else {
                 return Ok(());
             };
+            let cred = i.fapi.credential();
+            if cred.as_ref().map(|c| c.expose()) == i.persisted.as_deref() {
+                return Ok(()); // already stored (e.g. adopted from storage)
+            }
             i.seq += 1;
-            (i.fapi.credential(), i.slot, i.seq)
+            (cred, i.slot, i.seq)
         };
         let new_slot = if old_slot == 'a' { 'b' } else { 'a' };
         let entry =
@@ -588,6 +650,9 @@ impl Engine {
                 entry.to_string().as_bytes(),
             )
             .await?;
+        if let Some(i) = self.s.instances.lock().await.get_mut(instance_id) {
+            i.persisted = cred.as_ref().map(|c| c.expose().to_owned());
+        }
         {
             let mut inst = self.s.instances.lock().await;
             if let Some(i) = inst.get_mut(instance_id) {
@@ -649,6 +714,24 @@ impl Engine {
 
     fn emit(&self, e: Event) {
         let _ = self.s.events.send(e);
+    }
+
+    /// Writes any credential not yet saved, now (the CLI calls this before it
+    /// exits; the background writer would otherwise be cut off).
+    pub async fn flush(&self) -> Result<()> {
+        let pending: Vec<String> = {
+            let inst = self.s.instances.lock().await;
+            inst.iter()
+                .filter(|(_, i)| {
+                    i.fapi.credential().as_ref().map(|c| c.expose()) != i.persisted.as_deref()
+                })
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        for id in pending {
+            self.persist_credential(&id).await.map_err(storage_error)?;
+        }
+        Ok(())
     }
 
     /// Events: accounts, active account, token refresh, revocations, new
@@ -738,7 +821,12 @@ impl Engine {
                 Some(_) => Err(Error::new(ErrorKind::Protocol, "cached")),
                 None => fapi.environment().await,
             };
-            let client = fapi.get_client().await;
+            let mut client = fapi.get_client().await;
+            // No client for our credential: another process may have rotated
+            // it; take the newer one from secure storage and ask again.
+            if matches!(client, Ok(None)) && self.adopt_newer_credential(&id).await {
+                client = fapi.get_client().await;
+            }
             match client {
                 Ok(c) => {
                     self.set_online(true);
@@ -1110,6 +1198,8 @@ impl Engine {
         let Ok(fapi) = self.fapi(&acct.instance_id).await else {
             return;
         };
+        // Another process may have rotated the credential meanwhile.
+        self.adopt_newer_credential(&acct.instance_id).await;
         match fapi.get_client().await {
             Ok(c) => self.apply_client(&acct.instance_id, c).await,
             Err(e) => tracing::debug!(

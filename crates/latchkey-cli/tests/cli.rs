@@ -1,0 +1,525 @@
+//! The real `latchkey` binary against an emulator on 127.0.0.1 and the real
+//! Secret Service (run under tests/with-keyring.sh; `make test` does).
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use clerk_emulator::{
+    Emulator, EmulatorConfig, EmulatorHandle, FaultAction, FaultRule, KeyMaterial,
+};
+use serde_json::Value;
+
+fn keys() -> KeyMaterial {
+    static K: OnceLock<KeyMaterial> = OnceLock::new();
+    K.get_or_init(|| KeyMaterial::generate().unwrap()).clone()
+}
+
+fn keychain_ok() -> bool {
+    let ok = Command::new("secret-tool")
+        .args(["search", "service", "latchkey-probe"])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .is_ok()
+        && std::env::var("DBUS_SESSION_BUS_ADDRESS").is_ok();
+    assert!(
+        ok || std::env::var("LATCHKEY_REQUIRE_KEYCHAIN").is_err(),
+        "the Secret Service is required here"
+    );
+    if !ok {
+        eprintln!("skipped: run under tests/with-keyring.sh (make test does)");
+    }
+    ok
+}
+
+struct Rig {
+    dir: PathBuf,
+    service: String,
+    emu: EmulatorHandle,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for k in ["index", "credential"] {
+            let _ = Command::new("secret-tool")
+                .args(["clear", "service", &self.service, "username", k])
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn rig() -> Rig {
+    let tag: String = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let dir = std::env::temp_dir().join(format!("latchkey-cli-{tag}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let emu = Emulator::start(EmulatorConfig {
+        data_dir: Some(dir.join("local-demo")),
+        key_material: Some(keys()),
+        rate_limits: false,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    Rig {
+        dir,
+        service: format!("dev.latchkey.test.cli.{tag}"),
+        emu,
+    }
+}
+
+impl Rig {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+        c.args(args)
+            .env("LATCHKEY_DATA_DIR", &self.dir)
+            .env("LATCHKEY_KEYCHAIN_SERVICE", &self.service)
+            .env_remove("LATCHKEY_ACCOUNT")
+            .env("BROWSER", self.dir.join("browser.sh"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs `latchkey sign-in`, plays the browser on the emulator's page,
+    /// returns the command's output.
+    async fn sign_in(&self, email: &str) -> Output {
+        let url_file = self.dir.join("url.txt");
+        let _ = std::fs::remove_file(&url_file);
+        std::fs::write(
+            self.dir.join("browser.sh"),
+            format!("#!/bin/sh\nprintf %s \"$1\" > {}\n", url_file.display()),
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .args(["+x", &self.dir.join("browser.sh").to_string_lossy()])
+            .status()
+            .unwrap();
+        let child = self
+            .cmd(&["sign-in", "--timeout", "30"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let url = loop {
+            if let Ok(u) = std::fs::read_to_string(&url_file)
+                && !u.is_empty()
+            {
+                break u;
+            }
+            assert!(Instant::now() < deadline, "the browser was never opened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let attempt = url.split("attempt=").nth(1).unwrap().to_owned();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let uid = self.emu.user_id(email).unwrap();
+        let res = http
+            .post(format!("{}/hosted/sign-in", self.emu.frontend_api_url()))
+            .form(&[("attempt", attempt.as_str()), ("user_id", uid.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let callback = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            callback.starts_with("http://127.0.0.1:"),
+            "loopback redirect: {callback}"
+        );
+        let page = reqwest::get(&callback).await.unwrap().text().await.unwrap();
+        assert!(page.contains("You can close this tab"));
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "{args:?}: not JSON: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn claims(jwt: &str) -> Value {
+    latchkey_core::decode_unverified(jwt.trim()).expect("a JWT")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_whole_command_set() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig().await;
+    // Not signed in yet.
+    let o = r.run(&["status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("not signed in"));
+    let s = r.json(&["status", "--json"]);
+    assert_eq!(s["signed_in"], false);
+    assert_eq!(s["instances"][0]["kind"], "local_demo");
+    assert_eq!(
+        s["instances"][0]["frontend_api"],
+        r.emu.frontend_api_url(),
+        "attached to the running emulator"
+    );
+    assert_eq!(s["storage"]["state"], "secure");
+    let o = r.run(&["token"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("hint: run `latchkey sign-in`"));
+
+    // Sign in twice.
+    let o = r.sign_in("ada@example.com").await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Signed in as Ada Lovelace <ada@example.com>"));
+    let o = r.sign_in("grace@example.com").await;
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // status --json: a stable shape.
+    let s = r.json(&["status", "--json"]);
+    let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "accounts",
+            "active",
+            "instances",
+            "online",
+            "signed_in",
+            "storage"
+        ]
+    );
+    let acct_keys: Vec<&str> = s["accounts"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        acct_keys,
+        vec![
+            "active",
+            "active_organization_id",
+            "email",
+            "instance_id",
+            "name",
+            "session_id",
+            "status",
+            "user_id"
+        ]
+    );
+    assert_eq!(s["signed_in"], true);
+    let grace_sid = s["active"]["session_id"].as_str().unwrap().to_owned();
+    let ada = s["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["email"] == "ada@example.com")
+        .unwrap()
+        .clone();
+    let ada_sid = ada["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(r.run(&["status"]).status.code(), Some(0));
+
+    // token: one line, nothing else; per-call selection does not switch.
+    let o = r.run(&["token"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 1);
+    assert_eq!(claims(&stdout(&o))["sid"], grace_sid.as_str());
+    let o = r.run(&["token", "--account", "ada@example.com"]);
+    assert_eq!(claims(&stdout(&o))["sid"], ada_sid.as_str());
+    let o = r
+        .cmd(&["token"])
+        .env("LATCHKEY_ACCOUNT", &ada_sid)
+        .output()
+        .unwrap();
+    assert_eq!(claims(&stdout(&o))["sid"], ada_sid.as_str());
+    assert_eq!(
+        r.json(&["status", "--json"])["active"]["session_id"],
+        grace_sid.as_str(),
+        "the active account did not change"
+    );
+    let o = r.run(&[
+        "token",
+        "--account",
+        "ada@example.com",
+        "--org",
+        "analytical-engines",
+    ]);
+    assert_eq!(
+        claims(&stdout(&o))["o"]["slg"],
+        "analytical-engines",
+        "{}",
+        stderr(&o)
+    );
+    let o = r.run(&["token", "--account", "ada@example.com", "--org", "personal"]);
+    assert!(claims(&stdout(&o)).get("o").is_none());
+    let o = r.run(&["token", "--template", "api"]);
+    assert_eq!(claims(&stdout(&o))["name"], "Grace Hopper");
+    let o = r.run(&["token", "--account", "nobody@example.com"]);
+    assert_eq!(o.status.code(), Some(1));
+
+    // sessions and devices.
+    let sessions = r.json(&["sessions", "--json"]);
+    assert_eq!(sessions.as_array().unwrap().len(), 2);
+    let devices = r.json(&["devices", "--json", "--account", "ada@example.com"]);
+    let list = devices.as_array().unwrap();
+    assert_eq!(list[0]["this_device"], true);
+    assert_eq!(list[0]["browser_name"], "Latchkey");
+    let keys: Vec<&str> = list[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "actor",
+            "browser_name",
+            "browser_version",
+            "city",
+            "country",
+            "device_type",
+            "ip_address",
+            "is_mobile",
+            "last_active_at",
+            "session_id",
+            "status",
+            "this_device"
+        ]
+    );
+    let remote = list.iter().find(|d| d["city"] == "Berlin").unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let o = r.run(&["revoke", &remote, "--account", "ada@example.com"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(r.emu.session_status(&remote).as_deref(), Some("revoked"));
+
+    // switch.
+    let o = r.run(&["switch", "ada@example.com"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        r.json(&["status", "--json"])["active"]["session_id"],
+        ada_sid.as_str()
+    );
+
+    // verify: the token verifies; tampering does not.
+    let tok = stdout(&r.run(&["token"]));
+    let o = r.run(&["verify", tok.trim()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(c["sid"], ada_sid.as_str());
+    let mut stdin_run = r
+        .cmd(&["verify", "-", "--max-age", "5m"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    stdin_run
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(tok.as_bytes())
+        .unwrap();
+    assert!(stdin_run.wait_with_output().unwrap().status.success());
+    let mut bad = tok.trim().to_owned();
+    bad.pop();
+    bad.push(if tok.trim().ends_with('A') { 'B' } else { 'A' });
+    let o = r.run(&["verify", &bad]);
+    assert_eq!(o.status.code(), Some(6));
+    assert!(stderr(&o).contains("invalid token"));
+    let none = format!("eyJhbGciOiJub25lIn0.{}.", tok.split('.').nth(1).unwrap());
+    assert_eq!(r.run(&["verify", &none]).status.code(), Some(6));
+    let o = r.run(&["verify", tok.trim(), "--max-factor-age", "0m"]);
+    assert!(o.status.success() || o.status.code() == Some(6));
+    assert_eq!(r.run(&["verify", ""]).status.code(), Some(2));
+    assert_eq!(
+        r.run(&["verify", tok.trim(), "--max-age", "5x"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(r.run(&["token", "--bogus"]).status.code(), Some(2));
+
+    // Exit codes for failures.
+    let tokens = format!("/v1/client/sessions/{ada_sid}/tokens");
+    r.emu
+        .add_fault(FaultRule::new(&tokens, FaultAction::Drop).times(1));
+    assert_eq!(r.run(&["token"]).status.code(), Some(3), "network");
+    r.emu.add_fault(
+        FaultRule::new(
+            &tokens,
+            FaultAction::Status {
+                status: 429,
+                code: "too_many_requests".into(),
+                retry_after: Some("3".into()),
+            },
+        )
+        .times(1),
+    );
+    assert_eq!(r.run(&["token"]).status.code(), Some(4), "rate limited");
+
+    // Sign-out variants.
+    let o = r.run(&["sign-out", "--all-devices"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("other device"));
+    let o = r.run(&["sign-out", "--account", "grace@example.com"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(r.emu.session_status(&grace_sid).as_deref(), Some("removed"));
+    let o = r.run(&["sign-out", "--everywhere"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(r.run(&["status"]).status.code(), Some(1));
+    let o = r.sign_in("alan@example.com").await;
+    assert!(o.status.success());
+    let o = r.run(&["sign-out", "--all-accounts"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(r.run(&["status"]).status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoked_session_has_its_own_exit_code() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig().await;
+    let o = r.sign_in("katherine@example.com").await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let st = r.json(&["status", "--json"]);
+    let sid = st["active"]["session_id"]
+        .as_str()
+        .unwrap_or_else(|| {
+            let ks = Command::new("secret-tool")
+                .args(["search", "--all", "service", &r.service])
+                .output()
+                .unwrap();
+            let log: Vec<String> = r
+                .emu
+                .requests()
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} {} {} auth={}",
+                        x.method,
+                        x.path,
+                        x.status,
+                        x.header("authorization")
+                            .map(|a| &a[a.len().saturating_sub(8)..])
+                            .unwrap_or("-")
+                    )
+                })
+                .collect();
+            panic!(
+                "no active account: {st}\nkeychain: {}{}\nlog: {log:#?}",
+                String::from_utf8_lossy(&ks.stdout),
+                String::from_utf8_lossy(&ks.stderr)
+            )
+        })
+        .to_owned();
+    let http = reqwest::Client::new();
+    http.post(format!(
+        "{}/v1/sessions/{sid}/revoke",
+        r.emu.backend_api_url()
+    ))
+    .bearer_auth(r.emu.secret_key())
+    .send()
+    .await
+    .unwrap();
+    let o = r.run(&["token", "--account", &sid]);
+    assert!(
+        matches!(o.status.code(), Some(1) | Some(5)),
+        "{:?} {}",
+        o.status.code(),
+        stderr(&o)
+    );
+    assert_eq!(r.run(&["status"]).status.code(), Some(1));
+}
+
+/// Two OS processes share one credential; a rotation by one between the
+/// other's calls does not lose the rotated credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_do_not_lose_a_rotated_credential() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig().await;
+    assert!(r.sign_in("ada@example.com").await.status.success());
+    // Process B reads the keychain, then its first request is held while
+    // process A signs in again (rotating the credential and saving it).
+    r.emu.add_fault(
+        FaultRule::new("/v1/client", FaultAction::Delay { ms: 4000 })
+            .method("GET")
+            .times(1),
+    );
+    let b = r
+        .cmd(&["token", "--account", "ada@example.com"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let a = r.sign_in("grace@example.com").await;
+    assert!(a.status.success(), "{}", stderr(&a));
+    let b = tokio::task::spawn_blocking(move || b.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        b.status.success(),
+        "process B failed after the rotation: {}",
+        stderr(&b)
+    );
+    assert_eq!(
+        claims(&stdout(&b))["sub"],
+        r.emu.user_id("ada@example.com").unwrap().as_str()
+    );
+    // And both accounts are still there for a third process.
+    assert_eq!(r.json(&["sessions", "--json"]).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn latchkey_emulator_runs_the_local_clerk() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["emulator", "--port", "0", "--seed", "empty", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert!(
+        v["frontend_api_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+}
