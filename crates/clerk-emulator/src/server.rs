@@ -333,7 +333,11 @@ fn router(state: AppState) -> Router {
             "/v1/client/sign_ups/{id}/attempt_verification",
             post(fapi::attempt_sign_up_verification),
         )
-        .route("/v1/client/sessions/{id}", get(fapi::get_session))
+        // POST too: clerk-js can send reads as POST with `_method=GET`.
+        .route(
+            "/v1/client/sessions/{id}",
+            get(fapi::get_session).post(fapi::get_session),
+        )
         .route("/v1/client/sessions/{id}/touch", post(fapi::touch_session))
         .route("/v1/client/sessions/{id}/tokens", post(fapi::create_token))
         .route(

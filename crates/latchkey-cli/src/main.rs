@@ -482,6 +482,8 @@ async fn org_sel(ctx: &Ctx, a: &Account, org: Option<&str>) -> Out<OrgSel> {
     Ok(OrgSel::Org(id))
 }
 
+/// Starts the browser on `url` without waiting for it (a `$BROWSER` script
+/// may take as long as it likes; the sign-in waits on the callback).
 fn open_browser(url: &str) -> bool {
     let browser = std::env::var("BROWSER").ok().filter(|b| !b.is_empty());
     let candidates: Vec<String> = match browser {
@@ -493,15 +495,16 @@ fn open_browser(url: &str) -> bool {
     for c in candidates {
         let mut parts = c.split_whitespace();
         let Some(prog) = parts.next() else { continue };
-        let ok = std::process::Command::new(prog)
+        let spawned = std::process::Command::new(prog)
             .args(parts)
             .arg(url)
+            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
+            .spawn();
+        if let Ok(mut child) = spawned {
+            // Reap it whenever it ends.
+            std::thread::spawn(move || child.wait());
             return true;
         }
     }

@@ -650,6 +650,7 @@ impl Engine {
                 entry.to_string().as_bytes(),
             )
             .await?;
+        crate::failpoint::hit("rotation:after-new-slot");
         if let Some(i) = self.s.instances.lock().await.get_mut(instance_id) {
             i.persisted = cred.as_ref().map(|c| c.expose().to_owned());
         }
@@ -660,11 +661,13 @@ impl Engine {
             }
         }
         self.save_index().await?;
+        crate::failpoint::hit("rotation:after-index");
         self.s
             .cfg
             .keychain
             .delete(&cred_key(instance_id, old_slot))
             .await?;
+        crate::failpoint::hit("rotation:after-delete-old");
         Ok(())
     }
 
@@ -719,6 +722,9 @@ impl Engine {
     /// Writes any credential not yet saved, now (the CLI calls this before it
     /// exits; the background writer would otherwise be cut off).
     pub async fn flush(&self) -> Result<()> {
+        // Let a save in progress finish first (it may already count as
+        // "persisted" while its index write is still pending).
+        drop(self.s.persist_lock.lock().await);
         let pending: Vec<String> = {
             let inst = self.s.instances.lock().await;
             inst.iter()
@@ -796,14 +802,23 @@ impl Engine {
             .collect()
     }
 
-    async fn fapi(&self, instance_id: &str) -> Result<Fapi> {
+    /// Reads something from one instance's state.
+    async fn with_instance<T>(
+        &self,
+        instance_id: &str,
+        f: impl FnOnce(&InstanceState) -> T,
+    ) -> Result<T> {
         self.s
             .instances
             .lock()
             .await
             .get(instance_id)
-            .map(|i| i.fapi.clone())
+            .map(f)
             .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
+    }
+
+    async fn fapi(&self, instance_id: &str) -> Result<Fapi> {
+        self.with_instance(instance_id, |i| i.fapi.clone()).await
     }
 
     /// Re-reads the client (and the environment) of one instance, or all.
@@ -1109,13 +1124,9 @@ impl Engine {
         };
         let generation = self.generation(&acct);
         let session = self.session(&acct).await?;
-        let (fapi, verifier) = {
-            let inst = self.s.instances.lock().await;
-            let i = inst
-                .get(&key.instance)
-                .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))?;
-            (i.fapi.clone(), i.verifier.clone())
-        };
+        let (fapi, verifier) = self
+            .with_instance(&key.instance, |i| (i.fapi.clone(), i.verifier.clone()))
+            .await?;
         let result = match &key.template {
             Some(t) => fapi.template_token(&key.session, t).await,
             None => {
@@ -1319,13 +1330,7 @@ impl Engine {
     // ------------------------------------------------------------ sign-in
 
     async fn flows(&self, instance_id: &str) -> Result<Arc<SignInFlows>> {
-        self.s
-            .instances
-            .lock()
-            .await
-            .get(instance_id)
-            .map(|i| i.flows.clone())
-            .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
+        self.with_instance(instance_id, |i| i.flows.clone()).await
     }
 
     /// Starts hosted auth (`strategy` None) or a direct OAuth sign-in.
@@ -1382,6 +1387,7 @@ impl Engine {
         };
         let flows = self.flows(&target).await?;
         let outcome = flows.handle(cb).await?;
+        crate::failpoint::hit("sign-in:before-save");
         if let Outcome::SignedIn {
             session, client, ..
         } = &outcome

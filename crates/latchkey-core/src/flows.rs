@@ -358,6 +358,7 @@ impl SignInFlows {
                 };
                 self.remember(fp);
                 let client = self.fapi.redeem_hosted_auth(&nonce, &verifier).await?;
+                crate::failpoint::hit("sign-in:after-redeem");
                 drop(verifier);
                 let session = match created_session_id {
                     Some(id) => id,

@@ -21,6 +21,7 @@ pub mod callback;
 pub mod clock;
 pub mod engine;
 mod error;
+mod failpoint;
 mod fapi;
 mod flows;
 mod instance;
