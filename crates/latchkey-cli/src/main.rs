@@ -247,7 +247,9 @@ async fn open() -> Out<Ctx> {
         Arc::new(KeychainStore::new(service)),
         Duration::from_secs(10),
     );
-    let engine = Engine::open(EngineConfig::new(dir.clone(), keychain)).await?;
+    let mut config = EngineConfig::new(dir.clone(), keychain);
+    config.probe_storage = false;
+    let engine = Engine::open(config).await?;
     let instances = engine.instances().await;
     let wants_demo = instances.is_empty()
         || instances

@@ -100,6 +100,9 @@ pub struct EngineConfig {
     pub devices_every: Duration,
     /// JWT template names per instance id (Clerk has no list endpoint).
     pub templates: BTreeMap<String, Vec<String>>,
+    /// Write-read-delete probe of secure storage at open (the app: yes; a
+    /// one-shot CLI call: no, see [`Engine::open`]).
+    pub probe_storage: bool,
 }
 
 impl EngineConfig {
@@ -113,6 +116,7 @@ impl EngineConfig {
             background_every: Duration::from_secs(300),
             devices_every: Duration::from_secs(600),
             templates: BTreeMap::new(),
+            probe_storage: true,
         }
     }
 }
@@ -394,7 +398,16 @@ impl Engine {
     /// never a file), and the display cache. Makes no network call.
     pub async fn open(cfg: EngineConfig) -> Result<Engine> {
         let (events, _) = broadcast::channel(256);
-        let storage = match cfg.keychain.probe().await {
+        // The probe writes, reads back and deletes an entry (three keychain
+        // round trips). A short-lived process may skip it: a failed read of
+        // the index below reports the same states, and a failed write later
+        // shows as `SaveFailed`.
+        let probe = if cfg.probe_storage {
+            cfg.keychain.probe().await
+        } else {
+            Ok(())
+        };
+        let storage = match probe {
             Ok(()) => StorageState::Secure {
                 backend: cfg.keychain.describe().to_owned(),
             },
