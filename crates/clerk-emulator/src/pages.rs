@@ -134,9 +134,10 @@ fn user_buttons(
             )
         })
         .collect();
-    db.users
-        .values()
-        .filter(|u| filter(u))
+    let mut users: Vec<&crate::model::User> = db.users.values().filter(|u| filter(u)).collect();
+    users.sort_by_key(|u| (u.created_at, u.display_name()));
+    users
+        .into_iter()
         .map(|u| {
             format!(
                 "<form method=\"post\" action=\"{action}\">{hidden}<input type=\"hidden\" name=\"user_id\" value=\"{id}\">\
