@@ -269,6 +269,18 @@ struct TokenKey {
     org: OrgSel,
 }
 
+impl TokenKey {
+    /// The plain session token of an account, for its active organization.
+    fn session_token(acct: &AccountRef) -> Self {
+        Self {
+            instance: acct.instance_id.clone(),
+            session: acct.session_id.clone(),
+            template: None,
+            org: OrgSel::Active,
+        }
+    }
+}
+
 type Flight = watch::Receiver<Option<std::result::Result<CachedToken, Error>>>;
 
 struct InstanceState {
@@ -1250,12 +1262,7 @@ impl Engine {
             }
         }
         if let Some(acct) = self.active() {
-            let key = TokenKey {
-                instance: acct.instance_id.clone(),
-                session: acct.session_id.clone(),
-                template: None,
-                org: OrgSel::Active,
-            };
+            let key = TokenKey::session_token(&acct);
             let cached = lock(&self.s.tokens).get(&key).cloned();
             let due = match &cached {
                 Some(t) => {
@@ -1720,12 +1727,7 @@ impl Engine {
     /// Details of the account's session and its current token's claims.
     pub async fn details(&self, acct: &AccountRef) -> Result<SessionDetails> {
         let session = self.session(acct).await?;
-        let key = TokenKey {
-            instance: acct.instance_id.clone(),
-            session: acct.session_id.clone(),
-            template: None,
-            org: OrgSel::Active,
-        };
+        let key = TokenKey::session_token(acct);
         let cached = lock(&self.s.tokens).get(&key).cloned();
         Ok(SessionDetails {
             account: acct.clone(),

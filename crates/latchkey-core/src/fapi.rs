@@ -386,28 +386,23 @@ impl Fapi {
 
     /// `POST /v1/client/sign_ins` with `strategy=ticket`.
     pub async fn sign_in_with_ticket(&self, ticket: &SignInTicket) -> Result<SignIn> {
-        let form = [("strategy", "ticket"), ("ticket", ticket.expose())];
-        let (s, _): (SignIn, Option<Client>) = self
-            .envelope(
-                Method::POST,
-                "/v1/client/sign_ins",
-                &[],
-                Some(&form),
-                Scope::Other,
-            )
-            .await?;
-        Ok(s)
+        self.create_sign_in(&[("strategy", "ticket"), ("ticket", ticket.expose())])
+            .await
     }
 
     /// `POST /v1/client/sign_ins` with `strategy=oauth_<provider>`.
     pub async fn sign_in_with_oauth(&self, strategy: &str, redirect_url: &str) -> Result<SignIn> {
-        let form = [("strategy", strategy), ("redirect_url", redirect_url)];
+        self.create_sign_in(&[("strategy", strategy), ("redirect_url", redirect_url)])
+            .await
+    }
+
+    async fn create_sign_in(&self, form: &[(&str, &str)]) -> Result<SignIn> {
         let (s, _): (SignIn, Option<Client>) = self
             .envelope(
                 Method::POST,
                 "/v1/client/sign_ins",
                 &[],
-                Some(&form),
+                Some(form),
                 Scope::Other,
             )
             .await?;
