@@ -283,6 +283,11 @@ async fn open() -> Out<Ctx> {
         )?;
         engine.add_instance(inst).await?;
     }
+    if let StorageState::Unavailable { reason, .. } = engine.storage_state() {
+        eprintln!(
+            "warning: secure storage is unavailable ({reason}); sign-ins last for this command only"
+        );
+    }
     // Reading the accounts needs the network; keep going offline.
     let _ = engine.reload(None).await;
     Ok(Ctx {

@@ -460,7 +460,18 @@ impl Engine {
     }
 
     async fn load_index(&self) {
-        let index: Index = match self.s.cfg.keychain.get("index").await {
+        // A slow first call (the keyring daemon starting, a loaded machine)
+        // is retried before secure storage is declared unavailable.
+        let mut read = self.s.cfg.keychain.get("index").await;
+        for _ in 0..2 {
+            match &read {
+                Err(e) if matches!(e.kind, StoreErrorKind::Timeout | StoreErrorKind::Other) => {
+                    read = self.s.cfg.keychain.get("index").await
+                }
+                _ => break,
+            }
+        }
+        let index: Index = match read {
             Ok(Some(b)) => match serde_json::from_slice(&b) {
                 Ok(i) => i,
                 Err(_) => {
