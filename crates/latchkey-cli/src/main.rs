@@ -11,7 +11,6 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -19,7 +18,7 @@ use clerk_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Local, Seed};
 use latchkey_core::engine::{
     Account, Engine, EngineConfig, EverywhereOutcome, OrgSel, RevokeOutcome, StorageState,
 };
-use latchkey_core::store::{Keychain, KeychainStore};
+use latchkey_core::store::{Keychain, platform_store};
 use latchkey_core::{
     Error, ErrorKind, Instance, InstanceKind, LoopbackListener, OrganizationId, Outcome, Redirect,
     SessionId, Verifier, VerifyOptions,
@@ -243,10 +242,7 @@ async fn open() -> Out<Ctx> {
     let dir = data_dir();
     let service = std::env::var("LATCHKEY_KEYCHAIN_SERVICE")
         .unwrap_or_else(|_| "dev.latchkey.desktop".to_owned());
-    let keychain = Keychain::new(
-        Arc::new(KeychainStore::new(service)),
-        Duration::from_secs(10),
-    );
+    let keychain = Keychain::new(platform_store(&service), Duration::from_secs(10));
     let mut config = EngineConfig::new(dir.clone(), keychain);
     config.probe_storage = false;
     let engine = Engine::open(config).await?;
@@ -388,6 +384,10 @@ fn storage_json(s: &StorageState) -> Value {
 }
 
 async fn status(ctx: &Ctx, json_out: bool) -> Out<u8> {
+    for i in ctx.engine.instances().await {
+        // Names for the listing; offline, the host name stands in.
+        let _ = ctx.engine.load_environment(i.id()).await;
+    }
     let accounts = ctx.engine.accounts().await;
     let instances = ctx.engine.instances().await;
     let signed_in = accounts.iter().any(|a| a.active);

@@ -587,7 +587,7 @@ impl Engine {
     ) -> Result<()> {
         let fapi = Fapi::new(instance.clone(), credential)?;
         let flows = Arc::new(SignInFlows::new(fapi.clone()));
-        let verifier = Arc::new(Verifier::new(instance.clone())?);
+        let verifier = Arc::new(Verifier::with_http(instance.clone(), fapi.http_client()));
         let id = instance.id().to_owned();
         self.watch_credential(&id, fapi.credential_changes());
         self.s.instances.lock().await.insert(
@@ -806,7 +806,8 @@ impl Engine {
                 Some(existing) if existing.instance != instance => {
                     let fapi = Fapi::new(instance.clone(), existing.fapi.credential())?;
                     existing.flows = Arc::new(SignInFlows::new(fapi.clone()));
-                    existing.verifier = Arc::new(Verifier::new(instance.clone())?);
+                    existing.verifier =
+                        Arc::new(Verifier::with_http(instance.clone(), fapi.http_client()));
                     existing.instance = instance.clone();
                     let rx = fapi.credential_changes();
                     existing.fapi = fapi;
@@ -817,11 +818,15 @@ impl Engine {
             }
         };
         // (The instances lock is released before saving: save_index takes it.)
-        if let Some(rx) = known {
-            if let Some(rx) = rx {
+        match known {
+            // Known and unchanged: nothing to write (a keychain write costs
+            // milliseconds on every CLI call).
+            Some(None) => return Ok(()),
+            Some(Some(rx)) => {
                 self.watch_credential(&id, rx);
+                return self.save_index().await.map_err(storage_error);
             }
-            return self.save_index().await.map_err(storage_error);
+            None => {}
         }
         self.install(instance, None, 'a').await?;
         self.save_index().await.map_err(storage_error)
@@ -857,7 +862,21 @@ impl Engine {
         self.with_instance(instance_id, |i| i.fapi.clone()).await
     }
 
-    /// Re-reads the client (and the environment) of one instance, or all.
+    /// The instance's environment (application name, social providers,
+    /// single-session mode), read once and cached: it is not needed on the
+    /// token path, so nothing reads it until asked.
+    pub async fn load_environment(&self, instance_id: &str) -> Result<Environment> {
+        if let Some(e) = self.environment(instance_id).await {
+            return Ok(e);
+        }
+        let e = self.fapi(instance_id).await?.environment().await?;
+        if let Some(i) = self.s.instances.lock().await.get_mut(instance_id) {
+            i.environment = Some(e.clone());
+        }
+        Ok(e)
+    }
+
+    /// Re-reads the client of one instance, or all.
     /// Accounts whose session is no longer signed in are signed out here.
     pub async fn reload(&self, instance_id: Option<&str>) -> Result<()> {
         let ids: Vec<String> = match instance_id {
@@ -867,11 +886,6 @@ impl Engine {
         let mut first_err = None;
         for id in ids {
             let fapi = self.fapi(&id).await?;
-            // The environment rarely changes: read it once per instance.
-            let env = match self.environment(&id).await {
-                Some(_) => Err(Error::new(ErrorKind::Protocol, "cached")),
-                None => fapi.environment().await,
-            };
             let mut client = fapi.get_client().await;
             // No client for our credential: another process may have rotated
             // it; take the newer one from secure storage and ask again.
@@ -881,11 +895,6 @@ impl Engine {
             match client {
                 Ok(c) => {
                     self.set_online(true);
-                    if let Ok(e) = env
-                        && let Some(i) = self.s.instances.lock().await.get_mut(&id)
-                    {
-                        i.environment = Some(e);
-                    }
                     self.apply_client(&id, c).await;
                 }
                 Err(e) => {

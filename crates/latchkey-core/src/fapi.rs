@@ -160,6 +160,12 @@ impl Fapi {
         &self.instance
     }
 
+    /// The HTTP client (https-only for Clerk instances, no redirects,
+    /// timeouts), to share with a [`crate::Verifier`].
+    pub fn http_client(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     /// The current client credential (to persist it).
     pub fn credential(&self) -> Option<ClientCredential> {
         self.lock().value.clone()

@@ -207,6 +207,16 @@ impl Verifier {
     ///
     /// # Errors
     /// [`ErrorKind::Config`] if the HTTP client cannot be built.
+    /// A verifier reusing an HTTP client (building one loads the system
+    /// certificate store, which costs milliseconds per process).
+    pub fn with_http(instance: Instance, http: reqwest::Client) -> Self {
+        Self {
+            instance,
+            http,
+            cache: Mutex::new(KeyCache::default()),
+        }
+    }
+
     pub fn new(instance: Instance) -> Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(crate::fapi::user_agent())

@@ -144,6 +144,142 @@ impl SecretStore for KeychainStore {
     }
 }
 
+/// The platform's store for `service`: on Linux a Secret Service client
+/// that keeps one connection open ([`SecretServiceStore`]); elsewhere
+/// keyring's native store ([`KeychainStore`]). Both file entries the same
+/// way (attributes `service`, `username`, `target`, `application`), so
+/// either reads what the other wrote.
+pub fn platform_store(service: &str) -> Arc<dyn SecretStore> {
+    #[cfg(target_os = "linux")]
+    {
+        Arc::new(SecretServiceStore::new(service))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Arc::new(KeychainStore::new(service))
+    }
+}
+
+/// Secret Service (Linux) with one connection and one encrypted session per
+/// process, reconnecting once if the connection broke.
+#[cfg(target_os = "linux")]
+pub struct SecretServiceStore {
+    service: String,
+    conn: Mutex<Option<dbus_secret_service::SecretService>>,
+}
+
+#[cfg(target_os = "linux")]
+impl SecretServiceStore {
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            conn: Mutex::new(None),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl Fn(&dbus_secret_service::SecretService) -> Result<T, dbus_secret_service::Error>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        for attempt in 0..2 {
+            if guard.is_none() {
+                let ss = dbus_secret_service::SecretService::connect(
+                    dbus_secret_service::EncryptionType::Dh,
+                )
+                .map_err(map_ss)?;
+                *guard = Some(ss);
+            }
+            let Some(ss) = guard.as_ref() else { break };
+            match f(ss) {
+                Ok(v) => return Ok(v),
+                // A broken connection (the daemon restarted): reconnect once.
+                Err(dbus_secret_service::Error::Dbus(_)) if attempt == 0 => *guard = None,
+                Err(e) => return Err(map_ss(e)),
+            }
+        }
+        Err(StoreError::new(
+            StoreErrorKind::Unavailable,
+            "secure storage is unavailable (no Secret Service)",
+        ))
+    }
+
+    fn attrs<'a>(&'a self, key: &'a str) -> HashMap<&'a str, &'a str> {
+        HashMap::from([("service", self.service.as_str()), ("username", key)])
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn map_ss(e: dbus_secret_service::Error) -> StoreError {
+    use dbus_secret_service::Error as E;
+    match e {
+        E::Locked | E::Prompt => StoreError::new(
+            StoreErrorKind::Locked,
+            "the keyring is locked; unlock it to use saved sign-ins",
+        ),
+        E::Unavailable | E::NoResult | E::Dbus(_) => StoreError::new(
+            StoreErrorKind::Unavailable,
+            "secure storage is unavailable (no Secret Service, keychain or credential manager)",
+        ),
+        E::UnsupportedSecretFormat | E::Parse | E::Crypto(_) => {
+            StoreError::new(StoreErrorKind::Corrupt, "a stored entry is not valid")
+        }
+        _ => StoreError::new(StoreErrorKind::Other, "secure storage refused the request"),
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl SecretStore for SecretServiceStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|ss| {
+            let found = ss.search_items(self.attrs(key))?;
+            match (found.unlocked.first(), found.locked.is_empty()) {
+                (Some(item), _) => item.get_secret().map(Some),
+                (None, false) => Err(dbus_secret_service::Error::Locked),
+                (None, true) => Ok(None),
+            }
+        })
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.with(|ss| {
+            let collection = ss.get_default_collection()?;
+            if collection.is_locked()? {
+                return Err(dbus_secret_service::Error::Locked);
+            }
+            let mut attrs = self.attrs(key);
+            // The same attributes keyring writes, so it reads these entries.
+            attrs.insert("target", "default");
+            attrs.insert("application", "rust-keyring");
+            let label = format!("{key}@{}:default (Latchkey)", self.service);
+            // Clear older copies (any target) so a search finds one item.
+            for item in ss.search_items(self.attrs(key))?.unlocked {
+                item.delete()?;
+            }
+            collection
+                .create_item(&label, attrs, value, true, "text/plain")
+                .map(|_| ())
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.with(|ss| {
+            let found = ss.search_items(self.attrs(key))?;
+            if found.unlocked.is_empty() && !found.locked.is_empty() {
+                return Err(dbus_secret_service::Error::Locked);
+            }
+            for item in found.unlocked {
+                item.delete()?;
+            }
+            Ok(())
+        })
+    }
+
+    fn describe(&self) -> &'static str {
+        "Secret Service"
+    }
+}
+
 // ---------------------------------------------------------------- memory
 
 /// Which operation a queued fault applies to.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use latchkey_core::store::{
     CHUNK, Keychain, KeychainStore, MemoryStore, Op, SecretStore, StoreError, StoreErrorKind,
+    platform_store,
 };
 
 fn random_service() -> String {
@@ -128,6 +129,46 @@ async fn os_keychain_passes_the_suite() {
 }
 
 #[tokio::test]
+async fn platform_store_passes_the_suite_and_reads_what_keyring_wrote() {
+    if !keychain_available() {
+        return;
+    }
+    let service = random_service();
+    conformance(platform_store(&service)).await;
+    // Entries are filed alike: each store reads what the other wrote.
+    let ours = Keychain::new(platform_store(&service), Duration::from_secs(10));
+    let keyring = Keychain::new(
+        Arc::new(KeychainStore::new(service.clone())),
+        Duration::from_secs(10),
+    );
+    keyring.set("from-keyring", b"k").await.unwrap();
+    assert_eq!(
+        ours.get("from-keyring").await.unwrap().as_deref(),
+        Some(&b"k"[..])
+    );
+    ours.set("from-ours", b"o").await.unwrap();
+    assert_eq!(
+        keyring.get("from-ours").await.unwrap().as_deref(),
+        Some(&b"o"[..])
+    );
+    // Overwriting keeps one item (a search finds exactly one value).
+    ours.set("from-keyring", b"k2").await.unwrap();
+    assert_eq!(
+        keyring.get("from-keyring").await.unwrap().as_deref(),
+        Some(&b"k2"[..])
+    );
+    let out = Command::new("secret-tool")
+        .args(["lookup", "service", &service, "username", "from-ours"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"LK10o", "another process reads it");
+    for k in ["from-keyring", "from-ours"] {
+        ours.delete(k).await.unwrap();
+        assert_eq!(keyring.get(k).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
 async fn os_keychain_round_trips_across_processes() {
     if !keychain_available() {
         return;
@@ -214,7 +255,11 @@ fn no_secret_service_is_a_clear_state() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("STATE=Unavailable"), "{text}");
+    assert_eq!(
+        text.matches("STATE=Unavailable").count(),
+        2,
+        "both stores: {text}"
+    );
 }
 
 #[test]
@@ -252,7 +297,11 @@ fn locked_keyring_is_a_clear_state() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("STATE=Locked"), "{text}");
+    assert_eq!(
+        text.matches("STATE=Locked").count(),
+        2,
+        "both stores: {text}"
+    );
 }
 
 /// Helper run as a child process by the two tests above.
@@ -261,14 +310,19 @@ fn child_reports_storage_state() {
     if std::env::var("LATCHKEY_STORE_CHILD").as_deref() != Ok("1") {
         return;
     }
-    let store = KeychainStore::new("dev.latchkey.test.child");
-    let k = Keychain::new(Arc::new(store), Duration::from_secs(5));
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let state = match rt.block_on(k.probe()) {
-        Ok(()) => "Secure".to_owned(),
-        Err(StoreError { kind, .. }) => format!("{kind:?}"),
-    };
-    println!("STATE={state}");
+    let stores: [Arc<dyn SecretStore>; 2] = [
+        Arc::new(KeychainStore::new("dev.latchkey.test.child")),
+        platform_store("dev.latchkey.test.child"),
+    ];
+    for store in stores {
+        let k = Keychain::new(store, Duration::from_secs(5));
+        let state = match rt.block_on(k.probe()) {
+            Ok(()) => "Secure".to_owned(),
+            Err(StoreError { kind, .. }) => format!("{kind:?}"),
+        };
+        println!("STATE={state}");
+    }
 }
 
 /// Helper: makes sure the login collection exists before it is locked.
