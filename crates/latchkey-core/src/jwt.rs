@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::instance::{Instance, InstanceKind};
+use crate::instance::Instance;
 use crate::types::{SessionId, UserId};
 
 /// Largest token accepted, checked before any decoding.
@@ -218,14 +218,7 @@ impl Verifier {
     }
 
     pub fn new(instance: Instance) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(crate::fapi::user_agent())
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(20))
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(instance.kind() == InstanceKind::Clerk)
-            .build()
-            .map_err(|_| Error::new(ErrorKind::Config, "could not set up the HTTP client"))?;
+        let http = crate::fapi::http_client(&instance, Duration::from_secs(20))?;
         Ok(Self {
             instance,
             http,
