@@ -12,6 +12,7 @@ export CARGO_TERM_COLOR ?= never
 APT_PACKAGES := build-essential pkg-config curl jq openssl ca-certificates \
   libdbus-1-dev dbus-daemon gnome-keyring libsecret-tools libglib2.0-bin
 DATA_HOME := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 DEMO_DIR := $(DATA_HOME)/latchkey/local-demo
 
 .PHONY: help deps deps-apt deps-node run test test-rust test-clerkjs lint fmt bench fuzz
@@ -56,7 +57,7 @@ run: deps-apt
 	@echo "Open the printed URL + /demo in a browser for the demo web app;"
 	@echo "see crates/clerk-emulator/README.md for a curl walkthrough. Ctrl-C stops it."
 	@echo
-	./target/release/clerk-emulator --seed demo --data-dir "$(DEMO_DIR)"
+	"$(TARGET_DIR)/release/clerk-emulator" --seed demo --data-dir "$(DEMO_DIR)"
 
 ## ---------------------------------------------------------------- test
 
@@ -87,7 +88,7 @@ test-rust:
 # request log the test reads).
 test-clerkjs: deps-node
 	$(CARGO) build -j$(JOBS) -p clerk-emulator --features test-controls
-	cd tests/clerkjs && EMULATOR_BIN="$(CURDIR)/target/debug/clerk-emulator" timeout 300 node --test --test-reporter=spec
+	cd tests/clerkjs && EMULATOR_BIN="$(TARGET_DIR)/debug/clerk-emulator" timeout 300 node --test --test-reporter=spec
 
 # The same property tests `make test` runs with a few thousand cases,
 # with 100,000 (release build; a few minutes on 2 cores).
