@@ -38,6 +38,11 @@ impl LoopbackListener {
         self.port
     }
 
+    /// The address it listens on (always 127.0.0.1).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     /// `http://127.0.0.1:<port>/callback`.
     pub fn redirect_url(&self) -> String {
         format!("http://127.0.0.1:{}/callback", self.port)
