@@ -76,6 +76,14 @@ fn envelope(state: &Inner, db: &mut Db, client_id: Option<&str>, response: Value
     json!({ "response": response, "client": client })
 }
 
+/// `{response: Client, client: Client}`: the answer of the calls whose
+/// resource is the client itself.
+fn client_envelope(state: &Inner, db: &mut Db, client_id: Option<&str>) -> Value {
+    let mut body = envelope(state, db, client_id, Value::Null);
+    body["response"] = body["client"].clone();
+    body
+}
+
 /// A JSON response, with a credential in `Authorization` when given.
 fn reply(body: Value, credential: Option<String>) -> Response {
     let mut res = Json(body).into_response();
@@ -119,8 +127,7 @@ pub(crate) async fn get_client(
     }
     let mut db = state.db();
     let client = current_client(&state, &db, &ctx);
-    let mut body = envelope(&state, &mut db, client.as_deref(), Value::Null);
-    body["response"] = body["client"].clone();
+    let body = client_envelope(&state, &mut db, client.as_deref());
     Ok(reply(body, None))
 }
 
@@ -129,8 +136,7 @@ pub(crate) async fn create_client(State(state): State<AppState>) -> ApiResult<Re
     let mut db = state.db();
     let id = db.create_client(state.clock.now_ms());
     let cred = credential_for(&state, &db, &id);
-    let mut body = envelope(&state, &mut db, Some(&id), Value::Null);
-    body["response"] = body["client"].clone();
+    let body = client_envelope(&state, &mut db, Some(&id));
     state.persist(&db);
     Ok(reply(body, cred))
 }
@@ -188,8 +194,7 @@ pub(crate) async fn delete_client_sessions(
         c.sign_in_id = None;
         c.sign_up_id = None;
     }
-    let mut body = envelope(&state, &mut db, Some(&cid), Value::Null);
-    body["response"] = body["client"].clone();
+    let body = client_envelope(&state, &mut db, Some(&cid));
     state.persist(&db);
     Ok(reply(body, None))
 }
@@ -396,8 +401,7 @@ fn redeem_hosted_auth(state: &Inner, ctx: &Ctx) -> ApiResult<Response> {
     }
     db.rotate_client(&cid, now);
     let cred = credential_for(state, &db, &cid);
-    let mut body = envelope(state, &mut db, Some(&cid), Value::Null);
-    body["response"] = body["client"].clone();
+    let body = client_envelope(state, &mut db, Some(&cid));
     state.persist(&db);
     Ok(reply(body, cred))
 }

@@ -1444,7 +1444,6 @@ impl Engine {
                 session_id: session.clone(),
             })
             .await;
-            self.refresh_display_cache().await;
         }
         Ok(outcome)
     }
@@ -1519,6 +1518,8 @@ impl Engine {
         };
         if changed {
             let _ = self.save_index().await;
+            // The cached accounts carry the active flag.
+            self.refresh_display_cache().await;
             self.emit(Event::ActiveChanged {
                 account: Some(acct),
             });
