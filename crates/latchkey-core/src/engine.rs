@@ -26,7 +26,9 @@ use crate::fapi::Fapi;
 use crate::flows::{HandoffResult, Outcome, Redirect, SignInFlows, Started};
 use crate::instance::{Instance, InstanceKind};
 use crate::jwt::{Verifier, VerifyOptions};
-use crate::models::{Client, Environment, Session, SessionStatus, SessionWithActivities};
+use crate::models::{
+    Client, Environment, OrganizationMembership, Session, SessionStatus, SessionWithActivities,
+};
 use crate::secret::{ClientCredential, SessionToken};
 use crate::store::{Keychain, StoreError, StoreErrorKind};
 use crate::types::{OrganizationId, SessionId, UserId};
@@ -1743,6 +1745,56 @@ impl Engine {
         Ok(EverywhereOutcome::Done {
             revoked: results.len() - failed.len(),
         })
+    }
+
+    /// The active organization of the account's current token: its `o`
+    /// claim and the permissions it encodes (`None`: personal account).
+    pub async fn active_org_claim(
+        &self,
+        acct: &AccountRef,
+    ) -> Result<Option<(crate::jwt::OrgClaim, Vec<String>)>> {
+        let token = self.get_token(acct, None, OrgSel::Active).await?;
+        let claims: Option<crate::jwt::Claims> = crate::jwt::decode_unverified(token.expose())
+            .and_then(|v| serde_json::from_value(v).ok());
+        let Some(claims) = claims else {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the session token's claims could not be read",
+            ));
+        };
+        Ok(claims.o.map(|o| {
+            let perms = o.permissions(claims.fea.as_deref());
+            (o, perms)
+        }))
+    }
+
+    /// Members of the account's active organization. Admins only: the role
+    /// in the current token decides, before anything is asked of Clerk.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Forbidden`] for a personal account or a non-admin role.
+    pub async fn organization_members(
+        &self,
+        acct: &AccountRef,
+    ) -> Result<Vec<OrganizationMembership>> {
+        let org = match self.active_org_claim(acct).await? {
+            Some((o, _)) if o.is_admin() => o,
+            Some(_) => {
+                return Err(Error::new(
+                    ErrorKind::Forbidden,
+                    "only organization admins can see the members list",
+                ));
+            }
+            None => {
+                return Err(Error::new(
+                    ErrorKind::Forbidden,
+                    "no organization is active for this account",
+                ));
+            }
+        };
+        let fapi = self.fapi(&acct.instance_id).await?;
+        fapi.organization_memberships(&acct.session_id, &OrganizationId(org.id))
+            .await
     }
 
     /// Details of the account's session and its current token's claims.

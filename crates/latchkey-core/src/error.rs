@@ -42,6 +42,9 @@ pub enum ErrorKind {
     SignIn,
     /// A JWT failed verification.
     InvalidToken,
+    /// The account's role does not allow this (checked here, before asking
+    /// Clerk).
+    Forbidden,
 }
 
 /// The crate's error: a kind and a human-readable message.
@@ -82,6 +85,7 @@ impl Error {
             ErrorKind::Callback => "callback",
             ErrorKind::SignIn => "sign_in",
             ErrorKind::InvalidToken => "invalid_token",
+            ErrorKind::Forbidden => "forbidden",
         }
     }
 

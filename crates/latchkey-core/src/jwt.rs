@@ -107,6 +107,58 @@ pub struct OrgClaim {
     pub fpm: Option<String>,
 }
 
+impl OrgClaim {
+    /// The role key as Clerk writes it elsewhere (`org:admin`).
+    pub fn role_key(&self) -> Option<String> {
+        self.rol.as_deref().map(|r| {
+            if r.starts_with("org:") {
+                r.to_owned()
+            } else {
+                format!("org:{r}")
+            }
+        })
+    }
+
+    /// True when the role is the organization's admin role.
+    pub fn is_admin(&self) -> bool {
+        self.role_key().as_deref() == Some("org:admin")
+    }
+
+    /// The permissions encoded in `per`/`fpm` with the token's `fea` list:
+    /// feature `i` of `fea` (the `o:` ones) has action `per[j]` when bit `j`
+    /// of `fpm[i]` is set, giving `org:<feature>:<action>`. Malformed parts
+    /// are skipped, never a panic. System permissions (`org:sys_*`) are not
+    /// in v2 tokens, so they are not listed here.
+    pub fn permissions(&self, fea: Option<&str>) -> Vec<String> {
+        let split = |s: Option<&str>| -> Vec<String> {
+            s.unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let actions = split(self.per.as_deref());
+        let masks = split(self.fpm.as_deref());
+        let features: Vec<String> = split(fea)
+            .into_iter()
+            .filter_map(|f| f.strip_prefix("o:").map(str::to_owned))
+            .collect();
+        let mut out = Vec::new();
+        for (feature, mask) in features.iter().zip(masks.iter()) {
+            let Ok(mask) = mask.parse::<u64>() else {
+                continue;
+            };
+            for (j, action) in actions.iter().enumerate().take(64) {
+                if mask & (1u64 << j) != 0 {
+                    out.push(format!("org:{feature}:{action}"));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Verified claims of a Clerk token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
@@ -502,6 +554,31 @@ pub fn decode_unverified(token: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn org_permissions_decode_from_per_fpm_and_fea() {
+        let o = OrgClaim {
+            id: "org_1".into(),
+            slg: None,
+            rol: Some("admin".into()),
+            per: Some("read,manage".into()),
+            fpm: Some("3,1".into()),
+        };
+        assert!(o.is_admin());
+        assert_eq!(
+            o.permissions(Some("o:reports,o:billing,u:personal")),
+            ["org:reports:read", "org:reports:manage", "org:billing:read"]
+        );
+        // Malformed masks and missing parts give nothing, never a panic.
+        let bad = OrgClaim {
+            fpm: Some("x,99999999999999999999".into()),
+            rol: Some("member".into()),
+            ..o
+        };
+        assert!(!bad.is_admin());
+        assert!(bad.permissions(Some("o:reports,o:billing")).is_empty());
+        assert!(bad.permissions(None).is_empty());
+    }
 
     /// Snapshot of the validation settings: changing any of them must be a
     /// deliberate edit of this test.

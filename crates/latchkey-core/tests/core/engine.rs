@@ -684,6 +684,53 @@ async fn every_action() {
 }
 
 #[tokio::test]
+async fn organization_members_are_for_admins_only() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    // Personal account: no organization, refused without asking Clerk.
+    let org_reads = || {
+        env.emu
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/v1/organizations/"))
+            .count()
+    };
+    let e = r.engine.organization_members(&ada).await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Forbidden);
+    // Ada is an admin of Analytical Engines: the list comes back.
+    r.engine
+        .switch_org(&ada, Some(&"analytical-engines".into()))
+        .await
+        .unwrap();
+    let (o, perms) = r.engine.active_org_claim(&ada).await.unwrap().unwrap();
+    assert!(o.is_admin());
+    assert!(
+        perms.contains(&"org:reports:manage".to_owned()),
+        "{perms:?}"
+    );
+    let members = r.engine.organization_members(&ada).await.unwrap();
+    let emails: Vec<_> = members
+        .iter()
+        .filter_map(|m| m.public_user_data.as_ref().map(|p| p.identifier.clone()))
+        .collect();
+    assert_eq!(members.len(), 3, "{emails:?}");
+    assert!(emails.contains(&"grace@example.com".to_owned()));
+    // A plain member of Harvard Mark I is refused before any request; Clerk
+    // itself would have answered (members may read the list).
+    r.engine
+        .switch_org(&ada, Some(&"harvard-mark-i".into()))
+        .await
+        .unwrap();
+    let (o, perms) = r.engine.active_org_claim(&ada).await.unwrap().unwrap();
+    assert_eq!(o.role_key().as_deref(), Some("org:member"));
+    assert!(!perms.contains(&"org:reports:manage".to_owned()));
+    let e = r.engine.organization_members(&ada).await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Forbidden);
+    assert_eq!(org_reads(), 1);
+}
+
+#[tokio::test]
 async fn reverification_is_its_own_outcome() {
     let env = env_with(|c| c.reverification_minutes = Some(10)).await;
     let r = rig(&env).await;
