@@ -349,6 +349,8 @@ struct Shared {
     online: Mutex<bool>,
     /// Clerk's clock minus ours, in seconds, from the last token.
     skew: Mutex<i64>,
+    /// JWT template names per instance (from the config, and set later).
+    templates: Mutex<BTreeMap<String, Vec<String>>>,
     /// Serialises credential saves (the background writer and `flush`), so
     /// two saves never pick the same slot or delete each other's write.
     persist_lock: tokio::sync::Mutex<()>,
@@ -434,9 +436,11 @@ impl Engine {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
+        let templates = Mutex::new(cfg.templates.clone());
         let engine = Engine {
             s: Arc::new(Shared {
                 cfg,
+                templates,
                 instances: tokio::sync::Mutex::new(BTreeMap::new()),
                 active: Mutex::new(None),
                 tokens: Mutex::new(HashMap::new()),
@@ -1797,6 +1801,20 @@ impl Engine {
             .await
     }
 
+    /// The JWT template names configured for an instance.
+    pub fn templates(&self, instance_id: &str) -> Vec<String> {
+        lock(&self.s.templates)
+            .get(instance_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Sets the JWT template names of an instance (Clerk has no endpoint
+    /// that lists them).
+    pub fn set_templates(&self, instance_id: &str, names: Vec<String>) {
+        lock(&self.s.templates).insert(instance_id.to_owned(), names);
+    }
+
     /// Details of the account's session and its current token's claims.
     pub async fn details(&self, acct: &AccountRef) -> Result<SessionDetails> {
         let session = self.session(acct).await?;
@@ -1809,13 +1827,7 @@ impl Engine {
                 .as_ref()
                 .and_then(|t| crate::jwt::decode_unverified(t.token.expose())),
             token_expires_at_ms: cached.map(|t| t.exp_ms),
-            templates: self
-                .s
-                .cfg
-                .templates
-                .get(&acct.instance_id)
-                .cloned()
-                .unwrap_or_default(),
+            templates: self.templates(&acct.instance_id),
         })
     }
 }

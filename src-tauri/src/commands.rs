@@ -1,0 +1,155 @@
+//! IPC commands: one line each over [`Latchkey`]. The list is in `build.rs`
+//! (`COMMANDS`) and granted to the main window in `capabilities/main.json`.
+
+use tauri::{AppHandle, Runtime, State};
+
+use crate::deep_link::after_callback;
+use crate::error::{ErrorKind, IpcError, Result};
+use crate::state::Latchkey;
+use crate::view::*;
+use crate::{ClipboardState, events};
+
+type S<'a> = State<'a, Latchkey>;
+
+#[tauri::command]
+pub(crate) async fn snapshot(lk: S<'_>) -> Result<Snapshot> {
+    Ok(lk.snapshot().await)
+}
+
+#[tauri::command]
+pub(crate) async fn sign_in_options(lk: S<'_>, instance_id: String) -> Result<SignInOptions> {
+    lk.sign_in_options(&instance_id).await
+}
+
+#[tauri::command]
+pub(crate) async fn start_sign_in<R: Runtime>(
+    app: AppHandle<R>,
+    lk: S<'_>,
+    instance_id: String,
+    strategy: Option<String>,
+    loopback: Option<bool>,
+) -> Result<SignInView> {
+    let done = app.clone();
+    lk.start_sign_in(&instance_id, strategy.as_deref(), loopback.unwrap_or(false), move |r| {
+        tauri::async_runtime::spawn(async move { after_callback(&done, r).await });
+    })
+    .await
+}
+
+#[tauri::command]
+pub(crate) fn reopen_sign_in(lk: S<'_>) -> Result<bool> {
+    lk.reopen_sign_in()
+}
+
+#[tauri::command]
+pub(crate) fn copy_sign_in_link(lk: S<'_>, clip: State<'_, ClipboardState>) -> Result<()> {
+    clip.0.copy_text(&lk.sign_in_link()?)
+}
+
+#[tauri::command]
+pub(crate) async fn cancel_sign_in(lk: S<'_>) -> Result<bool> {
+    lk.cancel_sign_in().await
+}
+
+#[tauri::command]
+pub(crate) async fn confirm_handoff(lk: S<'_>) -> Result<HandoffDone> {
+    lk.confirm_handoff().await
+}
+
+#[tauri::command]
+pub(crate) async fn decline_handoff(lk: S<'_>) -> Result<bool> {
+    lk.decline_handoff().await
+}
+
+#[tauri::command]
+pub(crate) async fn switch_account(lk: S<'_>, key: AccountKey) -> Result<()> {
+    lk.switch_account(&key).await
+}
+
+#[tauri::command]
+pub(crate) async fn organizations(lk: S<'_>, key: AccountKey) -> Result<OrgState> {
+    lk.organizations(&key).await
+}
+
+#[tauri::command]
+pub(crate) async fn switch_org(lk: S<'_>, key: AccountKey, org_id: Option<String>) -> Result<()> {
+    lk.switch_org(&key, org_id.as_deref()).await
+}
+
+#[tauri::command]
+pub(crate) async fn org_members(lk: S<'_>, key: AccountKey) -> Result<Vec<MemberView>> {
+    lk.org_members(&key).await
+}
+
+#[tauri::command]
+pub(crate) async fn session_details(lk: S<'_>, key: AccountKey) -> Result<DetailsView> {
+    lk.session_details(&key).await
+}
+
+#[tauri::command]
+pub(crate) async fn template_claims(
+    lk: S<'_>,
+    key: AccountKey,
+    template: String,
+) -> Result<serde_json::Value> {
+    lk.template_claims(&key, &template).await
+}
+
+/// Copies a token in Rust after the user confirmed in the UI; returns when
+/// the clipboard is cleared (ms since the epoch).
+#[tauri::command]
+pub(crate) async fn copy_token<R: Runtime>(
+    app: AppHandle<R>,
+    lk: S<'_>,
+    clip: State<'_, ClipboardState>,
+    key: AccountKey,
+    template: Option<String>,
+    confirmed: bool,
+) -> Result<i64> {
+    if !confirmed {
+        return Err(IpcError::new(ErrorKind::BadInput, "copying a token needs a confirmation"));
+    }
+    let clears_at_ms = clip.0.copy(&lk.token_for_clipboard(&key, template.as_deref()).await?)?;
+    events::emit(&app, UiEvent::Clipboard { copied: true, clears_at_ms });
+    Ok(clears_at_ms)
+}
+
+#[tauri::command]
+pub(crate) async fn refresh(lk: S<'_>, instance_id: Option<String>) -> Result<()> {
+    lk.refresh(instance_id.as_deref()).await
+}
+
+#[tauri::command]
+pub(crate) async fn devices(lk: S<'_>, key: AccountKey) -> Result<Vec<DeviceView>> {
+    lk.devices(&key).await
+}
+
+#[tauri::command]
+pub(crate) async fn revoke_session(lk: S<'_>, key: AccountKey, session_id: String) -> Result<RevokeView> {
+    lk.revoke_session(&key, &session_id).await
+}
+
+#[tauri::command]
+pub(crate) async fn sign_out_other_devices(lk: S<'_>, key: AccountKey) -> Result<Vec<RevokeView>> {
+    lk.sign_out_other_devices(&key).await
+}
+
+#[tauri::command]
+pub(crate) async fn sign_out(lk: S<'_>, key: AccountKey) -> Result<()> {
+    lk.sign_out(&key).await
+}
+
+#[tauri::command]
+pub(crate) async fn sign_out_all_here(lk: S<'_>) -> Result<SignedOutView> {
+    lk.sign_out_all_here().await
+}
+
+#[tauri::command]
+pub(crate) async fn sign_out_everywhere(lk: S<'_>, key: AccountKey, force: bool) -> Result<EverywhereView> {
+    lk.sign_out_everywhere(&key, force).await
+}
+
+#[tauri::command]
+pub(crate) async fn add_instance(lk: S<'_>, publishable_key: String) -> Result<InstanceView> {
+    lk.add_instance(&publishable_key).await
+}

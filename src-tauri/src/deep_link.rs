@@ -1,0 +1,114 @@
+//! Deep links: argument hygiene at launch, and handling each URL once in
+//! Rust (the webview only hears about the result).
+
+use latchkey_core::Outcome;
+use tauri::{AppHandle, Manager, Runtime};
+
+use crate::error::{IpcError, Result};
+use crate::events::emit;
+use crate::state::Latchkey;
+use crate::view::UiEvent;
+
+/// Arguments that are not valid Unicode would make `std::env::args()`
+/// panic inside the plugins; they are dropped here (with a warning) by
+/// re-executing without them. Returns the arguments to keep when a
+/// re-exec is needed.
+pub fn utf8_args_only(args: &[std::ffi::OsString]) -> Option<Vec<std::ffi::OsString>> {
+    if args.iter().all(|a| a.to_str().is_some()) {
+        return None;
+    }
+    Some(args.iter().filter(|a| a.to_str().is_some()).cloned().collect())
+}
+
+/// Called first thing in `main`.
+pub fn ensure_utf8_args() {
+    let args: Vec<_> = std::env::args_os().collect();
+    let Some(keep) = utf8_args_only(&args) else {
+        return;
+    };
+    eprintln!("latchkey-app: ignoring arguments that are not valid UTF-8");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        if let Ok(exe) = std::env::current_exe() {
+            let err = std::process::Command::new(exe)
+                .args(keep.iter().skip(1))
+                .exec();
+            eprintln!("latchkey-app: could not restart without them: {err}");
+        }
+    }
+    let _ = keep;
+    std::process::exit(2);
+}
+
+/// Handles deep links one after another.
+pub fn handle_urls<R: Runtime>(app: &AppHandle<R>, urls: Vec<String>) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        for url in urls {
+            let r = app.state::<Latchkey>().handle_deep_link(&url).await;
+            after_callback(&app, r).await;
+        }
+    });
+}
+
+/// What a callback (deep link or loopback) led to, told to the window.
+pub async fn after_callback<R: Runtime>(app: &AppHandle<R>, r: Result<Outcome, IpcError>) {
+    let lk = app.state::<Latchkey>();
+    match r {
+        Ok(Outcome::SignedIn { session, .. }) => {
+            let account = lk.finish_sign_in(&session).await;
+            crate::tray::show_main(app);
+            emit(app, UiEvent::SignInFinished { account, error: None });
+            emit(app, UiEvent::Changed);
+        }
+        Ok(Outcome::Duplicate) => {}
+        Ok(Outcome::HandoffPending) => {
+            if let Some(handoff) = lk.pending_handoff() {
+                crate::tray::show_main(app);
+                emit(app, UiEvent::HandoffPending { handoff });
+            }
+        }
+        Err(error) => {
+            tracing::warn!(kind = ?error.kind, "callback rejected: {}", error.message);
+            // A callback that ended the attempt (an error from the browser,
+            // an expired attempt) finishes the waiting state; anything else
+            // is a stray link and changes nothing.
+            let still_pending = match lk.engine_now() {
+                Some(e) => e.pending_sign_in().await.is_some(),
+                None => true,
+            };
+            if !still_pending && lk.sign_in_failed() {
+                emit(app, UiEvent::SignInFinished { account: None, error: Some(error) });
+            } else {
+                emit(app, UiEvent::LinkRejected { error });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+
+    #[test]
+    fn only_non_utf8_arguments_cause_a_restart() {
+        let ok: Vec<OsString> = vec!["app".into(), "dev.latchkey.desktop://callback".into()];
+        assert_eq!(utf8_args_only(&ok), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let bad = vec![
+                "app".into(),
+                OsString::from_vec(vec![0x66, 0xff, 0x6f]),
+                "--x".into(),
+            ];
+            assert_eq!(
+                utf8_args_only(&bad),
+                Some(vec![OsString::from("app"), OsString::from("--x")])
+            );
+        }
+    }
+}

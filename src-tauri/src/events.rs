@@ -1,0 +1,135 @@
+//! Engine events → the window (`latchkey://event`), the tray and desktop
+//! notifications. No event carries a token (the engine's never do; the
+//! canary test checks what reaches the window).
+
+use std::sync::Arc;
+
+use latchkey_core::engine::{Engine, Event};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::state::{Latchkey, now_ms};
+use crate::view::{AccountKey, UiEvent};
+
+/// The one event name the window listens to.
+pub const EVENT: &str = "latchkey://event";
+
+/// Desktop notifications (a seam: the app uses the notification plugin).
+pub trait Notifier: Send + Sync {
+    fn notify(&self, title: &str, body: &str);
+}
+
+pub struct PluginNotifier<R: Runtime>(pub AppHandle<R>);
+
+impl<R: Runtime> Notifier for PluginNotifier<R> {
+    fn notify(&self, title: &str, body: &str) {
+        use tauri_plugin_notification::NotificationExt;
+        if let Err(e) = self.0.notification().builder().title(title).body(body).show() {
+            tracing::warn!("desktop notification failed: {e}");
+        }
+    }
+}
+
+pub fn emit<R: Runtime>(app: &AppHandle<R>, e: UiEvent) {
+    if let Err(err) = app.emit_to("main", EVENT, e) {
+        tracing::warn!("could not emit to the window: {err}");
+    }
+}
+
+/// What one engine event becomes: window events, and a notification.
+pub fn translate(e: &Event) -> (Vec<UiEvent>, Option<(String, String)>) {
+    match e {
+        Event::AccountsChanged | Event::ActiveChanged { .. } | Event::Storage { .. } => {
+            (vec![UiEvent::Changed], None)
+        }
+        Event::TokenRefreshed {
+            account,
+            expires_at_ms,
+        } => (
+            vec![UiEvent::TokenRefreshed {
+                key: AccountKey::from(account),
+                expires_at_ms: *expires_at_ms,
+            }],
+            None,
+        ),
+        Event::SessionRevoked { account, name } => (
+            vec![
+                UiEvent::SessionRevoked {
+                    key: AccountKey::from(account),
+                    name: name.clone(),
+                },
+                UiEvent::Changed,
+            ],
+            Some((
+                format!("{name} was signed out"),
+                "This session was revoked from another device. Sign in again to keep using it."
+                    .to_owned(),
+            )),
+        ),
+        Event::NewDevice {
+            account,
+            session_id,
+            description,
+        } => (
+            vec![UiEvent::NewDevice {
+                key: AccountKey::from(account),
+                session_id: session_id.to_string(),
+                description: description.clone(),
+            }],
+            Some((
+                "New sign-in to your account".to_owned(),
+                format!("{description}. Was this you? Open Latchkey to check."),
+            )),
+        ),
+        Event::Online { online } => (vec![UiEvent::Online { online: *online }], None),
+    }
+}
+
+/// Forwards engine events until the app exits.
+pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, engine: Engine, notifier: Arc<dyn Notifier>) {
+    let mut rx = engine.subscribe();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let e = match rx.recv().await {
+                Ok(e) => e,
+                Err(RecvError::Lagged(_)) => Event::AccountsChanged,
+                Err(RecvError::Closed) => break,
+            };
+            if let Event::TokenRefreshed { .. } = e {
+                app.state::<Latchkey>().note_refresh(now_ms());
+            }
+            let (ui, note) = translate(&e);
+            for u in ui {
+                emit(&app, u);
+            }
+            if let Some((title, body)) = note {
+                notifier.notify(&title, &body);
+            }
+            if matches!(
+                e,
+                Event::AccountsChanged | Event::ActiveChanged { .. } | Event::SessionRevoked { .. }
+            ) {
+                after_change(&app).await;
+            }
+        }
+    });
+}
+
+/// Re-renders the tray and fetches avatars not seen yet.
+pub async fn after_change<R: Runtime>(app: &AppHandle<R>) {
+    crate::refresh_tray(app).await;
+    let lk = app.state::<Latchkey>();
+    let missing = lk.missing_avatars().await;
+    if missing.is_empty() {
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let lk = app.state::<Latchkey>();
+        for (url, inst) in missing {
+            let data = crate::avatar::fetch(&inst, &url).await;
+            lk.avatars().put(url, data);
+        }
+        emit(&app, UiEvent::Changed);
+    });
+}

@@ -1,0 +1,263 @@
+//! Latchkey's desktop shell: glue between Tauri and `latchkey-core`.
+//! Setup, thin commands, events, tray, deep links; no Clerk logic here.
+
+mod avatar;
+pub mod clipboard;
+mod commands;
+mod deep_link;
+pub mod error;
+pub mod events;
+pub mod settings;
+pub mod state;
+pub mod tray;
+pub mod view;
+
+use std::sync::Arc;
+
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_deep_link::DeepLinkExt;
+
+pub use deep_link::{ensure_utf8_args, utf8_args_only};
+
+use crate::clipboard::{Clipboard, PluginClipboard, TokenClipboard};
+use crate::events::{Notifier, PluginNotifier};
+use crate::settings::Settings;
+use crate::state::{Latchkey, Opener};
+use crate::tray::{TrayAction, TrayState};
+
+/// The token clipboard, managed by Tauri.
+pub struct ClipboardState(pub TokenClipboard);
+
+const TRAY_ID: &str = "main";
+
+/// How the shell is wired: the real one, or a test's.
+pub struct Wiring {
+    pub settings: Settings,
+    pub opener: Option<Opener>,
+    pub clipboard: Option<Arc<dyn Clipboard>>,
+    pub notifier: Option<Arc<dyn Notifier>>,
+    pub clipboard_clear_after: std::time::Duration,
+    /// Tray, deep-link registration, plugins that need a desktop.
+    pub desktop: bool,
+}
+
+/// The commands, for the builder (and the tests' mock builder).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! latchkey_handler {
+    () => {
+        tauri::generate_handler![
+            $crate::commands::snapshot,
+            $crate::commands::sign_in_options,
+            $crate::commands::start_sign_in,
+            $crate::commands::reopen_sign_in,
+            $crate::commands::copy_sign_in_link,
+            $crate::commands::cancel_sign_in,
+            $crate::commands::confirm_handoff,
+            $crate::commands::decline_handoff,
+            $crate::commands::switch_account,
+            $crate::commands::organizations,
+            $crate::commands::switch_org,
+            $crate::commands::org_members,
+            $crate::commands::session_details,
+            $crate::commands::template_claims,
+            $crate::commands::copy_token,
+            $crate::commands::refresh,
+            $crate::commands::devices,
+            $crate::commands::revoke_session,
+            $crate::commands::sign_out_other_devices,
+            $crate::commands::sign_out,
+            $crate::commands::sign_out_all_here,
+            $crate::commands::sign_out_everywhere,
+            $crate::commands::add_instance,
+        ]
+    };
+}
+
+/// Runs the desktop app.
+pub fn run() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let settings = match Settings::from_args(&args, &|k| std::env::var_os(k)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("latchkey-app: {}", e.message);
+            std::process::exit(2);
+        }
+    };
+    let wiring = Wiring {
+        settings,
+        opener: None,
+        clipboard: None,
+        notifier: None,
+        clipboard_clear_after: clipboard::CLEAR_AFTER,
+        desktop: true,
+    };
+    let builder = tauri::Builder::default()
+        // First: a second launch (a deep link) goes to this instance.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            tray::show_main(app);
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(
+            tauri_plugin_log::Builder::new()
+                .level(log::LevelFilter::Info)
+                .build(),
+        );
+    let app = build_app(builder.invoke_handler(latchkey_handler!()), wiring)
+        .build(tauri::generate_context!());
+    match app {
+        Ok(app) => app.run(|_, _| {}),
+        Err(e) => {
+            eprintln!("latchkey-app: could not start: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The opener: `$BROWSER` when set (a test's recording script, or a user's
+/// choice), else the opener plugin (xdg-open / gio on Linux).
+fn default_opener<R: Runtime>(app: AppHandle<R>) -> Opener {
+    Arc::new(move |url: &str| {
+        if let Some(b) = std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty()) {
+            let mut parts = b.split_whitespace();
+            let Some(prog) = parts.next() else {
+                return false;
+            };
+            return match std::process::Command::new(prog)
+                .args(parts)
+                .arg(url)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+            {
+                Ok(mut child) => {
+                    std::thread::spawn(move || child.wait());
+                    true
+                }
+                Err(_) => false,
+            };
+        }
+        use tauri_plugin_opener::OpenerExt;
+        app.opener().open_url(url, None::<&str>).is_ok()
+    })
+}
+
+/// Wires state, setup and deep links onto a builder (the real one, or
+/// `tauri::test::mock_builder()`).
+pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> tauri::Builder<R> {
+    builder.setup(move |app| {
+        let handle = app.handle().clone();
+        let opener = wiring.opener.clone().unwrap_or_else(|| default_opener(handle.clone()));
+        let clip: Arc<dyn Clipboard> = wiring
+            .clipboard
+            .clone()
+            .unwrap_or_else(|| Arc::new(PluginClipboard(handle.clone())));
+        let notifier: Arc<dyn Notifier> = wiring
+            .notifier
+            .clone()
+            .unwrap_or_else(|| Arc::new(PluginNotifier(handle.clone())));
+        app.manage(Latchkey::new(opener));
+        app.manage(ClipboardState(TokenClipboard::new(clip, wiring.clipboard_clear_after)));
+        app.manage(TrayState::default());
+
+        if wiring.desktop {
+            setup_desktop(&handle)?;
+        }
+
+        // The engine starts off the UI thread; the window shows "Starting…"
+        // until `UiEvent::Ready`.
+        let settings = wiring.settings.clone();
+        tauri::async_runtime::spawn(async move {
+            let r = state::start_engine(&settings).await;
+            let engine = r.as_ref().ok().map(|c| c.engine.clone());
+            if let Err(e) = &r {
+                tracing::error!("could not start: {}", e.message);
+            }
+            handle.state::<Latchkey>().set_started(r);
+            if let Some(engine) = engine {
+                events::spawn_forwarder(handle.clone(), engine.clone(), notifier);
+                events::emit(&handle, view::UiEvent::Ready);
+                events::after_change(&handle).await;
+                // Fresh state from Clerk, after the first paint.
+                if engine.reload(None).await.is_ok() {
+                    events::emit(&handle, view::UiEvent::Changed);
+                }
+            } else {
+                events::emit(&handle, view::UiEvent::Ready);
+            }
+        });
+        Ok(())
+    })
+}
+
+fn setup_desktop<R: Runtime>(app: &AppHandle<R>) -> Result<(), Box<dyn std::error::Error>> {
+    // Deep links: the one that started us (cold start), then every later
+    // one (a second launch, forwarded by single-instance).
+    #[cfg(any(target_os = "linux", windows))]
+    if let Err(e) = app.deep_link().register_all() {
+        tracing::warn!("could not register the URL scheme: {e}");
+    }
+    if let Ok(Some(urls)) = app.deep_link().get_current() {
+        deep_link::handle_urls(app, urls.iter().map(ToString::to_string).collect());
+    }
+    let h = app.clone();
+    app.deep_link().on_open_url(move |event| {
+        deep_link::handle_urls(&h, event.urls().iter().map(ToString::to_string).collect());
+    });
+
+    let items = tray::model(&[]);
+    let menu = tray::menu(app, &items)?;
+    *state::lock(&app.state::<TrayState>().0) = items;
+    let mut tray = TrayIconBuilder::with_id(TRAY_ID)
+        .tooltip("Latchkey")
+        .menu(&menu)
+        .show_menu_on_left_click(true)
+        .on_menu_event(|app, event| on_tray(app, event.id().as_ref()));
+    if let Some(icon) = app.default_window_icon() {
+        tray = tray.icon(icon.clone());
+    }
+    tray.build(app)?;
+    Ok(())
+}
+
+fn on_tray<R: Runtime>(app: &AppHandle<R>, id: &str) {
+    let action = tray::action(&state::lock(&app.state::<TrayState>().0), id);
+    let Some(action) = action else { return };
+    let app = app.clone();
+    match action {
+        TrayAction::Open => tray::show_main(&app),
+        TrayAction::Quit => app.exit(0),
+        TrayAction::Switch(key) => {
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = app.state::<Latchkey>().switch_account(&key).await {
+                    tracing::warn!("tray switch failed: {}", e.message);
+                }
+            });
+        }
+        TrayAction::SignOut(key) => {
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = app.state::<Latchkey>().sign_out(&key).await {
+                    tracing::warn!("tray sign-out failed: {}", e.message);
+                }
+            });
+        }
+    }
+}
+
+/// Re-renders the tray menu from the current accounts.
+pub async fn refresh_tray<R: Runtime>(app: &AppHandle<R>) {
+    let Some(tray) = app.tray_by_id(TRAY_ID) else {
+        return;
+    };
+    let snap = app.state::<Latchkey>().snapshot().await;
+    let items = tray::model(&snap.accounts);
+    if let Ok(menu) = tray::menu(app, &items) {
+        let _ = tray.set_menu(Some(menu));
+        *state::lock(&app.state::<TrayState>().0) = items;
+    }
+}

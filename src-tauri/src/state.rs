@@ -1,0 +1,657 @@
+//! The app's state over the engine. Every method here is what one command
+//! does; the commands themselves are one-liners (`commands.rs`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clerk_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Local, Seed};
+use latchkey_core::engine::{AccountRef, Engine, EngineConfig, OrgSel};
+use latchkey_core::store::{Keychain, platform_store};
+use latchkey_core::{
+    HandoffResult, Instance, InstanceKind, LoopbackListener, OrganizationId, Outcome, Redirect,
+    SessionId, decode_unverified,
+};
+use tokio::sync::watch;
+
+use crate::avatar::Avatars;
+use crate::error::{ErrorKind, IpcError, Result};
+use crate::settings::Settings;
+use crate::view::*;
+
+/// Opens a URL in the system browser; false when nothing could be started.
+pub type Opener = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The running engine and what it needs.
+pub struct Ctx {
+    pub engine: Engine,
+    /// Keeps an emulator this process started alive.
+    _demo: Option<EmulatorHandle>,
+    _stop: watch::Sender<bool>,
+}
+
+type Startup = Option<std::result::Result<Arc<Ctx>, IpcError>>;
+
+/// App state, managed by Tauri (`app.latchkey()`).
+pub struct Latchkey {
+    ctx: watch::Sender<Startup>,
+    sign_in: Mutex<Option<SignInView>>,
+    handoff: Mutex<Option<HandoffView>>,
+    last_refresh: Mutex<Option<i64>>,
+    avatars: Avatars,
+    opener: Opener,
+    /// Loopback listener task of the sign-in in progress, if any.
+    loopback: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Starts the engine: keychain, index, the configured Clerk instance, and
+/// the local demo instance when nothing else is configured (started, or
+/// attached to when the CLI or a test already runs it for this data dir).
+pub async fn start_engine(settings: &Settings) -> Result<Ctx> {
+    let keychain = Keychain::new(
+        platform_store(&settings.keychain_service),
+        Duration::from_secs(10),
+    );
+    let cfg = EngineConfig::new(settings.data_dir.clone(), keychain);
+    let engine = Engine::open(cfg).await?;
+    if let Some(pk) = &settings.publishable_key {
+        let inst = Instance::from_publishable_key(pk)?;
+        engine.set_templates(inst.id(), settings.templates.clone());
+        engine.add_instance(inst).await?;
+    }
+    let instances = engine.instances().await;
+    let wants_demo =
+        instances.is_empty() || instances.iter().any(|i| i.kind() == InstanceKind::LocalDemo);
+    let mut demo = None;
+    if wants_demo {
+        let seed = Seed::demo();
+        let templates: Vec<String> = seed.jwt_templates.keys().cloned().collect();
+        let cfg = EmulatorConfig {
+            data_dir: Some(settings.data_dir.join("local-demo")),
+            seed,
+            ..EmulatorConfig::default()
+        };
+        let info = match Emulator::start_or_attach(cfg).await.map_err(|e| {
+            IpcError::new(
+                ErrorKind::Config,
+                format!("could not start the local demo instance: {e}"),
+            )
+        })? {
+            Local::Started(h) => {
+                let info = h.info().clone();
+                demo = Some(h);
+                info
+            }
+            Local::Attached(info) => info,
+        };
+        let inst = Instance::local_demo(
+            &info.frontend_api_url,
+            &info.instance_id,
+            &info.publishable_key,
+        )?;
+        engine.set_templates(inst.id(), templates);
+        engine.add_instance(inst).await?;
+    }
+    let (stop, rx) = watch::channel(false);
+    engine.start_background(rx);
+    Ok(Ctx {
+        engine,
+        _demo: demo,
+        _stop: stop,
+    })
+}
+
+impl Latchkey {
+    pub fn new(opener: Opener) -> Self {
+        Self {
+            ctx: watch::channel(None).0,
+            sign_in: Mutex::new(None),
+            handoff: Mutex::new(None),
+            last_refresh: Mutex::new(None),
+            avatars: Avatars::default(),
+            opener,
+            loopback: Mutex::new(None),
+        }
+    }
+
+    /// Records the result of [`start_engine`].
+    pub fn set_started(&self, r: Result<Ctx>) {
+        let _ = self.ctx.send_replace(Some(r.map(Arc::new)));
+    }
+
+    /// The engine, waiting (bounded) while it starts.
+    pub async fn ctx(&self) -> Result<Arc<Ctx>> {
+        let mut rx = self.ctx.subscribe();
+        let r = tokio::time::timeout(Duration::from_secs(60), rx.wait_for(Option::is_some)).await;
+        match r {
+            Ok(Ok(v)) => match v.as_ref() {
+                Some(Ok(c)) => Ok(c.clone()),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(not_ready()),
+            },
+            _ => Err(not_ready()),
+        }
+    }
+
+    fn try_ctx(&self) -> Option<std::result::Result<Arc<Ctx>, IpcError>> {
+        self.ctx.borrow().clone()
+    }
+
+    pub fn engine_now(&self) -> Option<Engine> {
+        match self.try_ctx() {
+            Some(Ok(c)) => Some(c.engine.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn avatars(&self) -> &Avatars {
+        &self.avatars
+    }
+
+    pub fn note_refresh(&self, at_ms: i64) {
+        *lock(&self.last_refresh) = Some(at_ms);
+    }
+
+    // ------------------------------------------------------------ snapshot
+
+    /// Everything the window shows. Never waits for the network: accounts
+    /// come from the engine's cache, avatars from the avatar cache.
+    pub async fn snapshot(&self) -> Snapshot {
+        let version = env!("CARGO_PKG_VERSION").to_owned();
+        let (ctx, startup_error) = match self.try_ctx() {
+            Some(Ok(c)) => (Some(c), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
+        let Some(ctx) = ctx else {
+            return Snapshot {
+                ready: false,
+                startup_error,
+                instances: vec![],
+                accounts: vec![],
+                active: None,
+                status: StatusView {
+                    online: true,
+                    last_refresh_ms: None,
+                    storage: StorageView {
+                        state: "unknown".into(),
+                        detail: String::new(),
+                        locked: false,
+                    },
+                    clock_skew_secs: 0,
+                },
+                sign_in: None,
+                handoff: None,
+                version,
+            };
+        };
+        let e = &ctx.engine;
+        let mut instances = Vec::new();
+        for i in e.instances().await {
+            let name = e
+                .environment(i.id())
+                .await
+                .map(|env| env.display_config.application_name);
+            instances.push(InstanceView::new(&i, name));
+        }
+        let accounts = e
+            .cached_accounts()
+            .iter()
+            .map(|a| {
+                let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
+                AccountView::new(a, avatar)
+            })
+            .collect();
+        Snapshot {
+            ready: true,
+            startup_error: None,
+            instances,
+            accounts,
+            active: e.active().as_ref().map(AccountKey::from),
+            status: StatusView {
+                online: e.online(),
+                last_refresh_ms: *lock(&self.last_refresh),
+                storage: StorageView::from(&e.storage_state()),
+                clock_skew_secs: e.clock_skew_secs(),
+            },
+            sign_in: self.live_sign_in(),
+            handoff: lock(&self.handoff).clone(),
+            version,
+        }
+    }
+
+    /// Image URLs of the accounts whose avatars are not cached yet, with the
+    /// instance that may serve them.
+    pub async fn missing_avatars(&self) -> Vec<(String, Instance)> {
+        let Some(e) = self.engine_now() else {
+            return vec![];
+        };
+        let instances = e.instances().await;
+        e.cached_accounts()
+            .iter()
+            .filter_map(|a| {
+                let url = a.image_url.clone()?;
+                if self.avatars.known(&url) {
+                    return None;
+                }
+                let inst = instances.iter().find(|i| i.id() == a.account.instance_id)?;
+                Some((url, inst.clone()))
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------ sign-in
+
+    pub async fn sign_in_options(&self, instance_id: &str) -> Result<SignInOptions> {
+        let ctx = self.ctx().await?;
+        let inst = instance(&ctx.engine, instance_id).await?;
+        let env = ctx.engine.load_environment(instance_id).await?;
+        let providers = env
+            .sign_in_providers()
+            .into_iter()
+            .map(|p| ProviderView {
+                strategy: p.strategy.clone(),
+                name: p
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| provider_name(&p.strategy)),
+            })
+            .collect();
+        Ok(SignInOptions {
+            instance: InstanceView::new(&inst, Some(env.display_config.application_name)),
+            providers,
+        })
+    }
+
+    fn live_sign_in(&self) -> Option<SignInView> {
+        let mut s = lock(&self.sign_in);
+        if s.as_ref().is_some_and(|v| v.expires_at_ms <= now_ms()) {
+            *s = None;
+        }
+        s.clone()
+    }
+
+    /// Starts a sign-in and opens the browser on it. `loopback` uses
+    /// `http://127.0.0.1:<port>/callback` instead of the deep link (for
+    /// browsers that refuse custom schemes); `on_loopback` receives that
+    /// callback's outcome.
+    pub async fn start_sign_in(
+        &self,
+        instance_id: &str,
+        strategy: Option<&str>,
+        loopback: bool,
+        on_loopback: impl FnOnce(Result<Outcome>) + Send + 'static,
+    ) -> Result<SignInView> {
+        let ctx = self.ctx().await?;
+        if let Some(s) = strategy
+            && !(s.starts_with("oauth_") && s.len() < 64 && s[6..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            return Err(IpcError::bad_input("unknown sign-in provider"));
+        }
+        let inst = instance(&ctx.engine, instance_id).await?;
+        let listener = if loopback {
+            Some(LoopbackListener::bind().await?)
+        } else {
+            None
+        };
+        let redirect = listener
+            .as_ref()
+            .map_or(Redirect::DeepLink, |l| Redirect::Loopback(l.port()));
+        let started = ctx
+            .engine
+            .start_sign_in(instance_id, strategy, redirect)
+            .await?;
+        if let Some(old) = lock(&self.loopback).take() {
+            old.abort();
+        }
+        if let Some(l) = listener {
+            let engine = ctx.engine.clone();
+            let ttl = started
+                .expires_at
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            *lock(&self.loopback) = Some(tokio::spawn(async move {
+                let r = match l.accept(ttl).await {
+                    Ok(cb) => engine.handle_callback(cb).await.map_err(IpcError::from),
+                    Err(e) => Err(e.into()),
+                };
+                on_loopback(r);
+            }));
+        }
+        // Only the instance's own pages (https, or the demo's loopback).
+        let opened = inst.is_openable_url(&started.url) && (self.opener)(&started.url);
+        let view = SignInView {
+            instance_id: instance_id.to_owned(),
+            strategy: strategy.map(str::to_owned),
+            url: started.url.clone(),
+            started_at_ms: now_ms(),
+            expires_at_ms: ms(started.expires_at),
+            browser_opened: opened,
+        };
+        *lock(&self.sign_in) = Some(view.clone());
+        Ok(view)
+    }
+
+    /// Opens the sign-in page again.
+    pub fn reopen_sign_in(&self) -> Result<bool> {
+        let s = self
+            .live_sign_in()
+            .ok_or_else(|| IpcError::new(ErrorKind::SignIn, "no sign-in is in progress"))?;
+        let opened = (self.opener)(&s.url);
+        if let Some(v) = lock(&self.sign_in).as_mut() {
+            v.browser_opened = opened;
+        }
+        if opened {
+            Ok(true)
+        } else {
+            Err(IpcError::new(
+                ErrorKind::Browser,
+                "no browser could be opened; copy the link and open it yourself",
+            ))
+        }
+    }
+
+    /// The link of the sign-in in progress (it carries no secret).
+    pub fn sign_in_link(&self) -> Result<String> {
+        self.live_sign_in()
+            .map(|s| s.url)
+            .ok_or_else(|| IpcError::new(ErrorKind::SignIn, "no sign-in is in progress"))
+    }
+
+    pub async fn cancel_sign_in(&self) -> Result<bool> {
+        let ctx = self.ctx().await?;
+        let v = lock(&self.sign_in).take();
+        if let Some(t) = lock(&self.loopback).take() {
+            t.abort();
+        }
+        Ok(match v {
+            Some(v) => ctx.engine.cancel_sign_in(&v.instance_id).await,
+            None => false,
+        })
+    }
+
+    /// After a callback: clears the waiting state and says who signed in.
+    pub async fn finish_sign_in(&self, session: &SessionId) -> Option<AccountView> {
+        *lock(&self.sign_in) = None;
+        let e = self.engine_now()?;
+        let a = e
+            .accounts()
+            .await
+            .into_iter()
+            .find(|a| &a.account.session_id == session)?;
+        let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
+        Some(AccountView::new(&a, avatar))
+    }
+
+    pub fn sign_in_failed(&self) -> bool {
+        lock(&self.sign_in).take().is_some()
+    }
+
+    // ------------------------------------------------------------ deep links
+
+    /// Handles a deep link: completes the pending sign-in, or records a
+    /// handoff that waits for "Continue".
+    pub async fn handle_deep_link(&self, url: &str) -> Result<Outcome> {
+        let ctx = self.ctx().await?;
+        let outcome = ctx.engine.handle_deep_link(url).await?;
+        if matches!(outcome, Outcome::HandoffPending) {
+            let instance_id = ctx.engine.active().map(|a| a.instance_id).or(
+                ctx.engine
+                    .instances()
+                    .await
+                    .first()
+                    .map(|i| i.id().to_owned()),
+            );
+            let instance_id = instance_id.unwrap_or_default();
+            let instance_name = ctx
+                .engine
+                .environment(&instance_id)
+                .await
+                .map(|e| e.display_config.application_name)
+                .unwrap_or_else(|| instance_id.clone());
+            *lock(&self.handoff) = Some(HandoffView {
+                instance_id,
+                instance_name,
+                received_at_ms: now_ms(),
+            });
+        }
+        Ok(outcome)
+    }
+
+    pub fn pending_handoff(&self) -> Option<HandoffView> {
+        lock(&self.handoff).clone()
+    }
+
+    pub async fn confirm_handoff(&self) -> Result<HandoffDone> {
+        let ctx = self.ctx().await?;
+        let r = ctx.engine.confirm_handoff().await;
+        *lock(&self.handoff) = None;
+        let (acct, result) = r?;
+        let a = ctx
+            .engine
+            .accounts()
+            .await
+            .into_iter()
+            .find(|a| a.account == acct)
+            .ok_or_else(|| IpcError::new(ErrorKind::SignIn, "the added account is not signed in"))?;
+        let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
+        Ok(HandoffDone {
+            account: AccountView::new(&a, avatar),
+            added: matches!(result, HandoffResult::Added { .. }),
+        })
+    }
+
+    pub async fn decline_handoff(&self) -> Result<bool> {
+        let ctx = self.ctx().await?;
+        *lock(&self.handoff) = None;
+        Ok(ctx.engine.decline_handoff().await)
+    }
+
+    // ------------------------------------------------------------ accounts
+
+    pub async fn switch_account(&self, key: &AccountKey) -> Result<()> {
+        let ctx = self.ctx().await?;
+        Ok(ctx.engine.switch(&key.into()).await?)
+    }
+
+    pub async fn organizations(&self, key: &AccountKey) -> Result<OrgState> {
+        let ctx = self.ctx().await?;
+        let acct: AccountRef = key.into();
+        let details = ctx.engine.details(&acct).await?;
+        let memberships: Vec<OrgView> = details
+            .session
+            .user
+            .as_ref()
+            .map(|u| u.organization_memberships.iter().map(OrgView::from).collect())
+            .unwrap_or_default();
+        let active = ctx.engine.active_org_claim(&acct).await?.map(|(o, perms)| {
+            let m = memberships.iter().find(|m| m.id == o.id);
+            ActiveOrgView {
+                is_admin: o.is_admin(),
+                role: o.role_key().unwrap_or_default(),
+                id: o.id,
+                slug: o.slg,
+                name: m.map(|m| m.name.clone()),
+                permissions: perms,
+            }
+        });
+        Ok(OrgState {
+            memberships,
+            active,
+        })
+    }
+
+    pub async fn switch_org(&self, key: &AccountKey, org_id: Option<&str>) -> Result<()> {
+        let ctx = self.ctx().await?;
+        let org = org_id.map(|o| OrganizationId(o.to_owned()));
+        Ok(ctx.engine.switch_org(&key.into(), org.as_ref()).await?)
+    }
+
+    pub async fn org_members(&self, key: &AccountKey) -> Result<Vec<MemberView>> {
+        let ctx = self.ctx().await?;
+        let m = ctx.engine.organization_members(&key.into()).await?;
+        Ok(m.iter().map(MemberView::from).collect())
+    }
+
+    pub async fn session_details(&self, key: &AccountKey) -> Result<DetailsView> {
+        let ctx = self.ctx().await?;
+        let acct: AccountRef = key.into();
+        // Make sure there is a current token to decode (from memory when fresh).
+        let _ = ctx.engine.get_token(&acct, None, OrgSel::Active).await;
+        let d = ctx.engine.details(&acct).await?;
+        Ok(DetailsView::from(&d))
+    }
+
+    /// The decoded claims of a template token (never the token).
+    pub async fn template_claims(&self, key: &AccountKey, template: &str) -> Result<serde_json::Value> {
+        let ctx = self.ctx().await?;
+        let acct: AccountRef = key.into();
+        if !ctx.engine.templates(&acct.instance_id).iter().any(|t| t == template) {
+            return Err(IpcError::bad_input("no JWT template of that name is configured"));
+        }
+        let t = ctx.engine.get_token(&acct, Some(template), OrgSel::Active).await?;
+        decode_unverified(t.expose())
+            .ok_or_else(|| IpcError::new(ErrorKind::Protocol, "the template token could not be decoded"))
+    }
+
+    /// A token for the clipboard: only `clipboard.rs` calls this.
+    pub(crate) async fn token_for_clipboard(
+        &self,
+        key: &AccountKey,
+        template: Option<&str>,
+    ) -> Result<latchkey_core::SessionToken> {
+        let ctx = self.ctx().await?;
+        let acct: AccountRef = key.into();
+        if let Some(t) = template
+            && !ctx.engine.templates(&acct.instance_id).iter().any(|x| x == t)
+        {
+            return Err(IpcError::bad_input("no JWT template of that name is configured"));
+        }
+        Ok(ctx.engine.get_token(&acct, template, OrgSel::Active).await?)
+    }
+
+    pub async fn refresh(&self, instance_id: Option<&str>) -> Result<()> {
+        let ctx = self.ctx().await?;
+        Ok(ctx.engine.reload(instance_id).await?)
+    }
+
+    // ------------------------------------------------------------ devices
+
+    pub async fn devices(&self, key: &AccountKey) -> Result<Vec<DeviceView>> {
+        let ctx = self.ctx().await?;
+        let d = ctx.engine.devices(&key.into()).await?;
+        Ok(d.iter().map(DeviceView::from).collect())
+    }
+
+    pub async fn revoke_session(&self, key: &AccountKey, session_id: &str) -> Result<RevokeView> {
+        let ctx = self.ctx().await?;
+        if session_id == key.session_id {
+            return Err(IpcError::bad_input(
+                "that is this device's session: use Sign out instead",
+            ));
+        }
+        let id = SessionId(session_id.to_owned());
+        let r = ctx.engine.revoke(&key.into(), &id).await?;
+        Ok(RevokeView::new(&id, &r))
+    }
+
+    pub async fn sign_out_other_devices(&self, key: &AccountKey) -> Result<Vec<RevokeView>> {
+        let ctx = self.ctx().await?;
+        let r = ctx.engine.sign_out_other_devices(&key.into()).await?;
+        Ok(r.iter().map(|(id, o)| RevokeView::new(id, o)).collect())
+    }
+
+    // ------------------------------------------------------------ sign out
+
+    pub async fn sign_out(&self, key: &AccountKey) -> Result<()> {
+        let ctx = self.ctx().await?;
+        Ok(ctx.engine.sign_out(&key.into()).await?)
+    }
+
+    pub async fn sign_out_all_here(&self) -> Result<SignedOutView> {
+        let ctx = self.ctx().await?;
+        let accounts = ctx.engine.accounts().await;
+        let mut ids: Vec<String> = accounts
+            .iter()
+            .filter(|a| a.status.is_signed_in())
+            .map(|a| a.account.instance_id.clone())
+            .collect();
+        ids.dedup();
+        let mut out = SignedOutView {
+            signed_out: 0,
+            failed: vec![],
+        };
+        for id in ids {
+            let n = accounts
+                .iter()
+                .filter(|a| a.account.instance_id == id && a.status.is_signed_in())
+                .count() as u32;
+            match ctx.engine.sign_out_device(&id).await {
+                Ok(()) => out.signed_out += n,
+                Err(e) => out.failed.push(e.to_string()),
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn sign_out_everywhere(&self, key: &AccountKey, force: bool) -> Result<EverywhereView> {
+        let ctx = self.ctx().await?;
+        let r = ctx.engine.sign_out_everywhere(&key.into(), force).await?;
+        Ok(EverywhereView::from(&r))
+    }
+
+    // ------------------------------------------------------------ settings
+
+    pub async fn add_instance(&self, publishable_key: &str) -> Result<InstanceView> {
+        let ctx = self.ctx().await?;
+        let pk = publishable_key.trim();
+        if pk.is_empty() || pk.len() > 512 {
+            return Err(IpcError::bad_input("paste a publishable key (pk_test_… or pk_live_…)"));
+        }
+        let inst = Instance::from_publishable_key(pk)?;
+        ctx.engine.add_instance(inst.clone()).await?;
+        Ok(InstanceView::new(&inst, None))
+    }
+}
+
+async fn instance(engine: &Engine, id: &str) -> Result<Instance> {
+    engine
+        .instances()
+        .await
+        .into_iter()
+        .find(|i| i.id() == id)
+        .ok_or_else(|| IpcError::bad_input("unknown instance"))
+}
+
+fn provider_name(strategy: &str) -> String {
+    let p = strategy.strip_prefix("oauth_").unwrap_or(strategy);
+    let mut c = p.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => p.to_owned(),
+    }
+}
+
+fn not_ready() -> IpcError {
+    IpcError::new(ErrorKind::NotReady, "Latchkey is still starting; try again in a moment")
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Avatar cache entries by URL.
+pub type AvatarMap = HashMap<String, Option<String>>;
