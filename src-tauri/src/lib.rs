@@ -2,6 +2,7 @@
 //! Setup, thin commands, events, tray, deep links; no Clerk logic here.
 
 mod avatar;
+pub mod bindings;
 pub mod clipboard;
 mod commands;
 mod deep_link;

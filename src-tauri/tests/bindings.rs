@@ -1,0 +1,41 @@
+//! The committed TypeScript bindings match the Rust types.
+
+use std::path::PathBuf;
+
+#[test]
+fn committed_typescript_bindings_are_current() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings/ipc.ts");
+    let want = latchkey_app::bindings::typescript();
+    if std::env::var_os("UPDATE_BINDINGS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &want).unwrap();
+        return;
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "ui/src/bindings/ipc.ts is stale: run `make bindings` and commit it"
+    );
+}
+
+#[test]
+fn every_command_is_declared_once_and_matches_the_build_list() {
+    let build = include_str!("../build.rs");
+    let sigs = latchkey_app::bindings::signatures();
+    let names: Vec<&str> = sigs.iter().map(|s| s.0).collect();
+    let mut dedup = names.clone();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(dedup.len(), names.len(), "a command is declared twice");
+    let listed: Vec<&str> = build
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix('"').and_then(|l| l.strip_suffix("\",")))
+        .collect();
+    assert_eq!(listed, names, "build.rs COMMANDS and the bindings differ");
+    let caps = include_str!("../capabilities/main.json");
+    for n in &names {
+        let perm = format!("\"allow-{}\"", n.replace('_', "-"));
+        assert!(caps.contains(&perm), "{perm} is not granted to the main window");
+    }
+}

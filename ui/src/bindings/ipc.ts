@@ -1,0 +1,160 @@
+// Generated from src-tauri by ts-rs (`make bindings`). Do not edit.
+
+export type ErrorKind = "network" | "timeout" | "rate_limited" | "server" | "session_gone" | "unauthenticated" | "reverification_required" | "invalid_request" | "protocol" | "config" | "callback" | "sign_in" | "invalid_token" | "forbidden" | "storage_unavailable" | "not_ready" | "browser" | "bad_input" | "internal";
+
+export type IpcError = { kind: ErrorKind, message: string, 
+/**
+ * For `rate_limited`: how long to wait, when the server said.
+ */
+retryAfterSecs?: number | null, };
+
+export type AccountKey = { instanceId: string, sessionId: string, };
+
+export type InstanceKindView = "clerk" | "local_demo";
+
+export type InstanceView = { id: string, kind: InstanceKindView, 
+/**
+ * The application name (from the environment) or the host.
+ */
+name: string, frontendApi: string, };
+
+export type AccountView = { key: AccountKey, userId?: string | null, name: string, email?: string | null, initials: string, 
+/**
+ * A `data:` URL fetched by Rust (size-capped), or none: show initials.
+ */
+avatar?: string | null, active: boolean, 
+/**
+ * `active`, `pending`, `revoked`, …
+ */
+status: string, signedIn: boolean, activeOrgId?: string | null, instanceName: string, instanceKind: InstanceKindView, };
+
+export type StorageView = { 
+/**
+ * `secure`, `unavailable` or `save_failed`.
+ */
+state: string, 
+/**
+ * The backend (`Secret Service`, …) or the reason it failed.
+ */
+detail: string, locked: boolean, };
+
+export type StatusView = { online: boolean, lastRefreshMs?: number | null, storage: StorageView, 
+/**
+ * Clerk's clock minus ours, seconds.
+ */
+clockSkewSecs: number, };
+
+export type SignInView = { instanceId: string, 
+/**
+ * `oauth_google`, … or none for "Continue in browser".
+ */
+strategy?: string | null, 
+/**
+ * The page the browser opened: no secret in it, safe to show and copy.
+ */
+url: string, startedAtMs: number, expiresAtMs: number, browserOpened: boolean, };
+
+export type HandoffView = { instanceId: string, instanceName: string, receivedAtMs: number, };
+
+export type Snapshot = { 
+/**
+ * False while the engine starts (or if it could not: see `startupError`).
+ */
+ready: boolean, startupError?: IpcError | null, instances: Array<InstanceView>, accounts: Array<AccountView>, active?: AccountKey | null, status: StatusView, signIn?: SignInView | null, handoff?: HandoffView | null, version: string, };
+
+export type ProviderView = { strategy: string, name: string, };
+
+export type SignInOptions = { instance: InstanceView, providers: Array<ProviderView>, };
+
+export type HandoffDone = { account: AccountView, 
+/**
+ * False: that user was already signed in here (nothing to undo).
+ */
+added: boolean, };
+
+export type OrgView = { id: string, name: string, slug?: string | null, 
+/**
+ * `org:admin`, …
+ */
+role: string, roleName: string, };
+
+export type ActiveOrgView = { id: string, slug?: string | null, name?: string | null, 
+/**
+ * From the token's `o.rol`, as `org:<role>`.
+ */
+role: string, 
+/**
+ * Decoded from `o.per`/`o.fpm` and `fea`.
+ */
+permissions: Array<string>, isAdmin: boolean, };
+
+export type OrgState = { memberships: Array<OrgView>, active?: ActiveOrgView | null, };
+
+export type MemberView = { name: string, identifier: string, role: string, roleName: string, initials: string, };
+
+export type ActorView = { 
+/**
+ * The actor's user id (`sub`).
+ */
+subject: string, issuer?: string | null, };
+
+export type DetailsView = { key: AccountKey, sessionId: string, status: string, createdAtMs?: number | null, lastActiveAtMs?: number | null, expireAtMs?: number | null, abandonAtMs?: number | null, tokenExpiresAtMs?: number | null, claims: Record<string, unknown> | null, 
+/**
+ * Minutes since the first and second factor were verified (-1: never).
+ */
+factorVerificationAge?: Array<number> | null, actor?: ActorView | null, templates: Array<string>, };
+
+export type DeviceView = { sessionId: string, thisDevice: boolean, status: string, 
+/**
+ * `Macintosh`, `iPhone`, `Windows`, … (Clerk's `device_type`; it names
+ * the OS family too).
+ */
+deviceType?: string | null, isMobile: boolean, browserName?: string | null, browserVersion?: string | null, ipAddress?: string | null, city?: string | null, country?: string | null, lastActiveAtMs?: number | null, impersonated: boolean, };
+
+export type RevokeView = { sessionId: string, 
+/**
+ * `revoked`, `reverification_required` or `failed`.
+ */
+outcome: string, message?: string | null, };
+
+export type EverywhereView = { 
+/**
+ * True: every other session revoked and this one signed out.
+ */
+done: boolean, revoked: number, failed: Array<RevokeView>, };
+
+export type SignedOutView = { signedOut: number, failed: Array<string>, };
+
+export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expires_at_ms: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, session_id: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, } | { "type": "clipboard", copied: boolean, clears_at_ms: number, };
+
+export type Claims = Record<string, unknown>;
+
+/** Every command: its arguments and its result. */
+export type Commands = {
+  snapshot: { args: {}; returns: Snapshot };
+  sign_in_options: { args: { instanceId: string }; returns: SignInOptions };
+  start_sign_in: { args: { instanceId: string; strategy?: string | null; loopback?: boolean | null }; returns: SignInView };
+  reopen_sign_in: { args: {}; returns: boolean };
+  copy_sign_in_link: { args: {}; returns: void };
+  cancel_sign_in: { args: {}; returns: boolean };
+  confirm_handoff: { args: {}; returns: HandoffDone };
+  decline_handoff: { args: {}; returns: boolean };
+  switch_account: { args: { key: AccountKey }; returns: void };
+  organizations: { args: { key: AccountKey }; returns: OrgState };
+  switch_org: { args: { key: AccountKey; orgId?: string | null }; returns: void };
+  org_members: { args: { key: AccountKey }; returns: Array<MemberView> };
+  session_details: { args: { key: AccountKey }; returns: DetailsView };
+  template_claims: { args: { key: AccountKey; template: string }; returns: Claims };
+  copy_token: { args: { key: AccountKey; template?: string | null; confirmed: boolean }; returns: number };
+  refresh: { args: { instanceId?: string | null }; returns: void };
+  devices: { args: { key: AccountKey }; returns: Array<DeviceView> };
+  revoke_session: { args: { key: AccountKey; sessionId: string }; returns: RevokeView };
+  sign_out_other_devices: { args: { key: AccountKey }; returns: Array<RevokeView> };
+  sign_out: { args: { key: AccountKey }; returns: void };
+  sign_out_all_here: { args: {}; returns: SignedOutView };
+  sign_out_everywhere: { args: { key: AccountKey; force: boolean }; returns: EverywhereView };
+  add_instance: { args: { publishableKey: string }; returns: InstanceView };
+};
+
+/** The event every window update arrives on. */
+export const EVENT = "latchkey://event";

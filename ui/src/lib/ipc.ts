@@ -1,0 +1,40 @@
+/**
+ * Typed wrappers over Tauri IPC. Every command name, argument and result
+ * comes from the generated bindings; errors arrive as `IpcError`
+ * (`{ kind, message }`) and the UI branches on `kind` (see `errors.ts`).
+ */
+import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import { EVENT, type Commands, type IpcError, type UiEvent } from '../bindings/ipc';
+
+type Args<K extends keyof Commands> = Commands[K]['args'];
+
+/** Calls a Rust command. Rejects with an `IpcError`. */
+export async function call<K extends keyof Commands>(
+  cmd: K,
+  ...args: object extends Args<K> ? [Args<K>?] : [Args<K>]
+): Promise<Commands[K]['returns']> {
+  try {
+    return (await invoke(cmd, (args[0] ?? {}) as Record<string, unknown>)) as Commands[K]['returns'];
+  } catch (e) {
+    throw toIpcError(e);
+  }
+}
+
+/** Normalises anything thrown by `invoke` into an `IpcError`. */
+export function toIpcError(e: unknown): IpcError {
+  if (e && typeof e === 'object' && 'kind' in e && 'message' in e) {
+    const o = e as { kind: unknown; message: unknown; retryAfterSecs?: unknown };
+    return {
+      kind: String(o.kind) as IpcError['kind'],
+      message: String(o.message),
+      retryAfterSecs: typeof o.retryAfterSecs === 'number' ? o.retryAfterSecs : null,
+    };
+  }
+  return { kind: 'internal', message: e instanceof Error ? e.message : String(e) };
+}
+
+/** Listens to every update from Rust. */
+export function onEvent(handler: (e: UiEvent) => void): Promise<UnlistenFn> {
+  return listen<UiEvent>(EVENT, (ev) => handler(ev.payload));
+}

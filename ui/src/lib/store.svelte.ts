@@ -1,0 +1,174 @@
+/**
+ * The window's state: the last snapshot from Rust, plus what only the UI
+ * tracks (the open view, banners, countdowns). Rust pushes changes as
+ * `UiEvent`s; the store re-reads the snapshot when told something changed.
+ */
+import type {
+  AccountKey,
+  AccountView,
+  HandoffDone,
+  HandoffView,
+  IpcError,
+  SignInView,
+  Snapshot,
+  UiEvent,
+} from '../bindings/ipc';
+import { call, onEvent } from './ipc';
+
+export type View = 'session' | 'organization' | 'devices' | 'settings';
+
+export interface Notice {
+  id: number;
+  kind: 'revoked' | 'new_device' | 'error' | 'info' | 'success';
+  text: string;
+  /** For new-device notices: the session to revoke on "No". */
+  key?: AccountKey;
+  sessionId?: string;
+  error?: IpcError;
+}
+
+export const sameKey = (a?: AccountKey | null, b?: AccountKey | null) =>
+  !!a && !!b && a.instanceId === b.instanceId && a.sessionId === b.sessionId;
+
+export class AppStore {
+  snap = $state<Snapshot | null>(null);
+  view = $state<View>('session');
+  addingAccount = $state(false);
+  signIn = $state<SignInView | null>(null);
+  signInError = $state<IpcError | null>(null);
+  handoff = $state<HandoffView | null>(null);
+  handoffDone = $state<HandoffDone | null>(null);
+  notices = $state<Notice[]>([]);
+  /** Token expiry by session id (from refresh events). */
+  tokenExpiry = $state<Record<string, number>>({});
+  clipboardClearsAt = $state<number | null>(null);
+  now = $state(Date.now());
+  /** Bumped on every change so views re-read what they show. */
+  version = $state(0);
+  private nextId = 1;
+
+  get accounts(): AccountView[] {
+    return this.snap?.accounts ?? [];
+  }
+
+  get signedIn(): AccountView[] {
+    return this.accounts.filter((a) => a.signedIn);
+  }
+
+  get active(): AccountView | undefined {
+    return this.accounts.find((a) => a.active && a.signedIn);
+  }
+
+  /** Accounts grouped by instance, in the snapshot's order. */
+  get groups(): { instanceId: string; name: string; local: boolean; accounts: AccountView[] }[] {
+    const out: { instanceId: string; name: string; local: boolean; accounts: AccountView[] }[] = [];
+    for (const a of this.accounts) {
+      let g = out.find((x) => x.instanceId === a.key.instanceId);
+      if (!g) {
+        const inst = this.snap?.instances.find((i) => i.id === a.key.instanceId);
+        g = {
+          instanceId: a.key.instanceId,
+          name: inst?.name ?? a.instanceName,
+          local: (inst?.kind ?? a.instanceKind) === 'local_demo',
+          accounts: [],
+        };
+        out.push(g);
+      }
+      g.accounts.push(a);
+    }
+    return out;
+  }
+
+  /** True when the sign-in screen is what the main area shows. */
+  get showSignIn(): boolean {
+    return this.addingAccount || !!this.signIn || this.signedIn.length === 0;
+  }
+
+  async load(): Promise<void> {
+    try {
+      const s = await call('snapshot');
+      this.snap = s;
+      this.signIn = s.signIn ?? null;
+      if (s.handoff) this.handoff = s.handoff;
+      this.version++;
+    } catch (e) {
+      this.notify({ kind: 'error', text: 'Could not read the current state', error: e as IpcError });
+    }
+  }
+
+  async start(): Promise<() => void> {
+    const unlisten = await onEvent((e) => void this.handle(e));
+    const tick = setInterval(() => (this.now = Date.now()), 1000);
+    await this.load();
+    return () => {
+      unlisten();
+      clearInterval(tick);
+    };
+  }
+
+  notify(n: Omit<Notice, 'id'>): number {
+    const id = this.nextId++;
+    this.notices = [...this.notices, { ...n, id }];
+    return id;
+  }
+
+  dismiss(id: number): void {
+    this.notices = this.notices.filter((n) => n.id !== id);
+  }
+
+  async handle(e: UiEvent): Promise<void> {
+    switch (e.type) {
+      case 'ready':
+      case 'changed':
+        await this.load();
+        break;
+      case 'token_refreshed':
+        this.tokenExpiry = { ...this.tokenExpiry, [e.key.sessionId]: e.expires_at_ms };
+        if (this.snap) this.snap.status.lastRefreshMs = Date.now();
+        break;
+      case 'session_revoked':
+        this.notify({
+          kind: 'revoked',
+          text: `${e.name} was signed out: the session was revoked from another device.`,
+          key: e.key,
+        });
+        await this.load();
+        break;
+      case 'new_device':
+        this.notify({
+          kind: 'new_device',
+          text: `New sign-in: ${e.description}. Was this you?`,
+          key: e.key,
+          sessionId: e.session_id,
+        });
+        break;
+      case 'online':
+        if (this.snap) this.snap.status.online = e.online;
+        break;
+      case 'sign_in_finished':
+        this.signIn = null;
+        if (e.account) {
+          this.addingAccount = false;
+          this.signInError = null;
+          this.view = 'session';
+          this.notify({ kind: 'success', text: `Signed in as ${e.account.name}.` });
+        } else if (e.error) {
+          this.signInError = e.error;
+        }
+        await this.load();
+        break;
+      case 'handoff_pending':
+        this.handoff = e.handoff;
+        this.handoffDone = null;
+        break;
+      case 'link_rejected':
+        this.notify({ kind: 'error', text: 'A link was not used', error: e.error });
+        break;
+      case 'clipboard':
+        this.clipboardClearsAt = e.clears_at_ms;
+        break;
+    }
+  }
+}
+
+export const store = new AppStore();
