@@ -95,8 +95,12 @@ pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, engine: Engine, notifier: 
                 Err(RecvError::Lagged(_)) => Event::AccountsChanged,
                 Err(RecvError::Closed) => break,
             };
-            if let Event::TokenRefreshed { .. } = e {
-                app.state::<Latchkey>().note_refresh(now_ms());
+            match &e {
+                Event::TokenRefreshed { .. } => app.state::<Latchkey>().note_refresh(now_ms()),
+                Event::SessionRevoked { account, .. } => {
+                    app.state::<Latchkey>().note_revoked(account)
+                }
+                _ => {}
             }
             let (ui, note) = translate(&e);
             for u in ui {

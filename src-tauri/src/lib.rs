@@ -184,10 +184,13 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
                 events::spawn_forwarder(handle.clone(), engine.clone(), notifier);
                 events::emit(&handle, view::UiEvent::Ready);
                 events::after_change(&handle).await;
-                // Fresh state from Clerk, after the first paint.
-                if engine.reload(None).await.is_ok() {
-                    events::emit(&handle, view::UiEvent::Changed);
+                // Fresh state from Clerk (and instance names), after the
+                // first paint.
+                let _ = engine.reload(None).await;
+                for i in engine.instances().await {
+                    let _ = engine.load_environment(i.id()).await;
                 }
+                events::emit(&handle, view::UiEvent::Changed);
             } else {
                 events::emit(&handle, view::UiEvent::Ready);
             }

@@ -42,6 +42,11 @@ pub struct Latchkey {
     opener: Opener,
     /// Loopback listener task of the sign-in in progress, if any.
     loopback: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Every account shown in this run (to describe one that disappears).
+    known: Mutex<HashMap<String, AccountView>>,
+    /// Accounts signed out from elsewhere, still listed (as signed out) so
+    /// the user sees what happened and can sign in again.
+    revoked: Mutex<Vec<AccountView>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -124,6 +129,8 @@ impl Latchkey {
             avatars: Avatars::default(),
             opener,
             loopback: Mutex::new(None),
+            known: Mutex::new(HashMap::new()),
+            revoked: Mutex::new(Vec::new()),
         }
     }
 
@@ -207,14 +214,24 @@ impl Latchkey {
                 .map(|env| env.display_config.application_name);
             instances.push(InstanceView::new(&i, name));
         }
-        let accounts = e
+        // Signed-in accounts; one signed out here on purpose disappears, one
+        // signed out from elsewhere stays listed as signed out (below).
+        let mut accounts: Vec<AccountView> = e
             .cached_accounts()
             .iter()
+            .filter(|a| a.status.is_signed_in())
             .map(|a| {
                 let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
                 AccountView::new(a, avatar)
             })
             .collect();
+        {
+            let mut known = lock(&self.known);
+            for a in &accounts {
+                known.insert(format!("{}/{}", a.key.instance_id, a.key.session_id), a.clone());
+            }
+        }
+        accounts.extend(self.revoked_still_listed(&accounts));
         Snapshot {
             ready: true,
             startup_error: None,
@@ -231,6 +248,45 @@ impl Latchkey {
             handoff: lock(&self.handoff).clone(),
             version,
         }
+    }
+
+    /// Remembers an account that was signed out from elsewhere, so the list
+    /// keeps it (flipped to signed out) until it signs in again.
+    pub fn note_revoked(&self, acct: &AccountRef) {
+        let key = AccountKey::from(acct);
+        let Some(mut a) = lock(&self.known)
+            .get(&format!("{}/{}", key.instance_id, key.session_id))
+            .cloned()
+        else {
+            tracing::info!(session = %acct.session_id, "revoked account was never shown");
+            return;
+        };
+        tracing::info!(session = %acct.session_id, "account signed out from elsewhere");
+        a.active = false;
+        a.signed_in = false;
+        a.status = "revoked".into();
+        let mut r = lock(&self.revoked);
+        r.retain(|x| x.key != key);
+        r.push(a);
+    }
+
+    fn revoked_still_listed(&self, live: &[AccountView]) -> Vec<AccountView> {
+        let mut r = lock(&self.revoked);
+        // Signed in again (same user, new session here): drop the old entry.
+        r.retain(|x| {
+            !live.iter().any(|l| {
+                l.key.session_id != x.key.session_id
+                    && l.key.instance_id == x.key.instance_id
+                    && l.user_id.is_some()
+                    && l.user_id == x.user_id
+            })
+        });
+        // The engine's list may lag the event by a moment: never list one
+        // account twice.
+        r.iter()
+            .filter(|x| !live.iter().any(|l| l.key == x.key))
+            .cloned()
+            .collect()
     }
 
     /// Image URLs of the accounts whose avatars are not cached yet, with the
@@ -653,5 +709,3 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Avatar cache entries by URL.
-pub type AvatarMap = HashMap<String, Option<String>>;

@@ -351,6 +351,9 @@ struct Shared {
     skew: Mutex<i64>,
     /// JWT template names per instance (from the config, and set later).
     templates: Mutex<BTreeMap<String, Vec<String>>>,
+    /// Accounts being (or that were) signed out here on purpose: their
+    /// disappearance is not announced as a revocation.
+    signing_out: Mutex<BTreeSet<AccountRef>>,
     /// Serialises credential saves (the background writer and `flush`), so
     /// two saves never pick the same slot or delete each other's write.
     persist_lock: tokio::sync::Mutex<()>,
@@ -441,6 +444,7 @@ impl Engine {
             s: Arc::new(Shared {
                 cfg,
                 templates,
+                signing_out: Mutex::new(BTreeSet::new()),
                 instances: tokio::sync::Mutex::new(BTreeMap::new()),
                 active: Mutex::new(None),
                 tokens: Mutex::new(HashMap::new()),
@@ -963,6 +967,10 @@ impl Engine {
         };
         for (acct, name) in &gone {
             self.forget_tokens(acct);
+            // Signed out here on purpose: not news.
+            if lock(&self.s.signing_out).contains(acct) {
+                continue;
+            }
             self.emit(Event::SessionRevoked {
                 account: acct.clone(),
                 name: name.clone(),
@@ -1585,6 +1593,7 @@ impl Engine {
     pub async fn sign_out(&self, acct: &AccountRef) -> Result<()> {
         let fapi = self.fapi(&acct.instance_id).await?;
         self.forget_tokens(acct);
+        lock(&self.s.signing_out).insert(acct.clone());
         match fapi.remove_session(&acct.session_id).await {
             Ok((_, client)) => {
                 let client = match client {
@@ -1612,6 +1621,7 @@ impl Engine {
             .filter(|a| a.account.instance_id == instance_id)
         {
             self.forget_tokens(&a.account);
+            lock(&self.s.signing_out).insert(a.account);
         }
         let client = fapi.sign_out_all().await?;
         self.apply_client(instance_id, client).await;

@@ -684,6 +684,28 @@ async fn every_action() {
 }
 
 #[tokio::test]
+async fn signing_out_here_is_not_announced_as_a_revocation() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    let _grace = sign_in(&r.engine, &env, "grace@example.com").await;
+    let _alan = sign_in(&r.engine, &env, "alan@example.com").await;
+    let mut events = r.engine.subscribe();
+    r.engine.sign_out(&ada).await.unwrap();
+    r.engine.sign_out_device(env.instance.id()).await.unwrap();
+    assert!(r.engine.accounts().await.iter().all(|a| !a.status.is_signed_in()));
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push(e);
+    }
+    assert!(seen.iter().any(|e| matches!(e, Event::AccountsChanged)));
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::SessionRevoked { .. })),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
 async fn organization_members_are_for_admins_only() {
     let env = env().await;
     let r = rig(&env).await;

@@ -1,0 +1,299 @@
+// The world an end-to-end test runs in: a private X display with a
+// notification server, the D-Bus session and unlocked keyring it was started
+// in (tests/with-keyring.sh), the local Clerk emulator with 2-second tokens,
+// a recording "browser", and tauri-driver in front of the built app.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Session } from './webdriver.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const root = path.resolve(here, '../..');
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
+export const appBin = process.env.APP_BIN ?? path.join(targetDir, 'debug/latchkey-app');
+export const emulatorBin = process.env.EMULATOR_BIN ?? path.join(targetDir, 'debug/clerk-emulator');
+export const outDir = process.env.E2E_OUT ?? path.join(targetDir, 'e2e');
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns a truthy value; fails after `ms`. */
+export async function waitFor(what, fn, ms = 20_000, every = 150) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(every);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class World {
+  procs = [];
+  runs = 0;
+
+  async start() {
+    if (!process.env.DBUS_SESSION_BUS_ADDRESS || !process.env.LATCHKEY_IN_KEYRING_SESSION) {
+      throw new Error('run inside tests/with-keyring.sh (a private D-Bus session with an unlocked keyring)');
+    }
+    for (const f of [appBin, emulatorBin]) {
+      if (!fs.existsSync(f)) throw new Error(`${f} is missing: run make build-e2e first`);
+    }
+    fs.mkdirSync(path.join(outDir, 'screenshots'), { recursive: true });
+    this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-e2e-'));
+    this.home = path.join(this.tmp, 'home');
+    this.dataDir = path.join(this.tmp, 'data');
+    this.browserLog = path.join(this.tmp, 'browser.log');
+    fs.mkdirSync(this.home, { recursive: true });
+    fs.mkdirSync(path.join(this.home, '.config'), { recursive: true });
+    fs.writeFileSync(this.browserLog, '');
+
+    // The "browser": records each URL it is asked to open.
+    this.browser = path.join(this.tmp, 'browser.sh');
+    fs.writeFileSync(this.browser, `#!/bin/sh\nprintf '%s\\n' "$1" >> '${this.browserLog}'\n`, { mode: 0o755 });
+
+    this.display = await this.startXvfb();
+    this.env = {
+      ...process.env,
+      DISPLAY: this.display,
+      HOME: this.home,
+      XDG_CONFIG_HOME: path.join(this.home, '.config'),
+      LATCHKEY_DATA_DIR: this.dataDir,
+      LATCHKEY_KEYCHAIN_SERVICE: 'dev.latchkey.desktop',
+      BROWSER: this.browser,
+      // No GTK accessibility bus noise, no stray dbus-launch.
+      NO_AT_BRIDGE: '1',
+      RUST_LOG: 'info',
+    };
+    delete this.env.GTK_THEME;
+
+    // A notification server on the test bus, and a monitor that records
+    // every Notify call.
+    this.spawn('dunst', [], { env: this.env });
+    this.notifyLog = path.join(this.tmp, 'notify.log');
+    this.spawn('dbus-monitor', ["interface='org.freedesktop.Notifications'"], {
+      env: this.env,
+      stdout: fs.openSync(this.notifyLog, 'w'),
+    });
+
+    this.emu = await this.startEmulator();
+    return this;
+  }
+
+  spawn(cmd, args, { env, stdout, stderr } = {}) {
+    const p = spawn(cmd, args, {
+      env: env ?? this.env,
+      stdio: ['ignore', stdout ?? 'ignore', stderr ?? 'pipe'],
+    });
+    p.stderrText = '';
+    p.stderr?.on('data', (d) => {
+      p.stderrText = (p.stderrText + d.toString()).slice(-20_000);
+    });
+    this.procs.push(p);
+    return p;
+  }
+
+  startXvfb() {
+    return new Promise((resolve, reject) => {
+      const p = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'], {
+        stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+      });
+      this.procs.push(p);
+      const t = setTimeout(() => reject(new Error('Xvfb did not start within 10 s')), 10_000);
+      p.stdio[3].once('data', (d) => {
+        clearTimeout(t);
+        resolve(`:${d.toString().trim()}`);
+      });
+      p.once('exit', (c) => reject(new Error(`Xvfb exited (${c})`)));
+    });
+  }
+
+  async startEmulator() {
+    const p = this.spawn(emulatorBin, [
+      '--port', '0', '--seed', 'demo', '--json', '--token-lifetime', '2',
+      '--data-dir', path.join(this.dataDir, 'local-demo'),
+    ], { stdout: 'pipe' });
+    const lines = createInterface({ input: p.stdout });
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('emulator did not start within 30 s')), 30_000);
+      p.once('exit', (c) => reject(new Error(`emulator exited (${c}): ${p.stderrText}`)));
+      lines.once('line', (l) => {
+        clearTimeout(t);
+        resolve(JSON.parse(l));
+      });
+    });
+  }
+
+  /** Starts tauri-driver (with extra env for the app) and a session on the app. */
+  async openApp(extraEnv = {}) {
+    const port = await freePort();
+    const native = await freePort();
+    const env = { ...this.env, ...extraEnv };
+    // The app's own output (its log) lands here, for reading after a failure.
+    this.appLog = path.join(outDir, `app-${++this.runs}.log`);
+    const log = fs.openSync(this.appLog, 'w');
+    this.driver = this.spawn('tauri-driver', ['--port', String(port), '--native-port', String(native)], {
+      env,
+      stdout: log,
+      stderr: log,
+    });
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor('tauri-driver', async () => (await fetch(`${base}/status`)).ok, 20_000);
+    this.session = await Session.start(base, {
+      'tauri:options': { application: appBin },
+    });
+    return this.session;
+  }
+
+  async closeApp() {
+    await this.session?.quit();
+    this.session = undefined;
+    if (this.driver) {
+      this.driver.kill('SIGTERM');
+      await new Promise((r) => (this.driver.exitCode !== null ? r() : this.driver.once('exit', r)));
+      this.driver = undefined;
+    }
+    // The app must be gone before the next start (single instance).
+    await waitFor('the app to exit', () => !isRunning(appBin), 15_000);
+  }
+
+  /** Launches the app a second time with these arguments (single-instance
+   * forwards them to the running one); resolves with its exit code. */
+  secondLaunch(args) {
+    return new Promise((resolve) => {
+      const p = spawn(appBin, args, { env: this.env, stdio: 'ignore' });
+      const t = setTimeout(() => {
+        p.kill('SIGKILL');
+        resolve('timeout');
+      }, 20_000);
+      p.once('exit', (c) => {
+        clearTimeout(t);
+        resolve(c);
+      });
+    });
+  }
+
+  /** `gio open <url>`: the desktop's way, through the registered scheme. */
+  gioOpen(url) {
+    execFileSync('gio', ['open', url], { env: this.env, timeout: 20_000 });
+  }
+
+  browserUrls() {
+    return fs.readFileSync(this.browserLog, 'utf8').split('\n').filter(Boolean);
+  }
+
+  async nextBrowserUrl(before) {
+    return waitFor('the browser to be opened', () => {
+      const u = this.browserUrls();
+      return u.length > before ? u[u.length - 1] : null;
+    });
+  }
+
+  async bapi(method, p, body) {
+    const res = await fetch(`${this.emu.backend_api_url}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${this.emu.secret_key}`, 'content-type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!res.ok) throw new Error(`${method} ${p}: ${res.status}`);
+    return res.json();
+  }
+
+  async userId(email) {
+    const users = await this.bapi('GET', `/v1/users?email_address=${encodeURIComponent(email)}`);
+    return users[0].id;
+  }
+
+  /** The browser on the emulator's hosted sign-in page: signs in with a
+   * password and returns where the page sends the browser (the callback). */
+  async hostedSignIn(pageUrl, identifier, password) {
+    const page = await fetch(pageUrl);
+    const html = await page.text();
+    if (page.status !== 200 || !html.includes('name="password"')) {
+      throw new Error(`unexpected sign-in page (${page.status})`);
+    }
+    const attempt = new URL(pageUrl).searchParams.get('attempt');
+    const res = await fetch(new URL('/hosted/sign-in', pageUrl), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ attempt, identifier, password }),
+    });
+    if (res.status !== 303) throw new Error(`sign-in page answered ${res.status}: ${await res.text()}`);
+    return res.headers.get('location');
+  }
+
+  /** The demo web app: sign in as `email`, then "Open in Latchkey". */
+  async demoHandoffLink(email) {
+    const base = this.emu.frontend_api_url;
+    const signIn = await fetch(`${base}/demo/sign-in`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ user_id: await this.userId(email) }),
+    });
+    const cookie = signIn.headers.get('set-cookie')?.split(';')[0];
+    if (!cookie) throw new Error('demo sign-in set no cookie');
+    const res = await fetch(`${base}/demo/handoff`, { method: 'POST', redirect: 'manual', headers: { cookie } });
+    if (res.status !== 303) throw new Error(`handoff answered ${res.status}`);
+    return res.headers.get('location');
+  }
+
+  notifications() {
+    return fs.existsSync(this.notifyLog) ? fs.readFileSync(this.notifyLog, 'utf8') : '';
+  }
+
+  async shot(session, name) {
+    const file = path.join(outDir, 'screenshots', `${name}.png`);
+    fs.writeFileSync(file, await session.screenshot());
+    return file;
+  }
+
+  async stop() {
+    await this.session?.quit().catch(() => {});
+    // Keep the app's log (tauri-plugin-log writes it under XDG_DATA_HOME,
+    // which tests/with-keyring.sh removes).
+    const logs = path.join(process.env.XDG_DATA_HOME ?? '', 'dev.latchkey.desktop', 'logs');
+    if (fs.existsSync(logs)) fs.cpSync(logs, path.join(outDir, 'logs'), { recursive: true });
+    for (const p of this.procs.reverse()) {
+      if (p.exitCode === null) p.kill('SIGTERM');
+    }
+    await sleep(300);
+    for (const p of this.procs) if (p.exitCode === null) p.kill('SIGKILL');
+    try {
+      execFileSync('pkill', ['-f', appBin]);
+    } catch {
+      // none left
+    }
+    if (!process.env.E2E_KEEP) fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
+
+function isRunning(bin) {
+  try {
+    execFileSync('pgrep', ['-f', `^${bin}`]);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,300 @@
+// The whole journey through the real app: sign in (callback delivered by
+// `gio open` after the scheme registration, and by a second launch), details
+// and claims, a second account, switch, ticket handoff from the demo web app
+// with Continue and Undo, organization and members, active devices (revoke
+// one, sign out all others), a revocation from "another device" through the
+// Backend API (the account flips, a notification goes out), restart (the
+// accounts are in the Secret Service and in no file), sign out everywhere.
+// Screenshots of every view, plus dark theme and 200 % zoom.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { World, waitFor, sleep } from './harness.mjs';
+
+const w = new World();
+let s; // the WebDriver session
+
+before(async () => {
+  await w.start();
+});
+
+after(async () => {
+  if (s) await w.shot(s, 'zz-last').catch(() => {});
+  await w.stop();
+});
+
+const bodyText = () => s.text();
+const seeText = (text, ms) => waitFor(`"${text}" on screen`, async () => (await bodyText()).includes(text), ms);
+const noText = (text, ms) => waitFor(`"${text}" gone`, async () => !(await bodyText()).includes(text), ms);
+async function click(text) {
+  const b = await waitFor(`a "${text}" button`, () => s.button(text));
+  await b.click();
+}
+async function headerName() {
+  const h = await s.find('.account-name');
+  return h ? h.text() : null;
+}
+
+/** Sign in through the browser; `deliver` gets the callback URL. */
+async function signIn(identifier, password, deliver) {
+  const before = w.browserUrls().length;
+  await click('Continue in browser');
+  const page = await w.nextBrowserUrl(before);
+  assert.match(page, /^http:\/\/127\.0\.0\.1:\d+\/hosted\/sign-in\?/, 'the browser opens the hosted page');
+  await seeText('Finish signing in in your browser');
+  await seeText('Time left');
+  const callback = await w.hostedSignIn(page, identifier, password);
+  assert.match(callback, /^dev\.latchkey\.desktop:\/\/callback\?/);
+  await deliver(callback);
+  return callback;
+}
+
+test('the journey', async (t) => {
+  await t.test('starts on the local demo instance and asks to sign in', async () => {
+    s = await w.openApp();
+    await seeText('Continue in browser', 30_000);
+    const text = await bodyText();
+    assert.match(text, /Local demo instance/);
+    assert.match(text, /Continue with Google/);
+    assert.match(text, /Continue with GitHub/);
+    await w.shot(s, '01-sign-in');
+  });
+
+  await t.test('sign-in waiting state: cancel says so and changes nothing', async () => {
+    const before = w.browserUrls().length;
+    await click('Continue in browser');
+    await w.nextBrowserUrl(before);
+    await seeText('Finish signing in in your browser');
+    assert.ok(await s.button('Open the page again'));
+    assert.ok(await s.button('Copy link'));
+    const link = await (await s.find('#sign-in-link')).attr('value');
+    assert.match(link, /\/hosted\/sign-in\?attempt=/);
+    await w.shot(s, '02-sign-in-waiting');
+    await click('Cancel');
+    await seeText('Sign-in cancelled');
+  });
+
+  let adaSession;
+  await t.test('signs in; the callback arrives through gio open (registered scheme)', async () => {
+    // register_all wrote a handler into the private XDG dirs.
+    const apps = path.join(process.env.XDG_DATA_HOME, 'applications');
+    const handler = fs.readdirSync(apps).find((f) => f.endsWith('.desktop'));
+    assert.ok(handler, 'a .desktop handler was registered');
+    assert.match(fs.readFileSync(path.join(apps, handler), 'utf8'), /x-scheme-handler\/dev\.latchkey\.desktop/);
+    await signIn('ada@example.com', 'analytical-engine', async (url) => w.gioOpen(url));
+    await waitFor('Ada in the header', async () => (await headerName()) === 'Ada Lovelace');
+  });
+
+  await t.test('shows session details, a live countdown and the decoded claims', async () => {
+    await seeText('Claims of the current token');
+    const sid = await waitFor('a session id', async () => {
+      const dd = await s.execute(
+        "const dt=[...document.querySelectorAll('dt')].find(d=>d.textContent==='Session id');return dt?dt.nextElementSibling.textContent:null;",
+      );
+      return dd && dd.startsWith('sess_') ? dd : null;
+    });
+    adaSession = sid;
+    const claims = JSON.parse(await (await s.find('pre.claims')).text());
+    assert.equal(claims.sid, sid);
+    assert.match(claims.sub, /^user_/);
+    await seeText('valid 0:0');
+    // The token itself never reaches the DOM.
+    const html = await s.execute('return document.documentElement.outerHTML;');
+    assert.ok(!/eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/.test(html), 'no JWT in the page');
+    await w.shot(s, '03-session');
+  });
+
+  await t.test('adds a second account; the callback arrives by a second launch', async () => {
+    await click('Add account');
+    await seeText('Add an account');
+    await signIn('grace@example.com', 'cobol-1959', async (url) => {
+      const code = await w.secondLaunch([url]);
+      assert.equal(code, 0, 'the second instance hands over and exits');
+    });
+    await waitFor('Grace in the header', async () => (await headerName()) === 'Grace Hopper');
+    const items = await s.findAll('.account-item');
+    assert.equal(items.length, 2);
+  });
+
+  await t.test('a second delivery of the same callback changes nothing', async () => {
+    const last = w.browserUrls().length;
+    // Re-deliver a rejected/duplicate link: no new account, no browser.
+    await w.secondLaunch(['dev.latchkey.desktop://callback?state=forged&code=x']);
+    await seeText('That link was not used');
+    assert.equal((await s.findAll('.account-item')).length, 2);
+    assert.equal(w.browserUrls().length, last);
+    await (await s.find('[data-notice=error] button[aria-label=Dismiss]')).click();
+    await noText('That link was not used');
+  });
+
+  await t.test('extra flags and several arguments do nothing', async () => {
+    assert.equal(await w.secondLaunch(['--verbose', 'dev.latchkey.desktop://callback?a=1', 'x']), 0);
+    await sleep(500);
+    assert.equal((await s.findAll('.account-item')).length, 2);
+  });
+
+  await t.test('switches accounts from the list, by keyboard', async () => {
+    const ada = await s.execute(
+      "return [...document.querySelectorAll('.account-item')].findIndex(b=>b.textContent.includes('Ada'));",
+    );
+    assert.ok(ada >= 0);
+    const items = await s.findAll('.account-item');
+    // Focus it and press Enter: the keyboard path.
+    await s.execute("document.querySelectorAll('.account-item')[arguments[0]].focus();", [ada]);
+    await s.cmd('POST', `/element/${items[ada].id}/value`, { text: '\uE007' });
+    await waitFor('Ada active', async () => (await headerName()) === 'Ada Lovelace');
+    const current = await s.execute("return document.querySelector('.account-item[aria-current=true]').textContent;");
+    assert.match(current, /Ada Lovelace/);
+    await w.shot(s, '04-accounts');
+  });
+
+  await t.test('ticket handoff from the demo web app: asks first, adds, undo', async () => {
+    const link = await w.demoHandoffLink('katherine@example.com');
+    assert.match(link, /^dev\.latchkey\.desktop:\/\/handoff\?ticket=/);
+    assert.equal(await w.secondLaunch([link]), 0);
+    await seeText('Add the account from this link?');
+    // Nothing happened yet.
+    assert.equal((await s.findAll('.account-item')).length, 2);
+    await w.shot(s, '05-handoff-ask');
+    await click('Continue');
+    await seeText('Added Katherine Johnson');
+    assert.equal(await headerName(), 'Ada Lovelace', 'the active account stays active');
+    assert.equal((await s.findAll('.account-item')).length, 3);
+    await w.shot(s, '06-handoff-added');
+    await click('Undo');
+    await seeText('Removed Katherine Johnson again');
+    await waitFor('Katherine signed out', async () => {
+      const t = await s.execute("return [...document.querySelectorAll('.account-item')].map(b=>b.textContent).join('|');");
+      return !/Katherine Johnson\s*katherine@example.com/.test(t);
+    });
+  });
+
+  await t.test('organization: switch org, role and permissions, members for admins', async () => {
+    await click('Organization');
+    await seeText('Active organization');
+    const sel = await s.find('#org-select');
+    const orgId = await s.execute(
+      "return [...document.querySelectorAll('#org-select option')].find(o=>o.textContent.startsWith('Analytical Engines')).value;",
+    );
+    await s.execute(
+      "const e=document.querySelector('#org-select'); e.value=arguments[0]; e.dispatchEvent(new Event('change'));",
+      [orgId],
+    );
+    assert.ok(sel);
+    await click('Switch');
+    await seeText('org:admin');
+    await seeText('Members');
+    await seeText('grace@example.com');
+    await w.shot(s, '07-organization-admin');
+    // As a plain member of Harvard Mark I: no members list.
+    const other = await s.execute(
+      "return [...document.querySelectorAll('#org-select option')].find(o=>o.textContent.startsWith('Harvard Mark I')).value;",
+    );
+    await s.execute(
+      "const e=document.querySelector('#org-select'); e.value=arguments[0]; e.dispatchEvent(new Event('change'));",
+      [other],
+    );
+    await click('Switch');
+    await seeText('org:member');
+    await seeText('The members list is for organization admins.');
+    assert.ok(!(await s.find('table.members')));
+  });
+
+  await t.test('active devices: this device first, revoke one, sign out all others', async () => {
+    await click('Devices');
+    await seeText('Active devices');
+    await waitFor('three devices', async () => (await s.findAll('.device')).length === 3);
+    const first = await s.execute("return document.querySelector('.device').textContent;");
+    assert.match(first, /This device/);
+    assert.match(await bodyText(), /iPhone/);
+    await w.shot(s, '08-devices');
+    const revoke = await s.findAll('.device button');
+    await revoke[0].click();
+    await seeText('Sign out this device?');
+    await click('Sign out device');
+    await seeText('signed out');
+    await waitFor('two devices', async () => (await s.findAll('.device')).length === 2);
+    await click('Sign out all other devices');
+    await seeText('Sign out all other devices?');
+    await click('Sign out 1 device');
+    await waitFor('only this device', async () => (await s.findAll('.device')).length === 1);
+    await w.shot(s, '09-devices-after');
+  });
+
+  await t.test('revoked from another device: the account flips and a notification goes out', async () => {
+    await click('Session');
+    await w.bapi('POST', `/v1/sessions/${adaSession}/revoke`);
+    await seeText('Ada Lovelace was signed out: the session was revoked from another device', 20_000);
+    await waitFor('the notification on the bus', () => {
+      const log = w.notifications();
+      return log.includes('member=Notify') && log.includes('Ada Lovelace was signed out');
+    }, 20_000);
+    const list = await waitFor('Ada listed as signed out', async () => {
+      const l = await s.execute("return [...document.querySelectorAll('.account-item')].map(b=>b.getAttribute('aria-label')).join('|');");
+      return /Ada Lovelace[^|]*signed out/.test(l) ? l : null;
+    });
+    assert.match(list, /Grace Hopper[^|]*active account/, 'the other account took over');
+    // No spurious "revoked" for the account signed out here by Undo.
+    assert.ok(!w.notifications().includes('Katherine Johnson was signed out'));
+    await w.shot(s, '10-revoked');
+  });
+
+  await t.test('restart: the accounts come back from the Secret Service, no credential in any file', async () => {
+    await w.closeApp();
+    const found = execFileSync('secret-tool', ['search', '--all', 'service', 'dev.latchkey.desktop'], {
+      env: w.env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    assert.match(found, /credential:/, 'credentials are in the Secret Service');
+    // The client credential is a JWT-shaped string inside the entry.
+    const creds = [...new Set(found.match(/[\w-]{16,}\.[\w-]{16,}\.[\w-]{16,}/g) ?? [])];
+    assert.ok(creds.length > 0, `a client credential is stored (${found.length} bytes of entries)`);
+    // Every file Latchkey writes (the emulator's own database in
+    // local-demo/ is "Clerk's side" and is left out).
+    for (const c of creds) {
+      for (const dir of [w.dataDir, w.home]) {
+        let hit = '';
+        try {
+          hit = execFileSync('grep', ['-rlF', '--exclude-dir=local-demo', c, dir], { encoding: 'utf8' });
+        } catch {
+          // grep: no match
+        }
+        assert.equal(hit, '', `the credential is in a file: ${hit}`);
+      }
+    }
+    // Dark theme for this run (screenshots below).
+    s = await w.openApp({ GTK_THEME: 'Adwaita:dark' });
+    await waitFor('Grace back', async () => (await headerName()) === 'Grace Hopper', 30_000);
+    assert.equal(await s.execute("return matchMedia('(prefers-color-scheme: dark)').matches;"), true);
+    await seeText('Claims of the current token');
+    await w.shot(s, '11-dark-session');
+  });
+
+  await t.test('readable at 200 % zoom and at 800×600', async () => {
+    await s.execute("document.documentElement.style.zoom = '2';");
+    await sleep(400);
+    const overflow = await s.execute('return document.documentElement.scrollWidth - document.documentElement.clientWidth;');
+    assert.ok(overflow <= 1, `horizontal overflow at 200 %: ${overflow}px`);
+    await w.shot(s, '12-zoom-200');
+    await s.execute("document.documentElement.style.zoom = '';");
+    await s.cmd('POST', '/window/rect', { width: 800, height: 600 }).catch(() => {});
+    await sleep(400);
+    const o2 = await s.execute('return document.documentElement.scrollWidth - document.documentElement.clientWidth;');
+    assert.ok(o2 <= 1, `horizontal overflow at 800×600: ${o2}px`);
+    await w.shot(s, '13-800x600');
+  });
+
+  await t.test('sign out everywhere', async () => {
+    await click('Sign out ▾');
+    await click('everywhere');
+    await seeText('Every session of Grace Hopper on every device is signed out');
+    await w.shot(s, '14-sign-out-everywhere');
+    await click('Sign out everywhere');
+    await seeText('Signed Grace Hopper out everywhere');
+    await seeText('Continue in browser');
+  });
+});
