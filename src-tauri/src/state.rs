@@ -232,6 +232,12 @@ impl Latchkey {
             }
         }
         accounts.extend(self.revoked_still_listed(&accounts));
+        // The instance's application name, once its environment is known.
+        for a in &mut accounts {
+            if let Some(i) = instances.iter().find(|i: &&InstanceView| i.id == a.key.instance_id) {
+                a.instance_name = i.name.clone();
+            }
+        }
         Snapshot {
             ready: true,
             startup_error: None,

@@ -275,12 +275,17 @@ test('the journey', async (t) => {
   });
 
   await t.test('readable at 200 % zoom and at 800×600', async () => {
-    await s.execute("document.documentElement.style.zoom = '2';");
-    await sleep(400);
+    // Page zoom as Ctrl++ does it (the webview's zoom, not CSS).
+    await s.executeAsync(
+      "const done=arguments[arguments.length-1]; window.__TAURI_INTERNALS__.invoke('plugin:webview|set_webview_zoom', {value: 2}).then(()=>done(true), e=>done(String(e)));",
+    );
+    await waitFor('the zoom to apply', async () => (await s.execute('return window.innerWidth;')) <= 520);
     const overflow = await s.execute('return document.documentElement.scrollWidth - document.documentElement.clientWidth;');
     assert.ok(overflow <= 1, `horizontal overflow at 200 %: ${overflow}px`);
     await w.shot(s, '12-zoom-200');
-    await s.execute("document.documentElement.style.zoom = '';");
+    await s.executeAsync(
+      "const done=arguments[arguments.length-1]; window.__TAURI_INTERNALS__.invoke('plugin:webview|set_webview_zoom', {value: 1}).then(()=>done(true), e=>done(String(e)));",
+    );
     await s.cmd('POST', '/window/rect', { width: 800, height: 600 }).catch(() => {});
     await sleep(400);
     const o2 = await s.execute('return document.documentElement.scrollWidth - document.documentElement.clientWidth;');
