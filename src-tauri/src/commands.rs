@@ -12,17 +12,17 @@ use crate::{ClipboardState, events};
 type S<'a> = State<'a, Latchkey>;
 
 #[tauri::command]
-pub(crate) async fn snapshot(lk: S<'_>) -> Result<Snapshot> {
+pub async fn snapshot(lk: S<'_>) -> Result<Snapshot> {
     Ok(lk.snapshot().await)
 }
 
 #[tauri::command]
-pub(crate) async fn sign_in_options(lk: S<'_>, instance_id: String) -> Result<SignInOptions> {
+pub async fn sign_in_options(lk: S<'_>, instance_id: String) -> Result<SignInOptions> {
     lk.sign_in_options(&instance_id).await
 }
 
 #[tauri::command]
-pub(crate) async fn start_sign_in<R: Runtime>(
+pub async fn start_sign_in<R: Runtime>(
     app: AppHandle<R>,
     lk: S<'_>,
     instance_id: String,
@@ -37,57 +37,57 @@ pub(crate) async fn start_sign_in<R: Runtime>(
 }
 
 #[tauri::command]
-pub(crate) fn reopen_sign_in(lk: S<'_>) -> Result<bool> {
+pub fn reopen_sign_in(lk: S<'_>) -> Result<bool> {
     lk.reopen_sign_in()
 }
 
 #[tauri::command]
-pub(crate) fn copy_sign_in_link(lk: S<'_>, clip: State<'_, ClipboardState>) -> Result<()> {
+pub fn copy_sign_in_link(lk: S<'_>, clip: State<'_, ClipboardState>) -> Result<()> {
     clip.0.copy_text(&lk.sign_in_link()?)
 }
 
 #[tauri::command]
-pub(crate) async fn cancel_sign_in(lk: S<'_>) -> Result<bool> {
+pub async fn cancel_sign_in(lk: S<'_>) -> Result<bool> {
     lk.cancel_sign_in().await
 }
 
 #[tauri::command]
-pub(crate) async fn confirm_handoff(lk: S<'_>) -> Result<HandoffDone> {
+pub async fn confirm_handoff(lk: S<'_>) -> Result<HandoffDone> {
     lk.confirm_handoff().await
 }
 
 #[tauri::command]
-pub(crate) async fn decline_handoff(lk: S<'_>) -> Result<bool> {
+pub async fn decline_handoff(lk: S<'_>) -> Result<bool> {
     lk.decline_handoff().await
 }
 
 #[tauri::command]
-pub(crate) async fn switch_account(lk: S<'_>, key: AccountKey) -> Result<()> {
+pub async fn switch_account(lk: S<'_>, key: AccountKey) -> Result<()> {
     lk.switch_account(&key).await
 }
 
 #[tauri::command]
-pub(crate) async fn organizations(lk: S<'_>, key: AccountKey) -> Result<OrgState> {
+pub async fn organizations(lk: S<'_>, key: AccountKey) -> Result<OrgState> {
     lk.organizations(&key).await
 }
 
 #[tauri::command]
-pub(crate) async fn switch_org(lk: S<'_>, key: AccountKey, org_id: Option<String>) -> Result<()> {
+pub async fn switch_org(lk: S<'_>, key: AccountKey, org_id: Option<String>) -> Result<()> {
     lk.switch_org(&key, org_id.as_deref()).await
 }
 
 #[tauri::command]
-pub(crate) async fn org_members(lk: S<'_>, key: AccountKey) -> Result<Vec<MemberView>> {
+pub async fn org_members(lk: S<'_>, key: AccountKey) -> Result<Vec<MemberView>> {
     lk.org_members(&key).await
 }
 
 #[tauri::command]
-pub(crate) async fn session_details(lk: S<'_>, key: AccountKey) -> Result<DetailsView> {
+pub async fn session_details(lk: S<'_>, key: AccountKey) -> Result<DetailsView> {
     lk.session_details(&key).await
 }
 
 #[tauri::command]
-pub(crate) async fn template_claims(
+pub async fn template_claims(
     lk: S<'_>,
     key: AccountKey,
     template: String,
@@ -98,7 +98,7 @@ pub(crate) async fn template_claims(
 /// Copies a token in Rust after the user confirmed in the UI; returns when
 /// the clipboard is cleared (ms since the epoch).
 #[tauri::command]
-pub(crate) async fn copy_token<R: Runtime>(
+pub async fn copy_token<R: Runtime>(
     app: AppHandle<R>,
     lk: S<'_>,
     clip: State<'_, ClipboardState>,
@@ -115,41 +115,41 @@ pub(crate) async fn copy_token<R: Runtime>(
 }
 
 #[tauri::command]
-pub(crate) async fn refresh(lk: S<'_>, instance_id: Option<String>) -> Result<()> {
+pub async fn refresh(lk: S<'_>, instance_id: Option<String>) -> Result<()> {
     lk.refresh(instance_id.as_deref()).await
 }
 
 #[tauri::command]
-pub(crate) async fn devices(lk: S<'_>, key: AccountKey) -> Result<Vec<DeviceView>> {
+pub async fn devices(lk: S<'_>, key: AccountKey) -> Result<Vec<DeviceView>> {
     lk.devices(&key).await
 }
 
 #[tauri::command]
-pub(crate) async fn revoke_session(lk: S<'_>, key: AccountKey, session_id: String) -> Result<RevokeView> {
+pub async fn revoke_session(lk: S<'_>, key: AccountKey, session_id: String) -> Result<RevokeView> {
     lk.revoke_session(&key, &session_id).await
 }
 
 #[tauri::command]
-pub(crate) async fn sign_out_other_devices(lk: S<'_>, key: AccountKey) -> Result<Vec<RevokeView>> {
+pub async fn sign_out_other_devices(lk: S<'_>, key: AccountKey) -> Result<Vec<RevokeView>> {
     lk.sign_out_other_devices(&key).await
 }
 
 #[tauri::command]
-pub(crate) async fn sign_out(lk: S<'_>, key: AccountKey) -> Result<()> {
+pub async fn sign_out(lk: S<'_>, key: AccountKey) -> Result<()> {
     lk.sign_out(&key).await
 }
 
 #[tauri::command]
-pub(crate) async fn sign_out_all_here(lk: S<'_>) -> Result<SignedOutView> {
+pub async fn sign_out_all_here(lk: S<'_>) -> Result<SignedOutView> {
     lk.sign_out_all_here().await
 }
 
 #[tauri::command]
-pub(crate) async fn sign_out_everywhere(lk: S<'_>, key: AccountKey, force: bool) -> Result<EverywhereView> {
+pub async fn sign_out_everywhere(lk: S<'_>, key: AccountKey, force: bool) -> Result<EverywhereView> {
     lk.sign_out_everywhere(&key, force).await
 }
 
 #[tauri::command]
-pub(crate) async fn add_instance(lk: S<'_>, publishable_key: String) -> Result<InstanceView> {
+pub async fn add_instance(lk: S<'_>, publishable_key: String) -> Result<InstanceView> {
     lk.add_instance(&publishable_key).await
 }

@@ -4,7 +4,8 @@
 mod avatar;
 pub mod bindings;
 pub mod clipboard;
-mod commands;
+#[doc(hidden)]
+pub mod commands;
 mod deep_link;
 pub mod error;
 pub mod events;
@@ -39,6 +40,8 @@ pub struct Wiring {
     pub clipboard: Option<Arc<dyn Clipboard>>,
     pub notifier: Option<Arc<dyn Notifier>>,
     pub clipboard_clear_after: std::time::Duration,
+    /// Secret storage (None: the OS keychain).
+    pub store: Option<Arc<dyn latchkey_core::store::SecretStore>>,
     /// Tray, deep-link registration, plugins that need a desktop.
     pub desktop: bool,
 }
@@ -92,6 +95,7 @@ pub fn run() {
         clipboard: None,
         notifier: None,
         clipboard_clear_after: clipboard::CLEAR_AFTER,
+        store: None,
         desktop: true,
     };
     let builder = tauri::Builder::default()
@@ -173,8 +177,9 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
         // The engine starts off the UI thread; the window shows "Starting…"
         // until `UiEvent::Ready`.
         let settings = wiring.settings.clone();
+        let store = wiring.store.clone();
         tauri::async_runtime::spawn(async move {
-            let r = state::start_engine(&settings).await;
+            let r = state::start_engine(&settings, store).await;
             let engine = r.as_ref().ok().map(|c| c.engine.clone());
             if let Err(e) = &r {
                 tracing::error!("could not start: {}", e.message);

@@ -65,11 +65,12 @@ fn ms(t: SystemTime) -> i64 {
 /// Starts the engine: keychain, index, the configured Clerk instance, and
 /// the local demo instance when nothing else is configured (started, or
 /// attached to when the CLI or a test already runs it for this data dir).
-pub async fn start_engine(settings: &Settings) -> Result<Ctx> {
-    let keychain = Keychain::new(
-        platform_store(&settings.keychain_service),
-        Duration::from_secs(10),
-    );
+pub async fn start_engine(
+    settings: &Settings,
+    store: Option<Arc<dyn latchkey_core::store::SecretStore>>,
+) -> Result<Ctx> {
+    let store = store.unwrap_or_else(|| platform_store(&settings.keychain_service));
+    let keychain = Keychain::new(store, Duration::from_secs(10));
     let cfg = EngineConfig::new(settings.data_dir.clone(), keychain);
     let engine = Engine::open(cfg).await?;
     if let Some(pk) = &settings.publishable_key {

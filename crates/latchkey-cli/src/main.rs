@@ -856,6 +856,7 @@ async fn command(ctx: &Ctx, command: Command) -> Out<u8> {
                     max_factor_age,
                     authorized_parties,
                     expect_session: None,
+                    allow_audience: false,
                 },
             )
             .await

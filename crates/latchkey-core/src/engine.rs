@@ -1231,6 +1231,7 @@ impl Engine {
                 token.expose(),
                 &VerifyOptions {
                     expect_session: expect,
+                    allow_audience: key.template.is_some(),
                     ..Default::default()
                 },
                 server_now,

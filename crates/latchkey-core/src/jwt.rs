@@ -204,6 +204,9 @@ pub struct VerifyOptions {
     /// For tokens the engine requested: the session and user they must be
     /// for.
     pub expect_session: Option<(SessionId, UserId)>,
+    /// JWT template tokens may carry an `aud` of the template's choosing
+    /// (Supabase's is `authenticated`); session tokens never do.
+    pub allow_audience: bool,
 }
 
 /// The `jsonwebtoken` settings every verification uses: algorithm, issuer,
@@ -338,7 +341,11 @@ impl Verifier {
             .filter(|k| !k.is_empty() && k.len() <= 128)
             .ok_or(Rejection::MissingKid)?;
         let key = self.key(kid).await?;
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation(self.instance.issuer()))
+        let mut rules = validation(self.instance.issuer());
+        if opts.allow_audience {
+            rules.validate_aud = false;
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &rules)
             .map_err(map_jwt_error)?;
         let c = data.claims;
         if now >= c.exp + EXP_LEEWAY_SECS as i64 {

@@ -583,6 +583,13 @@ async fn every_action() {
         decode_unverified(t.expose()).unwrap()["org"],
         "analytical-engines"
     );
+    // A template may set its own audience (Supabase's is `authenticated`).
+    let sb = r
+        .engine
+        .get_token(&ada, Some("supabase"), OrgSel::Active)
+        .await
+        .unwrap();
+    assert!(decode_unverified(sb.expose()).unwrap().get("aud").is_some());
 
     // Details carry claims, never the token.
     let d = r.engine.details(&ada).await.unwrap();

@@ -1,0 +1,374 @@
+//! The IPC commands on Tauri's mock runtime, against a real emulator on
+//! loopback: every command works through IPC with the app's real
+//! capabilities; no response and no event carries a secret (the engine's
+//! real credential and tokens are the canaries); the admin-only command
+//! refuses a member; a window the capabilities do not list gets nothing.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clerk_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
+use latchkey_app::clipboard::MemoryClipboard;
+use latchkey_app::events::Notifier;
+use latchkey_app::settings::Settings;
+use latchkey_app::state::Latchkey;
+use latchkey_app::{Wiring, build_app, latchkey_handler};
+use latchkey_core::engine::OrgSel;
+use latchkey_core::store::MemoryStore;
+use serde_json::{Value, json};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
+use tauri::webview::InvokeRequest;
+use tauri::{App, Listener, Manager, WebviewWindow};
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Notifier for Recorder {
+    fn notify(&self, title: &str, body: &str) {
+        self.0.lock().unwrap().push(format!("{title}: {body}"));
+    }
+}
+
+struct Rig {
+    app: App<MockRuntime>,
+    main: WebviewWindow<MockRuntime>,
+    emu: EmulatorHandle,
+    store: Arc<MemoryStore>,
+    opened: Arc<Mutex<Vec<String>>>,
+    clipboard: Arc<MemoryClipboard>,
+    events: Arc<Mutex<Vec<String>>>,
+    notes: Arc<Recorder>,
+    rt: tokio::runtime::Runtime,
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "latchkey-app-test-{}",
+        latchkey_core::new_state().replace(['-', '_'], "x")
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rig(clear_after: Duration) -> Rig {
+    let dir = temp_dir();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The emulator of the app's data dir: the app attaches to it.
+    let emu = rt
+        .block_on(Emulator::start(EmulatorConfig {
+            data_dir: Some(dir.join("local-demo")),
+            seed: Seed::demo(),
+            ..EmulatorConfig::default()
+        }))
+        .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let opened = Arc::new(Mutex::new(Vec::new()));
+    let rec = opened.clone();
+    let clipboard = Arc::new(MemoryClipboard::default());
+    let notes = Arc::new(Recorder::default());
+    let wiring = Wiring {
+        settings: Settings {
+            data_dir: dir,
+            keychain_service: "test".into(),
+            publishable_key: None,
+            templates: vec![],
+        },
+        opener: Some(Arc::new(move |u: &str| {
+            rec.lock().unwrap().push(u.to_owned());
+            true
+        })),
+        clipboard: Some(clipboard.clone()),
+        notifier: Some(notes.clone()),
+        clipboard_clear_after: clear_after,
+        store: Some(store.clone()),
+        desktop: false,
+    };
+    let mut app = build_app(mock_builder().invoke_handler(latchkey_handler!()), wiring)
+        .build(tauri::generate_context!("tauri.conf.json", test = true))
+        .unwrap();
+    // Runs setup (state, the main window from the config) once.
+    #[allow(deprecated)]
+    app.run_iteration(|_, _| {});
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = events.clone();
+    app.listen_any(latchkey_app::events::EVENT, move |e| {
+        ev.lock().unwrap().push(e.payload().to_owned());
+    });
+    let main = app
+        .get_webview_window("main")
+        .unwrap_or_else(|| tauri::WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap());
+    let r = Rig {
+        app,
+        main,
+        emu,
+        store,
+        opened,
+        clipboard,
+        events,
+        notes,
+        rt,
+    };
+    // Wait for the engine.
+    r.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), r.app.state::<Latchkey>().ctx())
+            .await
+            .expect("engine started in time")
+            .expect("engine started");
+    });
+    r
+}
+
+fn request(cmd: &str, args: Value) -> InvokeRequest {
+    InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: "tauri://localhost".parse().unwrap(),
+        body: InvokeBody::Json(args),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    }
+}
+
+impl Rig {
+    /// Calls a command the way the webview does; Ok(json) or Err(json).
+    fn call_in(&self, w: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+        get_ipc_response(w, request(cmd, args)).map(|b| b.deserialize::<Value>().unwrap())
+    }
+
+    fn call(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        self.call_in(&self.main, cmd, args)
+    }
+
+    /// The browser on the hosted page: signs in and delivers the callback
+    /// the way a deep link does.
+    fn sign_in(&self, identifier: &str, password: &str) -> Value {
+        let v = self
+            .call("sign_in_options", json!({ "instanceId": self.instance_id() }))
+            .unwrap();
+        assert_eq!(v["instance"]["kind"], "local_demo");
+        let started = self
+            .call("start_sign_in", json!({ "instanceId": self.instance_id() }))
+            .unwrap();
+        assert_eq!(started["browserOpened"], true);
+        let url = self.opened.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(url, started["url"].as_str().unwrap());
+        let attempt = url.split("attempt=").nth(1).unwrap().to_owned();
+        let callback = self.rt.block_on(async {
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let res = http
+                .post(format!("{}/hosted/sign-in", self.emu.frontend_api_url()))
+                .form(&[("attempt", attempt.as_str()), ("identifier", identifier), ("password", password)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 303);
+            res.headers()["location"].to_str().unwrap().to_owned()
+        });
+        let lk = self.app.state::<Latchkey>();
+        let outcome = self.rt.block_on(lk.handle_deep_link(&callback)).unwrap();
+        let latchkey_core::Outcome::SignedIn { session, .. } = outcome else {
+            panic!("not signed in: {outcome:?}")
+        };
+        let snap = self.call("snapshot", json!({})).unwrap();
+        let acct = snap["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"]["sessionId"] == session.as_str())
+            .cloned()
+            .unwrap();
+        acct["key"].clone()
+    }
+
+    fn instance_id(&self) -> String {
+        let snap = self.call("snapshot", json!({})).unwrap();
+        assert_eq!(snap["instances"][0]["kind"], "local_demo");
+        snap["instances"][0]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+#[test]
+fn every_command_through_ipc_leaks_no_secret() {
+    let r = rig(Duration::from_millis(300));
+    let ada = r.sign_in("ada@example.com", "analytical-engine");
+    let grace = r.sign_in("grace@example.com", "cobol-1959");
+    let responses: std::cell::RefCell<Vec<String>> = Default::default();
+    let ok = |cmd: &str, args: Value| -> Value {
+        let v = r.call(cmd, args).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        responses.borrow_mut().push(v.to_string());
+        v
+    };
+
+    let snap = ok("snapshot", json!({}));
+    assert_eq!(snap["ready"], true);
+    assert_eq!(snap["accounts"].as_array().unwrap().len(), 2);
+    assert_eq!(snap["active"], grace);
+    ok("switch_account", json!({ "key": ada }));
+    assert_eq!(ok("snapshot", json!({}))["active"], ada);
+
+    let d = ok("session_details", json!({ "key": ada }));
+    assert_eq!(d["sessionId"], ada["sessionId"]);
+    assert_eq!(d["claims"]["sid"], ada["sessionId"]);
+    assert_eq!(d["templates"], json!(["api", "supabase"]));
+    let t = ok("template_claims", json!({ "key": ada, "template": "supabase" }));
+    assert!(t.get("sid").is_none(), "template claims: {t}");
+    let orgs = ok("organizations", json!({ "key": ada }));
+    assert_eq!(orgs["memberships"].as_array().unwrap().len(), 2);
+    let org_id = orgs["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["slug"] == "analytical-engines")
+        .unwrap()["id"]
+        .clone();
+    ok("switch_org", json!({ "key": ada, "orgId": org_id }));
+    let orgs = ok("organizations", json!({ "key": ada }));
+    assert_eq!(orgs["active"]["isAdmin"], true);
+    assert_eq!(ok("org_members", json!({ "key": ada })).as_array().unwrap().len(), 3);
+    let devices = ok("devices", json!({ "key": ada }));
+    assert_eq!(devices[0]["thisDevice"], true);
+    let other = devices[1]["sessionId"].clone();
+    assert_eq!(ok("revoke_session", json!({ "key": ada, "sessionId": other }))["outcome"], "revoked");
+    let rest = ok("sign_out_other_devices", json!({ "key": ada }));
+    assert!(rest.as_array().unwrap().iter().all(|x| x["outcome"] == "revoked"));
+    ok("refresh", json!({}));
+
+    // Copy token: refused without the confirmation; copied in Rust, never
+    // returned; cleared afterwards.
+    let e = r.call("copy_token", json!({ "key": ada, "confirmed": false })).unwrap_err();
+    assert_eq!(e["kind"], "bad_input");
+    let clears = ok("copy_token", json!({ "key": ada, "confirmed": true }));
+    assert!(clears.as_i64().unwrap() > 0);
+    let copied = r.clipboard.0.lock().unwrap().clone().unwrap();
+    assert!(copied.starts_with("eyJ"), "a JWT is on the clipboard");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(*r.clipboard.0.lock().unwrap(), None, "cleared after the delay");
+    // ...but what the user copied since is left alone.
+    ok("copy_token", json!({ "key": ada, "confirmed": true }));
+    *r.clipboard.0.lock().unwrap() = Some("the user's own text".into());
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(r.clipboard.0.lock().unwrap().as_deref(), Some("the user's own text"));
+
+    // Sign-in link: no secret in it, copied by Rust.
+    let s = ok("start_sign_in", json!({ "instanceId": r.instance_id(), "strategy": "oauth_google" }));
+    assert!(s["url"].as_str().unwrap().contains("/oauth/google/authorize"));
+    ok("copy_sign_in_link", json!({}));
+    ok("reopen_sign_in", json!({}));
+    assert_eq!(ok("cancel_sign_in", json!({})), true);
+    assert_eq!(r.call("copy_sign_in_link", json!({})).unwrap_err()["kind"], "sign_in");
+    // Handoff commands with nothing pending.
+    assert_eq!(ok("decline_handoff", json!({})), false);
+    assert!(r.call("confirm_handoff", json!({})).is_err());
+    let e = r.call("add_instance", json!({ "publishableKey": "pk_test_bm90LWEta2V5" })).unwrap_err();
+    assert_eq!(e["kind"], "config");
+
+    // The canaries: the client credential in secure storage and every
+    // account's current session token.
+    let mut canaries: Vec<String> = Vec::new();
+    for k in r.store.keys() {
+        let raw = String::from_utf8_lossy(&r.store.raw(&k).unwrap()).into_owned();
+        for w in raw.split(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c))) {
+            if w.len() >= 32 && w.matches('.').count() == 2 {
+                canaries.push(w.to_owned());
+            }
+        }
+    }
+    assert!(!canaries.is_empty(), "found the stored credential");
+    let lk = r.app.state::<Latchkey>();
+    let engine = lk.engine_now().unwrap();
+    for key in [&ada, &grace] {
+        let acct = latchkey_core::engine::AccountRef {
+            instance_id: key["instanceId"].as_str().unwrap().into(),
+            session_id: key["sessionId"].as_str().unwrap().into(),
+        };
+        if let Ok(t) = r.rt.block_on(engine.get_token(&acct, None, OrgSel::Active)) {
+            canaries.push(t.expose().to_owned());
+        }
+    }
+    canaries.push(copied);
+
+    // Everything that crossed IPC or went out as an event.
+    std::thread::sleep(Duration::from_millis(300));
+    let events = r.events.lock().unwrap().clone();
+    assert!(events.iter().any(|e| e.contains("token_refreshed") || e.contains("changed")));
+    let haystack = [responses.borrow().join("\n"), events.join("\n"), r.notes.0.lock().unwrap().join("\n")].join("\n");
+    for c in &canaries {
+        assert!(!haystack.contains(c.as_str()), "a secret crossed into the webview");
+        // Nor its payload without the signature.
+        let head_payload: String = c.rsplitn(2, '.').nth(1).unwrap_or_default().to_owned();
+        assert!(!haystack.contains(&head_payload));
+    }
+    eprintln!(
+        "canary scan: {} canaries, {} responses, {} events: 0 hits",
+        canaries.len(),
+        responses.borrow().len(),
+        events.len()
+    );
+
+    // Sign out: this account, then everything here.
+    ok("sign_out", json!({ "key": grace }));
+    let here = ok("sign_out_all_here", json!({}));
+    assert_eq!(here["signedOut"], 1);
+    assert!(ok("snapshot", json!({}))["accounts"].as_array().unwrap().is_empty());
+    // An intentional sign-out is not news.
+    assert!(r.notes.0.lock().unwrap().iter().all(|n| !n.contains("was signed out")));
+}
+
+#[test]
+fn members_are_refused_to_a_non_admin() {
+    let r = rig(Duration::from_secs(60));
+    let alan = r.sign_in("alan@example.com", "enigma-1936");
+    let orgs = r.call("organizations", json!({ "key": alan })).unwrap();
+    let org = orgs["memberships"][0]["id"].clone();
+    r.call("switch_org", json!({ "key": alan, "orgId": org })).unwrap();
+    let orgs = r.call("organizations", json!({ "key": alan })).unwrap();
+    assert_eq!(orgs["active"]["role"], "org:member");
+    assert_eq!(orgs["active"]["isAdmin"], false);
+    let e = r.call("org_members", json!({ "key": alan })).unwrap_err();
+    assert_eq!(e["kind"], "forbidden", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("admin"));
+}
+
+#[test]
+fn a_window_the_capabilities_do_not_list_gets_no_command() {
+    let r = rig(Duration::from_secs(60));
+    let other = tauri::WebviewWindowBuilder::new(&r.app, "other", Default::default())
+        .build()
+        .unwrap();
+    let names: Vec<&str> = latchkey_app::bindings::signatures().iter().map(|s| s.0).collect();
+    for cmd in &names {
+        let e = r.call_in(&other, cmd, json!({})).unwrap_err();
+        assert!(e.to_string().contains("not allowed"), "{cmd}: {e}");
+    }
+    // The main window may.
+    assert!(r.call("snapshot", json!({})).is_ok());
+    eprintln!("IPC: {} commands from an unlisted window: 0 allowed", names.len());
+}
+
+#[test]
+fn bad_arguments_get_clear_errors() {
+    let r = rig(Duration::from_secs(60));
+    let e = r.call("switch_account", json!({ "key": { "instanceId": "x" } })).unwrap_err();
+    assert!(e.to_string().contains("sessionId"), "{e}");
+    let e = r
+        .call("start_sign_in", json!({ "instanceId": r.instance_id(), "strategy": "javascript:alert(1)" }))
+        .unwrap_err();
+    assert_eq!(e["kind"], "bad_input");
+    let e = r.call("start_sign_in", json!({ "instanceId": "ins_nope" })).unwrap_err();
+    assert_eq!(e["kind"], "bad_input");
+    let e = r.call("add_instance", json!({ "publishableKey": "" })).unwrap_err();
+    assert_eq!(e["kind"], "bad_input");
+    // A hostile deep link changes nothing and says why.
+    let lk = r.app.state::<Latchkey>();
+    let err = r
+        .rt
+        .block_on(lk.handle_deep_link("dev.latchkey.desktop://callback?state=a&state=b"))
+        .unwrap_err();
+    assert_eq!(err.kind, latchkey_app::error::ErrorKind::Callback);
+    assert!(r.call("snapshot", json!({})).unwrap()["accounts"].as_array().unwrap().is_empty());
+}
