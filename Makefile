@@ -9,23 +9,31 @@ CARGO ?= cargo
 JOBS ?= 2
 export CARGO_TERM_COLOR ?= never
 # Debian packages the build and the tests need.
-APT_PACKAGES := build-essential pkg-config curl jq openssl ca-certificates \
-  libdbus-1-dev dbus-daemon gnome-keyring libsecret-tools libglib2.0-bin
+APT_PACKAGES := build-essential pkg-config file curl jq openssl ca-certificates libssl-dev \
+  libdbus-1-dev dbus-daemon dbus-user-session gnome-keyring libsecret-tools libglib2.0-bin \
+  libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libsoup-3.0-dev \
+  libayatana-appindicator3-dev librsvg2-dev libxdo-dev \
+  xvfb xauth webkit2gtk-driver at-spi2-core xdg-utils desktop-file-utils \
+  fonts-dejavu-core imagemagick dunst libnotify-bin
 DATA_HOME := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 DEMO_DIR := $(DATA_HOME)/latchkey/local-demo
+# tauri-driver (the WebDriver bridge for the end-to-end tests) lives here.
+TOOLS := $(TARGET_DIR)/tools
+APP_RELEASE := $(TARGET_DIR)/release/latchkey-app
 
-.PHONY: help deps deps-apt deps-node run test test-rust test-clerkjs lint fmt bench fuzz
+.PHONY: help deps deps-apt deps-node deps-driver run ui test test-rust test-ui test-clerkjs \
+  test-e2e build-e2e bindings lint fmt bench bench-app fuzz emulator
 
 help:
-	@echo "make run    build and start the local demo instance (the app lands in a later issue)"
-	@echo "make test   install what is missing, then fmt, clippy and every test"
+	@echo "make run       build the desktop app as users get it and open it on the local demo instance"
+	@echo "make test      install what is missing, then fmt, clippy and every test (Rust, UI, end-to-end)"
 	@echo "make bench  measure the emulator and the engine; write docs/benchmarks.md"
 	@echo "make fuzz   property tests of the callback parser and JWT handling, 100k cases each"
 
 ## ---------------------------------------------------------------- dependencies
 
-deps: deps-apt deps-node
+deps: deps-apt deps-node deps-driver
 
 # Installs only what is missing; `apt-get update` only when something is.
 deps-apt:
@@ -40,34 +48,60 @@ deps-apt:
 	@command -v node >/dev/null || { echo "error: Node.js 20+ and npm are needed (https://nodejs.org)"; exit 1; }
 	@command -v $(CARGO) >/dev/null || { echo "error: a Rust toolchain is needed (https://rustup.rs)"; exit 1; }
 
-deps-node: tests/clerkjs/node_modules/.package-lock.json
+deps-node: tests/clerkjs/node_modules/.package-lock.json ui/node_modules/.package-lock.json
 
 tests/clerkjs/node_modules/.package-lock.json: tests/clerkjs/package-lock.json
 	cd tests/clerkjs && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Pinned to Tauri 2 (the registry also has 3.0 alphas).
+deps-driver:
+	@[ -x "$(TOOLS)/bin/tauri-driver" ] || $(CARGO) install -j$(JOBS) tauri-driver --locked --version '^2' --root "$(TOOLS)"
+
+## ---------------------------------------------------------------- build
+
+# The UI, built into ui/dist (embedded in the app binary at compile time).
+ui: deps-node
+	cd ui && npm run --silent build -- --logLevel warn
+
 ## ---------------------------------------------------------------- run
 
-# Until the desktop app lands, `make run` starts the local demo instance the
-# app will embed (persisted in $(DEMO_DIR)) and shows how to use it.
-run: deps-apt
+# The app as users get it: UI built and embedded, release build. It starts
+# (or attaches to) the local demo instance in $(DEMO_DIR) and registers the
+# dev.latchkey.desktop:// scheme for this user. Without a display it says so
+# and shows the CLI and the emulator instead.
+run: deps-apt ui
+	$(CARGO) build -j$(JOBS) --release -p latchkey-app -p latchkey-cli
+	@if [ -z "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
+	  echo; \
+	  echo "No display here (DISPLAY and WAYLAND_DISPLAY are unset): the desktop app needs one."; \
+	  echo "Try it under a virtual display:   xvfb-run -a $(APP_RELEASE)"; \
+	  echo "Or use the command line, on the same local demo instance:"; \
+	  echo "  $(TARGET_DIR)/release/latchkey status          # accounts (starts the local demo)"; \
+	  echo "  $(TARGET_DIR)/release/latchkey sign-in         # sign in through a browser"; \
+	  echo "  make emulator                                  # the local Clerk on its own (curl walkthrough: crates/clerk-emulator/README.md)"; \
+	  exit 0; \
+	fi
+	"$(APP_RELEASE)"
+
+# The local Clerk on its own, persisted where the app and CLI keep it.
+emulator:
 	$(CARGO) build -j$(JOBS) --release -p clerk-emulator
-	@echo
-	@echo "Starting the local Clerk demo instance (state in $(DEMO_DIR))."
-	@echo "Open the printed URL + /demo in a browser for the demo web app;"
-	@echo "see crates/clerk-emulator/README.md for a curl walkthrough. Ctrl-C stops it."
-	@echo
 	"$(TARGET_DIR)/release/clerk-emulator" --seed demo --data-dir "$(DEMO_DIR)"
 
 ## ---------------------------------------------------------------- test
 
-test: deps lint test-rust test-clerkjs
+test: deps lint test-rust test-ui test-clerkjs test-e2e
 	@echo "make test: all green"
 
 fmt:
 	$(CARGO) fmt --all
 
-lint:
+lint: ui
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -j$(JOBS) --workspace --all-targets --all-features -- -D warnings
 	# The shipped emulator (no test controls) must build and lint on its own.
@@ -76,10 +110,12 @@ lint:
 	$(CARGO) tree -p latchkey-core -e features -i keyring | grep -q 'keyring feature "sync-secret-service"'
 	$(CARGO) tree -p latchkey-core -e features -i keyring | grep -q 'keyring feature "apple-native"'
 	$(CARGO) tree -p latchkey-core -e features -i keyring | grep -q 'keyring feature "windows-native"'
+	# The shipped app carries no emulator test controls.
+	! $(CARGO) tree -p latchkey-app -e features,normal | grep -q 'test-controls'
 
 # Every Rust test runs against a real Secret Service (gnome-keyring in a
 # private D-Bus session).
-test-rust:
+test-rust: ui
 	tests/with-keyring.sh $(CARGO) test -j$(JOBS) --workspace --all-features
 	# The emulator as the app and CLI embed it: no test controls.
 	$(CARGO) test -j$(JOBS) -p clerk-emulator --lib
@@ -89,6 +125,24 @@ test-rust:
 test-clerkjs: deps-node
 	$(CARGO) build -j$(JOBS) -p clerk-emulator --features test-controls
 	cd tests/clerkjs && EMULATOR_BIN="$(TARGET_DIR)/debug/clerk-emulator" timeout 300 node --test --test-reporter=spec
+
+# Type check (svelte-check) and unit tests (vitest) of the UI.
+test-ui: deps-node
+	cd ui && npm run --silent check && npm test --silent
+
+# Rewrites ui/src/bindings/ipc.ts from the Rust types (commit the result).
+bindings:
+	UPDATE_BINDINGS=1 $(CARGO) test -j$(JOBS) -p latchkey-app --test bindings
+
+# The app as users get it (bundled UI, no test features) and the emulator.
+build-e2e: ui
+	$(CARGO) build -j$(JOBS) -p latchkey-app -p clerk-emulator
+
+# The real app in the real WebKit webview, driven over WebDriver under Xvfb,
+# with a real Secret Service and a notification server on a private bus.
+# Screenshots land in $(TARGET_DIR)/e2e/screenshots.
+test-e2e: deps-driver build-e2e
+	PATH="$(TOOLS)/bin:$$PATH" timeout 600 tests/with-keyring.sh node --test --test-concurrency=1 --test-reporter=spec tests/e2e/
 
 # The same property tests `make test` runs with a few thousand cases,
 # with 100,000 (release build; a few minutes on 2 cores).

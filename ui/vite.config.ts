@@ -1,9 +1,10 @@
 import { defineConfig } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { svelteTesting } from '@testing-library/svelte/vite';
 
 // Built assets are embedded in the app binary (no dev server in the app).
 export default defineConfig({
-  plugins: [svelte()],
+  plugins: [svelte(), ...(process.env.VITEST ? [svelteTesting()] : [])],
   clearScreen: false,
   build: {
     target: 'safari15',
@@ -18,5 +19,4 @@ export default defineConfig({
     environment: 'jsdom',
     include: ['src/**/*.test.ts'],
   },
-  resolve: process.env.VITEST ? { conditions: ['browser'] } : undefined,
 });

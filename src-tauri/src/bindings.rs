@@ -93,9 +93,8 @@ pub fn typescript() -> String {
         UiEvent::decl(&cfg),
         Claims::decl(&cfg),
     ];
-    let mut out = String::from(
-        "// Generated from src-tauri by ts-rs (`make bindings`). Do not edit.\n\n",
-    );
+    let mut out =
+        String::from("// Generated from src-tauri by ts-rs (`make bindings`). Do not edit.\n\n");
     for d in decls {
         out.push_str("export ");
         out.push_str(&d);
@@ -114,8 +113,14 @@ pub fn typescript() -> String {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        let ret = if ret == "null" { "void".to_owned() } else { ret };
-        out.push_str(&format!("  {name}: {{ args: {{ {args} }}; returns: {ret} }};\n"));
+        let ret = if ret == "null" {
+            "void".to_owned()
+        } else {
+            ret
+        };
+        out.push_str(&format!(
+            "  {name}: {{ args: {{ {args} }}; returns: {ret} }};\n"
+        ));
     }
     out.push_str("};\n\n/** The event every window update arrives on. */\nexport const EVENT = \"latchkey://event\";\n");
     out.replace("{  }", "{}")

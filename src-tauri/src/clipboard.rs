@@ -45,18 +45,28 @@ impl TokenClipboard {
     pub fn copy_text(&self, text: &str) -> Result<()> {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.inner.write(text).map_err(|e| {
-            IpcError::new(ErrorKind::Internal, format!("could not use the clipboard: {e}"))
+            IpcError::new(
+                ErrorKind::Internal,
+                format!("could not use the clipboard: {e}"),
+            )
         })
     }
 
     /// Copies `token` and schedules the clear; returns when it clears (ms).
     pub fn copy(&self, token: &latchkey_core::SessionToken) -> Result<i64> {
         self.inner.write(token.expose()).map_err(|e| {
-            IpcError::new(ErrorKind::Internal, format!("could not use the clipboard: {e}"))
+            IpcError::new(
+                ErrorKind::Internal,
+                format!("could not use the clipboard: {e}"),
+            )
         })?;
         let want = digest(token.expose());
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let (inner, gen_now, after) = (self.inner.clone(), self.generation.clone(), self.clear_after);
+        let (inner, gen_now, after) = (
+            self.inner.clone(),
+            self.generation.clone(),
+            self.clear_after,
+        );
         tauri::async_runtime::spawn(async move {
             tokio::time::sleep(after).await;
             // A newer copy owns the clipboard now; and never clear what the

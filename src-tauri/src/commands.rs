@@ -30,9 +30,14 @@ pub async fn start_sign_in<R: Runtime>(
     loopback: Option<bool>,
 ) -> Result<SignInView> {
     let done = app.clone();
-    lk.start_sign_in(&instance_id, strategy.as_deref(), loopback.unwrap_or(false), move |r| {
-        tauri::async_runtime::spawn(async move { after_callback(&done, r).await });
-    })
+    lk.start_sign_in(
+        &instance_id,
+        strategy.as_deref(),
+        loopback.unwrap_or(false),
+        move |r| {
+            tauri::async_runtime::spawn(async move { after_callback(&done, r).await });
+        },
+    )
     .await
 }
 
@@ -107,10 +112,21 @@ pub async fn copy_token<R: Runtime>(
     confirmed: bool,
 ) -> Result<i64> {
     if !confirmed {
-        return Err(IpcError::new(ErrorKind::BadInput, "copying a token needs a confirmation"));
+        return Err(IpcError::new(
+            ErrorKind::BadInput,
+            "copying a token needs a confirmation",
+        ));
     }
-    let clears_at_ms = clip.0.copy(&lk.token_for_clipboard(&key, template.as_deref()).await?)?;
-    events::emit(&app, UiEvent::Clipboard { copied: true, clears_at_ms });
+    let clears_at_ms = clip
+        .0
+        .copy(&lk.token_for_clipboard(&key, template.as_deref()).await?)?;
+    events::emit(
+        &app,
+        UiEvent::Clipboard {
+            copied: true,
+            clears_at_ms,
+        },
+    );
     Ok(clears_at_ms)
 }
 
@@ -145,7 +161,11 @@ pub async fn sign_out_all_here(lk: S<'_>) -> Result<SignedOutView> {
 }
 
 #[tauri::command]
-pub async fn sign_out_everywhere(lk: S<'_>, key: AccountKey, force: bool) -> Result<EverywhereView> {
+pub async fn sign_out_everywhere(
+    lk: S<'_>,
+    key: AccountKey,
+    force: bool,
+) -> Result<EverywhereView> {
     lk.sign_out_everywhere(&key, force).await
 }
 

@@ -17,7 +17,12 @@ pub fn utf8_args_only(args: &[std::ffi::OsString]) -> Option<Vec<std::ffi::OsStr
     if args.iter().all(|a| a.to_str().is_some()) {
         return None;
     }
-    Some(args.iter().filter(|a| a.to_str().is_some()).cloned().collect())
+    Some(
+        args.iter()
+            .filter(|a| a.to_str().is_some())
+            .cloned()
+            .collect(),
+    )
 }
 
 /// Called first thing in `main`.
@@ -59,7 +64,13 @@ pub async fn after_callback<R: Runtime>(app: &AppHandle<R>, r: Result<Outcome, I
         Ok(Outcome::SignedIn { session, .. }) => {
             let account = lk.finish_sign_in(&session).await;
             crate::tray::show_main(app);
-            emit(app, UiEvent::SignInFinished { account, error: None });
+            emit(
+                app,
+                UiEvent::SignInFinished {
+                    account,
+                    error: None,
+                },
+            );
             emit(app, UiEvent::Changed);
         }
         Ok(Outcome::Duplicate) => {}
@@ -79,7 +90,13 @@ pub async fn after_callback<R: Runtime>(app: &AppHandle<R>, r: Result<Outcome, I
                 None => true,
             };
             if !still_pending && lk.sign_in_failed() {
-                emit(app, UiEvent::SignInFinished { account: None, error: Some(error) });
+                emit(
+                    app,
+                    UiEvent::SignInFinished {
+                        account: None,
+                        error: Some(error),
+                    },
+                );
             } else {
                 emit(app, UiEvent::LinkRejected { error });
             }

@@ -24,7 +24,14 @@ pub struct PluginNotifier<R: Runtime>(pub AppHandle<R>);
 impl<R: Runtime> Notifier for PluginNotifier<R> {
     fn notify(&self, title: &str, body: &str) {
         use tauri_plugin_notification::NotificationExt;
-        if let Err(e) = self.0.notification().builder().title(title).body(body).show() {
+        if let Err(e) = self
+            .0
+            .notification()
+            .builder()
+            .title(title)
+            .body(body)
+            .show()
+        {
             tracing::warn!("desktop notification failed: {e}");
         }
     }

@@ -127,7 +127,10 @@ pub fn run() {
 /// choice), else the opener plugin (xdg-open / gio on Linux).
 fn default_opener<R: Runtime>(app: AppHandle<R>) -> Opener {
     Arc::new(move |url: &str| {
-        if let Some(b) = std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty()) {
+        if let Some(b) = std::env::var("BROWSER")
+            .ok()
+            .filter(|b| !b.trim().is_empty())
+        {
             let mut parts = b.split_whitespace();
             let Some(prog) = parts.next() else {
                 return false;
@@ -157,7 +160,10 @@ fn default_opener<R: Runtime>(app: AppHandle<R>) -> Opener {
 pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> tauri::Builder<R> {
     builder.setup(move |app| {
         let handle = app.handle().clone();
-        let opener = wiring.opener.clone().unwrap_or_else(|| default_opener(handle.clone()));
+        let opener = wiring
+            .opener
+            .clone()
+            .unwrap_or_else(|| default_opener(handle.clone()));
         let clip: Arc<dyn Clipboard> = wiring
             .clipboard
             .clone()
@@ -167,7 +173,10 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
             .clone()
             .unwrap_or_else(|| Arc::new(PluginNotifier(handle.clone())));
         app.manage(Latchkey::new(opener));
-        app.manage(ClipboardState(TokenClipboard::new(clip, wiring.clipboard_clear_after)));
+        app.manage(ClipboardState(TokenClipboard::new(
+            clip,
+            wiring.clipboard_clear_after,
+        )));
         app.manage(TrayState::default());
 
         if wiring.desktop {

@@ -97,7 +97,10 @@ mod tests {
     #[test]
     fn data_dir_follows_the_cli() {
         let e = env(&[("HOME", "/home/u")]);
-        assert_eq!(default_data_dir(&e), PathBuf::from("/home/u/.local/share/latchkey"));
+        assert_eq!(
+            default_data_dir(&e),
+            PathBuf::from("/home/u/.local/share/latchkey")
+        );
         let e = env(&[("HOME", "/home/u"), ("XDG_DATA_HOME", "/x")]);
         assert_eq!(default_data_dir(&e), PathBuf::from("/x/latchkey"));
         let e = env(&[("LATCHKEY_DATA_DIR", "/d"), ("XDG_DATA_HOME", "/x")]);
@@ -116,7 +119,10 @@ mod tests {
         let err = Settings::from_args(&args, &e).unwrap_err();
         assert_eq!(err.kind, crate::error::ErrorKind::BadInput);
         // A deep link and unknown flags are not settings.
-        let args = ["dev.latchkey.desktop://callback?x=1".into(), "--verbose".into()];
+        let args = [
+            "dev.latchkey.desktop://callback?x=1".into(),
+            "--verbose".into(),
+        ];
         let s = Settings::from_args(&args, &env(&[])).unwrap();
         assert_eq!(s.publishable_key, None);
         assert_eq!(s.keychain_service, "dev.latchkey.desktop");

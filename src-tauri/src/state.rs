@@ -79,8 +79,10 @@ pub async fn start_engine(
         engine.add_instance(inst).await?;
     }
     let instances = engine.instances().await;
-    let wants_demo =
-        instances.is_empty() || instances.iter().any(|i| i.kind() == InstanceKind::LocalDemo);
+    let wants_demo = instances.is_empty()
+        || instances
+            .iter()
+            .any(|i| i.kind() == InstanceKind::LocalDemo);
     let mut demo = None;
     if wants_demo {
         let seed = Seed::demo();
@@ -229,13 +231,19 @@ impl Latchkey {
         {
             let mut known = lock(&self.known);
             for a in &accounts {
-                known.insert(format!("{}/{}", a.key.instance_id, a.key.session_id), a.clone());
+                known.insert(
+                    format!("{}/{}", a.key.instance_id, a.key.session_id),
+                    a.clone(),
+                );
             }
         }
         accounts.extend(self.revoked_still_listed(&accounts));
         // The instance's application name, once its environment is known.
         for a in &mut accounts {
-            if let Some(i) = instances.iter().find(|i: &&InstanceView| i.id == a.key.instance_id) {
+            if let Some(i) = instances
+                .iter()
+                .find(|i: &&InstanceView| i.id == a.key.instance_id)
+            {
                 a.instance_name = i.name.clone();
             }
         }
@@ -327,10 +335,7 @@ impl Latchkey {
             .into_iter()
             .map(|p| ProviderView {
                 strategy: p.strategy.clone(),
-                name: p
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| provider_name(&p.strategy)),
+                name: p.name.clone().unwrap_or_else(|| provider_name(&p.strategy)),
             })
             .collect();
         Ok(SignInOptions {
@@ -360,7 +365,11 @@ impl Latchkey {
     ) -> Result<SignInView> {
         let ctx = self.ctx().await?;
         if let Some(s) = strategy
-            && !(s.starts_with("oauth_") && s.len() < 64 && s[6..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            && !(s.starts_with("oauth_")
+                && s.len() < 64
+                && s[6..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
         {
             return Err(IpcError::bad_input("unknown sign-in provider"));
         }
@@ -471,13 +480,12 @@ impl Latchkey {
         let ctx = self.ctx().await?;
         let outcome = ctx.engine.handle_deep_link(url).await?;
         if matches!(outcome, Outcome::HandoffPending) {
-            let instance_id = ctx.engine.active().map(|a| a.instance_id).or(
-                ctx.engine
-                    .instances()
-                    .await
-                    .first()
-                    .map(|i| i.id().to_owned()),
-            );
+            let instance_id = ctx.engine.active().map(|a| a.instance_id).or(ctx
+                .engine
+                .instances()
+                .await
+                .first()
+                .map(|i| i.id().to_owned()));
             let instance_id = instance_id.unwrap_or_default();
             let instance_name = ctx
                 .engine
@@ -509,7 +517,9 @@ impl Latchkey {
             .await
             .into_iter()
             .find(|a| a.account == acct)
-            .ok_or_else(|| IpcError::new(ErrorKind::SignIn, "the added account is not signed in"))?;
+            .ok_or_else(|| {
+                IpcError::new(ErrorKind::SignIn, "the added account is not signed in")
+            })?;
         let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
         Ok(HandoffDone {
             account: AccountView::new(&a, avatar),
@@ -538,7 +548,12 @@ impl Latchkey {
             .session
             .user
             .as_ref()
-            .map(|u| u.organization_memberships.iter().map(OrgView::from).collect())
+            .map(|u| {
+                u.organization_memberships
+                    .iter()
+                    .map(OrgView::from)
+                    .collect()
+            })
             .unwrap_or_default();
         let active = ctx.engine.active_org_claim(&acct).await?.map(|(o, perms)| {
             let m = memberships.iter().find(|m| m.id == o.id);
@@ -579,15 +594,33 @@ impl Latchkey {
     }
 
     /// The decoded claims of a template token (never the token).
-    pub async fn template_claims(&self, key: &AccountKey, template: &str) -> Result<serde_json::Value> {
+    pub async fn template_claims(
+        &self,
+        key: &AccountKey,
+        template: &str,
+    ) -> Result<serde_json::Value> {
         let ctx = self.ctx().await?;
         let acct: AccountRef = key.into();
-        if !ctx.engine.templates(&acct.instance_id).iter().any(|t| t == template) {
-            return Err(IpcError::bad_input("no JWT template of that name is configured"));
+        if !ctx
+            .engine
+            .templates(&acct.instance_id)
+            .iter()
+            .any(|t| t == template)
+        {
+            return Err(IpcError::bad_input(
+                "no JWT template of that name is configured",
+            ));
         }
-        let t = ctx.engine.get_token(&acct, Some(template), OrgSel::Active).await?;
-        decode_unverified(t.expose())
-            .ok_or_else(|| IpcError::new(ErrorKind::Protocol, "the template token could not be decoded"))
+        let t = ctx
+            .engine
+            .get_token(&acct, Some(template), OrgSel::Active)
+            .await?;
+        decode_unverified(t.expose()).ok_or_else(|| {
+            IpcError::new(
+                ErrorKind::Protocol,
+                "the template token could not be decoded",
+            )
+        })
     }
 
     /// A token for the clipboard: only `clipboard.rs` calls this.
@@ -599,11 +632,20 @@ impl Latchkey {
         let ctx = self.ctx().await?;
         let acct: AccountRef = key.into();
         if let Some(t) = template
-            && !ctx.engine.templates(&acct.instance_id).iter().any(|x| x == t)
+            && !ctx
+                .engine
+                .templates(&acct.instance_id)
+                .iter()
+                .any(|x| x == t)
         {
-            return Err(IpcError::bad_input("no JWT template of that name is configured"));
+            return Err(IpcError::bad_input(
+                "no JWT template of that name is configured",
+            ));
         }
-        Ok(ctx.engine.get_token(&acct, template, OrgSel::Active).await?)
+        Ok(ctx
+            .engine
+            .get_token(&acct, template, OrgSel::Active)
+            .await?)
     }
 
     pub async fn refresh(&self, instance_id: Option<&str>) -> Result<()> {
@@ -670,7 +712,11 @@ impl Latchkey {
         Ok(out)
     }
 
-    pub async fn sign_out_everywhere(&self, key: &AccountKey, force: bool) -> Result<EverywhereView> {
+    pub async fn sign_out_everywhere(
+        &self,
+        key: &AccountKey,
+        force: bool,
+    ) -> Result<EverywhereView> {
         let ctx = self.ctx().await?;
         let r = ctx.engine.sign_out_everywhere(&key.into(), force).await?;
         Ok(EverywhereView::from(&r))
@@ -682,7 +728,9 @@ impl Latchkey {
         let ctx = self.ctx().await?;
         let pk = publishable_key.trim();
         if pk.is_empty() || pk.len() > 512 {
-            return Err(IpcError::bad_input("paste a publishable key (pk_test_… or pk_live_…)"));
+            return Err(IpcError::bad_input(
+                "paste a publishable key (pk_test_… or pk_live_…)",
+            ));
         }
         let inst = Instance::from_publishable_key(pk)?;
         ctx.engine.add_instance(inst.clone()).await?;
@@ -709,10 +757,12 @@ fn provider_name(strategy: &str) -> String {
 }
 
 fn not_ready() -> IpcError {
-    IpcError::new(ErrorKind::NotReady, "Latchkey is still starting; try again in a moment")
+    IpcError::new(
+        ErrorKind::NotReady,
+        "Latchkey is still starting; try again in a moment",
+    )
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-

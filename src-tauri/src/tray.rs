@@ -21,7 +21,9 @@ pub enum TrayItem {
     Separator,
     Open,
     /// Signs the active account out.
-    SignOut { label: String },
+    SignOut {
+        label: String,
+    },
     Quit,
 }
 
@@ -104,20 +106,39 @@ pub fn menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Result
         match i {
             TrayItem::Account {
                 id, label, checked, ..
-            } => menu.append(&CheckMenuItem::with_id(app, id, label, true, *checked, None::<&str>)?)?,
-            TrayItem::NoAccounts => {
-                menu.append(&MenuItem::with_id(app, i.id(), "Not signed in", false, None::<&str>)?)?
-            }
+            } => menu.append(&CheckMenuItem::with_id(
+                app,
+                id,
+                label,
+                true,
+                *checked,
+                None::<&str>,
+            )?)?,
+            TrayItem::NoAccounts => menu.append(&MenuItem::with_id(
+                app,
+                i.id(),
+                "Not signed in",
+                false,
+                None::<&str>,
+            )?)?,
             TrayItem::Separator => menu.append(&PredefinedMenuItem::separator(app)?)?,
-            TrayItem::Open => {
-                menu.append(&MenuItem::with_id(app, i.id(), "Open Latchkey", true, None::<&str>)?)?
-            }
+            TrayItem::Open => menu.append(&MenuItem::with_id(
+                app,
+                i.id(),
+                "Open Latchkey",
+                true,
+                None::<&str>,
+            )?)?,
             TrayItem::SignOut { label } => {
                 menu.append(&MenuItem::with_id(app, i.id(), label, true, None::<&str>)?)?
             }
-            TrayItem::Quit => {
-                menu.append(&MenuItem::with_id(app, i.id(), "Quit Latchkey", true, None::<&str>)?)?
-            }
+            TrayItem::Quit => menu.append(&MenuItem::with_id(
+                app,
+                i.id(),
+                "Quit Latchkey",
+                true,
+                None::<&str>,
+            )?)?,
         }
     }
     Ok(menu)
@@ -171,7 +192,9 @@ mod tests {
         let labels: Vec<String> = m
             .iter()
             .map(|i| match i {
-                TrayItem::Account { label, checked, .. } => format!("[{}] {label}", if *checked { "x" } else { " " }),
+                TrayItem::Account { label, checked, .. } => {
+                    format!("[{}] {label}", if *checked { "x" } else { " " })
+                }
                 TrayItem::SignOut { label } => label.clone(),
                 other => other.id().to_owned(),
             })
@@ -192,7 +215,10 @@ mod tests {
             action(&m, "account:0"),
             Some(TrayAction::Switch(accounts[0].key.clone()))
         );
-        assert_eq!(action(&m, "sign_out"), Some(TrayAction::SignOut(accounts[1].key.clone())));
+        assert_eq!(
+            action(&m, "sign_out"),
+            Some(TrayAction::SignOut(accounts[1].key.clone()))
+        );
         assert_eq!(action(&m, "quit"), Some(TrayAction::Quit));
         assert_eq!(action(&m, "open"), Some(TrayAction::Open));
         assert_eq!(action(&m, "account:9"), None);

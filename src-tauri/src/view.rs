@@ -320,7 +320,14 @@ impl From<&OrganizationMembership> for MemberView {
                     .flatten()
                     .collect::<Vec<_>>()
                     .join(" ");
-                (if n.is_empty() { p.identifier.clone() } else { n }, p.identifier.clone())
+                (
+                    if n.is_empty() {
+                        p.identifier.clone()
+                    } else {
+                        n
+                    },
+                    p.identifier.clone(),
+                )
             }
             None => ("(unknown)".into(), String::new()),
         };
@@ -394,9 +401,8 @@ impl From<&SessionDetails> for DetailsView {
             token_expires_at_ms: d.token_expires_at_ms,
             claims: d.claims.clone(),
             factor_verification_age: s.factor_verification_age.clone(),
-            actor: actor(s.actor.as_ref()).or_else(|| {
-                actor(d.claims.as_ref().and_then(|c| c.get("act")))
-            }),
+            actor: actor(s.actor.as_ref())
+                .or_else(|| actor(d.claims.as_ref().and_then(|c| c.get("act")))),
             templates: d.templates.clone(),
         }
     }
@@ -467,7 +473,9 @@ impl RevokeView {
             RevokeOutcome::Revoked => ("revoked", None),
             RevokeOutcome::ReverificationRequired => (
                 "reverification_required",
-                Some("this instance wants a recent sign-in first: sign in again, then retry".into()),
+                Some(
+                    "this instance wants a recent sign-in first: sign in again, then retry".into(),
+                ),
             ),
             RevokeOutcome::Failed { message, .. } => ("failed", Some(message.clone())),
         };
@@ -500,7 +508,10 @@ impl From<&EverywhereOutcome> for EverywhereView {
             EverywhereOutcome::Partial { failed } => Self {
                 done: false,
                 revoked: 0,
-                failed: failed.iter().map(|(id, r)| RevokeView::new(id, r)).collect(),
+                failed: failed
+                    .iter()
+                    .map(|(id, r)| RevokeView::new(id, r))
+                    .collect(),
             },
         }
     }

@@ -36,6 +36,9 @@ fn every_command_is_declared_once_and_matches_the_build_list() {
     let caps = include_str!("../capabilities/main.json");
     for n in &names {
         let perm = format!("\"allow-{}\"", n.replace('_', "-"));
-        assert!(caps.contains(&perm), "{perm} is not granted to the main window");
+        assert!(
+            caps.contains(&perm),
+            "{perm} is not granted to the main window"
+        );
     }
 }

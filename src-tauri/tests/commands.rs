@@ -95,9 +95,11 @@ fn rig(clear_after: Duration) -> Rig {
     app.listen_any(latchkey_app::events::EVENT, move |e| {
         ev.lock().unwrap().push(e.payload().to_owned());
     });
-    let main = app
-        .get_webview_window("main")
-        .unwrap_or_else(|| tauri::WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap());
+    let main = app.get_webview_window("main").unwrap_or_else(|| {
+        tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap()
+    });
     let r = Rig {
         app,
         main,
@@ -133,7 +135,12 @@ fn request(cmd: &str, args: Value) -> InvokeRequest {
 
 impl Rig {
     /// Calls a command the way the webview does; Ok(json) or Err(json).
-    fn call_in(&self, w: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    fn call_in(
+        &self,
+        w: &WebviewWindow<MockRuntime>,
+        cmd: &str,
+        args: Value,
+    ) -> Result<Value, Value> {
         get_ipc_response(w, request(cmd, args)).map(|b| b.deserialize::<Value>().unwrap())
     }
 
@@ -145,7 +152,10 @@ impl Rig {
     /// the way a deep link does.
     fn sign_in(&self, identifier: &str, password: &str) -> Value {
         let v = self
-            .call("sign_in_options", json!({ "instanceId": self.instance_id() }))
+            .call(
+                "sign_in_options",
+                json!({ "instanceId": self.instance_id() }),
+            )
             .unwrap();
         assert_eq!(v["instance"]["kind"], "local_demo");
         let started = self
@@ -162,7 +172,11 @@ impl Rig {
                 .unwrap();
             let res = http
                 .post(format!("{}/hosted/sign-in", self.emu.frontend_api_url()))
-                .form(&[("attempt", attempt.as_str()), ("identifier", identifier), ("password", password)])
+                .form(&[
+                    ("attempt", attempt.as_str()),
+                    ("identifier", identifier),
+                    ("password", password),
+                ])
                 .send()
                 .await
                 .unwrap();
@@ -215,7 +229,10 @@ fn every_command_through_ipc_leaks_no_secret() {
     assert_eq!(d["sessionId"], ada["sessionId"]);
     assert_eq!(d["claims"]["sid"], ada["sessionId"]);
     assert_eq!(d["templates"], json!(["api", "supabase"]));
-    let t = ok("template_claims", json!({ "key": ada, "template": "supabase" }));
+    let t = ok(
+        "template_claims",
+        json!({ "key": ada, "template": "supabase" }),
+    );
     assert!(t.get("sid").is_none(), "template claims: {t}");
     let orgs = ok("organizations", json!({ "key": ada }));
     assert_eq!(orgs["memberships"].as_array().unwrap().len(), 2);
@@ -229,42 +246,81 @@ fn every_command_through_ipc_leaks_no_secret() {
     ok("switch_org", json!({ "key": ada, "orgId": org_id }));
     let orgs = ok("organizations", json!({ "key": ada }));
     assert_eq!(orgs["active"]["isAdmin"], true);
-    assert_eq!(ok("org_members", json!({ "key": ada })).as_array().unwrap().len(), 3);
+    assert_eq!(
+        ok("org_members", json!({ "key": ada }))
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     let devices = ok("devices", json!({ "key": ada }));
     assert_eq!(devices[0]["thisDevice"], true);
     let other = devices[1]["sessionId"].clone();
-    assert_eq!(ok("revoke_session", json!({ "key": ada, "sessionId": other }))["outcome"], "revoked");
+    assert_eq!(
+        ok("revoke_session", json!({ "key": ada, "sessionId": other }))["outcome"],
+        "revoked"
+    );
     let rest = ok("sign_out_other_devices", json!({ "key": ada }));
-    assert!(rest.as_array().unwrap().iter().all(|x| x["outcome"] == "revoked"));
+    assert!(
+        rest.as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["outcome"] == "revoked")
+    );
     ok("refresh", json!({}));
 
     // Copy token: refused without the confirmation; copied in Rust, never
     // returned; cleared afterwards.
-    let e = r.call("copy_token", json!({ "key": ada, "confirmed": false })).unwrap_err();
+    let e = r
+        .call("copy_token", json!({ "key": ada, "confirmed": false }))
+        .unwrap_err();
     assert_eq!(e["kind"], "bad_input");
     let clears = ok("copy_token", json!({ "key": ada, "confirmed": true }));
     assert!(clears.as_i64().unwrap() > 0);
     let copied = r.clipboard.0.lock().unwrap().clone().unwrap();
     assert!(copied.starts_with("eyJ"), "a JWT is on the clipboard");
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(*r.clipboard.0.lock().unwrap(), None, "cleared after the delay");
+    assert_eq!(
+        *r.clipboard.0.lock().unwrap(),
+        None,
+        "cleared after the delay"
+    );
     // ...but what the user copied since is left alone.
     ok("copy_token", json!({ "key": ada, "confirmed": true }));
     *r.clipboard.0.lock().unwrap() = Some("the user's own text".into());
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(r.clipboard.0.lock().unwrap().as_deref(), Some("the user's own text"));
+    assert_eq!(
+        r.clipboard.0.lock().unwrap().as_deref(),
+        Some("the user's own text")
+    );
 
     // Sign-in link: no secret in it, copied by Rust.
-    let s = ok("start_sign_in", json!({ "instanceId": r.instance_id(), "strategy": "oauth_google" }));
-    assert!(s["url"].as_str().unwrap().contains("/oauth/google/authorize"));
+    let s = ok(
+        "start_sign_in",
+        json!({ "instanceId": r.instance_id(), "strategy": "oauth_google" }),
+    );
+    assert!(
+        s["url"]
+            .as_str()
+            .unwrap()
+            .contains("/oauth/google/authorize")
+    );
     ok("copy_sign_in_link", json!({}));
     ok("reopen_sign_in", json!({}));
     assert_eq!(ok("cancel_sign_in", json!({})), true);
-    assert_eq!(r.call("copy_sign_in_link", json!({})).unwrap_err()["kind"], "sign_in");
+    assert_eq!(
+        r.call("copy_sign_in_link", json!({})).unwrap_err()["kind"],
+        "sign_in"
+    );
     // Handoff commands with nothing pending.
     assert_eq!(ok("decline_handoff", json!({})), false);
     assert!(r.call("confirm_handoff", json!({})).is_err());
-    let e = r.call("add_instance", json!({ "publishableKey": "pk_test_bm90LWEta2V5" })).unwrap_err();
+    let e = r
+        .call(
+            "add_instance",
+            json!({ "publishableKey": "pk_test_bm90LWEta2V5" }),
+        )
+        .unwrap_err();
     assert_eq!(e["kind"], "config");
 
     // The canaries: the client credential in secure storage and every
@@ -295,13 +351,25 @@ fn every_command_through_ipc_leaks_no_secret() {
     // Everything that crossed IPC or went out as an event.
     std::thread::sleep(Duration::from_millis(300));
     let events = r.events.lock().unwrap().clone();
-    assert!(events.iter().any(|e| e.contains("token_refreshed") || e.contains("changed")));
-    let haystack = [responses.borrow().join("\n"), events.join("\n"), r.notes.0.lock().unwrap().join("\n")].join("\n");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("token_refreshed") || e.contains("changed"))
+    );
+    let haystack = [
+        responses.borrow().join("\n"),
+        events.join("\n"),
+        r.notes.0.lock().unwrap().join("\n"),
+    ]
+    .join("\n");
     for c in &canaries {
-        assert!(!haystack.contains(c.as_str()), "a secret crossed into the webview");
+        assert!(
+            !haystack.contains(c.as_str()),
+            "a secret crossed into the webview"
+        );
         // Nor its payload without the signature.
-        let head_payload: String = c.rsplitn(2, '.').nth(1).unwrap_or_default().to_owned();
-        assert!(!haystack.contains(&head_payload));
+        let head_payload = c.rsplit_once('.').map(|x| x.0).unwrap_or_default();
+        assert!(!haystack.contains(head_payload));
     }
     eprintln!(
         "canary scan: {} canaries, {} responses, {} events: 0 hits",
@@ -314,9 +382,21 @@ fn every_command_through_ipc_leaks_no_secret() {
     ok("sign_out", json!({ "key": grace }));
     let here = ok("sign_out_all_here", json!({}));
     assert_eq!(here["signedOut"], 1);
-    assert!(ok("snapshot", json!({}))["accounts"].as_array().unwrap().is_empty());
+    assert!(
+        ok("snapshot", json!({}))["accounts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     // An intentional sign-out is not news.
-    assert!(r.notes.0.lock().unwrap().iter().all(|n| !n.contains("was signed out")));
+    assert!(
+        r.notes
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|n| !n.contains("was signed out"))
+    );
 }
 
 #[test]
@@ -325,7 +405,8 @@ fn members_are_refused_to_a_non_admin() {
     let alan = r.sign_in("alan@example.com", "enigma-1936");
     let orgs = r.call("organizations", json!({ "key": alan })).unwrap();
     let org = orgs["memberships"][0]["id"].clone();
-    r.call("switch_org", json!({ "key": alan, "orgId": org })).unwrap();
+    r.call("switch_org", json!({ "key": alan, "orgId": org }))
+        .unwrap();
     let orgs = r.call("organizations", json!({ "key": alan })).unwrap();
     assert_eq!(orgs["active"]["role"], "org:member");
     assert_eq!(orgs["active"]["isAdmin"], false);
@@ -340,35 +421,54 @@ fn a_window_the_capabilities_do_not_list_gets_no_command() {
     let other = tauri::WebviewWindowBuilder::new(&r.app, "other", Default::default())
         .build()
         .unwrap();
-    let names: Vec<&str> = latchkey_app::bindings::signatures().iter().map(|s| s.0).collect();
+    let names: Vec<&str> = latchkey_app::bindings::signatures()
+        .iter()
+        .map(|s| s.0)
+        .collect();
     for cmd in &names {
         let e = r.call_in(&other, cmd, json!({})).unwrap_err();
         assert!(e.to_string().contains("not allowed"), "{cmd}: {e}");
     }
     // The main window may.
     assert!(r.call("snapshot", json!({})).is_ok());
-    eprintln!("IPC: {} commands from an unlisted window: 0 allowed", names.len());
+    eprintln!(
+        "IPC: {} commands from an unlisted window: 0 allowed",
+        names.len()
+    );
 }
 
 #[test]
 fn bad_arguments_get_clear_errors() {
     let r = rig(Duration::from_secs(60));
-    let e = r.call("switch_account", json!({ "key": { "instanceId": "x" } })).unwrap_err();
+    let e = r
+        .call("switch_account", json!({ "key": { "instanceId": "x" } }))
+        .unwrap_err();
     assert!(e.to_string().contains("sessionId"), "{e}");
     let e = r
-        .call("start_sign_in", json!({ "instanceId": r.instance_id(), "strategy": "javascript:alert(1)" }))
+        .call(
+            "start_sign_in",
+            json!({ "instanceId": r.instance_id(), "strategy": "javascript:alert(1)" }),
+        )
         .unwrap_err();
     assert_eq!(e["kind"], "bad_input");
-    let e = r.call("start_sign_in", json!({ "instanceId": "ins_nope" })).unwrap_err();
+    let e = r
+        .call("start_sign_in", json!({ "instanceId": "ins_nope" }))
+        .unwrap_err();
     assert_eq!(e["kind"], "bad_input");
-    let e = r.call("add_instance", json!({ "publishableKey": "" })).unwrap_err();
+    let e = r
+        .call("add_instance", json!({ "publishableKey": "" }))
+        .unwrap_err();
     assert_eq!(e["kind"], "bad_input");
     // A hostile deep link changes nothing and says why.
     let lk = r.app.state::<Latchkey>();
-    let err = r
-        .rt
-        .block_on(lk.handle_deep_link("dev.latchkey.desktop://callback?state=a&state=b"))
-        .unwrap_err();
+    let err =
+        r.rt.block_on(lk.handle_deep_link("dev.latchkey.desktop://callback?state=a&state=b"))
+            .unwrap_err();
     assert_eq!(err.kind, latchkey_app::error::ErrorKind::Callback);
-    assert!(r.call("snapshot", json!({})).unwrap()["accounts"].as_array().unwrap().is_empty());
+    assert!(
+        r.call("snapshot", json!({})).unwrap()["accounts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -8,7 +8,10 @@ fn conf() -> Value {
 }
 
 fn directives() -> Vec<(String, Vec<String>)> {
-    let csp = conf()["app"]["security"]["csp"].as_str().unwrap().to_owned();
+    let csp = conf()["app"]["security"]["csp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     csp.split(';')
         .map(str::trim)
         .filter(|d| !d.is_empty())

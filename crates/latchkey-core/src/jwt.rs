@@ -345,8 +345,7 @@ impl Verifier {
         if opts.allow_audience {
             rules.validate_aud = false;
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &rules)
-            .map_err(map_jwt_error)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &rules).map_err(map_jwt_error)?;
         let c = data.claims;
         if now >= c.exp + EXP_LEEWAY_SECS as i64 {
             return Err(Rejection::Expired);

@@ -700,14 +700,22 @@ async fn signing_out_here_is_not_announced_as_a_revocation() {
     let mut events = r.engine.subscribe();
     r.engine.sign_out(&ada).await.unwrap();
     r.engine.sign_out_device(env.instance.id()).await.unwrap();
-    assert!(r.engine.accounts().await.iter().all(|a| !a.status.is_signed_in()));
+    assert!(
+        r.engine
+            .accounts()
+            .await
+            .iter()
+            .all(|a| !a.status.is_signed_in())
+    );
     let mut seen = Vec::new();
     while let Ok(e) = events.try_recv() {
         seen.push(e);
     }
     assert!(seen.iter().any(|e| matches!(e, Event::AccountsChanged)));
     assert!(
-        !seen.iter().any(|e| matches!(e, Event::SessionRevoked { .. })),
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::SessionRevoked { .. })),
         "{seen:?}"
     );
 }

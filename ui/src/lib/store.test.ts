@@ -1,0 +1,74 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { account, snapshot } from '../test/fixtures';
+
+const invoke = vi.fn();
+vi.mock('@tauri-apps/api/core', () => ({ invoke: (...a: unknown[]) => invoke(...a) }));
+vi.mock('@tauri-apps/api/event', () => ({ listen: vi.fn(async () => () => {}) }));
+
+const { AppStore } = await import('./store.svelte');
+
+describe('the store', () => {
+  beforeEach(() => invoke.mockReset());
+
+  it('groups accounts by instance and finds the active one', async () => {
+    invoke.mockResolvedValue(
+      snapshot([account('Ada Lovelace', 's1', { active: true }), account('Grace Hopper', 's2')]),
+    );
+    const s = new AppStore();
+    await s.load();
+    expect(s.active?.name).toBe('Ada Lovelace');
+    expect(s.groups).toHaveLength(1);
+    expect(s.groups[0].local).toBe(true);
+    expect(s.groups[0].accounts.map((a) => a.name)).toEqual(['Ada Lovelace', 'Grace Hopper']);
+    expect(s.showSignIn).toBe(false);
+  });
+
+  it('shows sign-in when nobody is signed in', async () => {
+    invoke.mockResolvedValue(snapshot([account('Ada Lovelace', 's1', { signedIn: false, status: 'revoked' })]));
+    const s = new AppStore();
+    await s.load();
+    expect(s.showSignIn).toBe(true);
+  });
+
+  it('turns a revocation into a notice and re-reads the state', async () => {
+    invoke.mockResolvedValue(snapshot([]));
+    const s = new AppStore();
+    await s.handle({ type: 'session_revoked', key: { instanceId: 'i', sessionId: 's1' }, name: 'Ada Lovelace' });
+    expect(s.notices[0].kind).toBe('revoked');
+    expect(s.notices[0].text).toContain('Ada Lovelace was signed out');
+    expect(invoke).toHaveBeenCalledWith('snapshot', {});
+  });
+
+  it('asks about a new device with the session to revoke', async () => {
+    const s = new AppStore();
+    await s.handle({
+      type: 'new_device',
+      key: { instanceId: 'i', sessionId: 's1' },
+      session_id: 'sess_new',
+      description: 'Chrome on Windows',
+    });
+    expect(s.notices[0]).toMatchObject({ kind: 'new_device', sessionId: 'sess_new' });
+    expect(s.notices[0].text).toContain('Was this you?');
+  });
+
+  it('finishes a sign-in: success clears the waiting state, failure keeps the error', async () => {
+    invoke.mockResolvedValue(snapshot([account('Ada Lovelace', 's1', { active: true })]));
+    const s = new AppStore();
+    s.addingAccount = true;
+    await s.handle({ type: 'sign_in_finished', account: account('Ada Lovelace', 's1'), error: null });
+    expect(s.addingAccount).toBe(false);
+    expect(s.signIn).toBeNull();
+    await s.handle({ type: 'sign_in_finished', account: null, error: { kind: 'sign_in', message: 'expired' } });
+    expect(s.signInError?.kind).toBe('sign_in');
+  });
+
+  it('tracks token expiry and online state from events', async () => {
+    invoke.mockResolvedValue(snapshot([]));
+    const s = new AppStore();
+    await s.load();
+    await s.handle({ type: 'token_refreshed', key: { instanceId: 'i', sessionId: 's1' }, expires_at_ms: 123 });
+    expect(s.tokenExpiry.s1).toBe(123);
+    await s.handle({ type: 'online', online: false });
+    expect(s.snap?.status.online).toBe(false);
+  });
+});
