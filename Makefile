@@ -156,3 +156,12 @@ bench: deps-apt deps-node
 	$(CARGO) bench -j$(JOBS) -p latchkey-core --bench engine_bench
 	$(CARGO) build -j$(JOBS) --release -p latchkey-cli -p clerk-emulator
 	tests/with-keyring.sh python3 tests/bench/cli_vs_clerkjs.py
+	$(MAKE) bench-app
+
+# The desktop app against a Tauri hello-world built the same way (release,
+# stripped): cold start, memory, binary size; then 5 minutes of idle CPU.
+bench-app: deps-apt deps-driver ui
+	$(CARGO) build -j$(JOBS) --release -p latchkey-app -p clerk-emulator
+	CARGO_TARGET_DIR="$(TARGET_DIR)" $(CARGO) build -j$(JOBS) --release --manifest-path tests/bench/hello/Cargo.toml
+	PATH="$(TOOLS)/bin:$$PATH" EMULATOR_BIN="$(TARGET_DIR)/release/clerk-emulator" APP_BIN="$(TARGET_DIR)/release/latchkey-app" \
+	  tests/with-keyring.sh node tests/bench/app_bench.mjs

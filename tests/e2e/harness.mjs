@@ -52,11 +52,17 @@ export class World {
   procs = [];
   runs = 0;
 
+  /** `tokenLifetime`: seconds (the tests use 2 to see refresh quickly). */
+  constructor({ tokenLifetime = 2, app = appBin } = {}) {
+    this.tokenLifetime = tokenLifetime;
+    this.app = app;
+  }
+
   async start() {
     if (!process.env.DBUS_SESSION_BUS_ADDRESS || !process.env.LATCHKEY_IN_KEYRING_SESSION) {
       throw new Error('run inside tests/with-keyring.sh (a private D-Bus session with an unlocked keyring)');
     }
-    for (const f of [appBin, emulatorBin]) {
+    for (const f of [this.app, emulatorBin]) {
       if (!fs.existsSync(f)) throw new Error(`${f} is missing: run make build-e2e first`);
     }
     fs.mkdirSync(path.join(outDir, 'screenshots'), { recursive: true });
@@ -130,7 +136,7 @@ export class World {
 
   async startEmulator() {
     const p = this.spawn(emulatorBin, [
-      '--port', '0', '--seed', 'demo', '--json', '--token-lifetime', '2',
+      '--port', '0', '--seed', 'demo', '--json', '--token-lifetime', String(this.tokenLifetime),
       '--data-dir', path.join(this.dataDir, 'local-demo'),
     ], { stdout: 'pipe' });
     const lines = createInterface({ input: p.stdout });
@@ -145,7 +151,8 @@ export class World {
   }
 
   /** Starts tauri-driver (with extra env for the app) and a session on the app. */
-  async openApp(extraEnv = {}) {
+  async openApp(extraEnv = {}, application = this.app) {
+    if (this.driver) return this.newSession(application);
     const port = await freePort();
     const native = await freePort();
     const env = { ...this.env, ...extraEnv };
@@ -157,10 +164,15 @@ export class World {
       stdout: log,
       stderr: log,
     });
-    const base = `http://127.0.0.1:${port}`;
-    await waitFor('tauri-driver', async () => (await fetch(`${base}/status`)).ok, 20_000);
-    this.session = await Session.start(base, {
-      'tauri:options': { application: appBin },
+    this.base = `http://127.0.0.1:${port}`;
+    await waitFor('tauri-driver', async () => (await fetch(`${this.base}/status`)).ok, 20_000);
+    return this.newSession(application);
+  }
+
+  /** A WebDriver session on a fresh launch of `application` (driver running). */
+  async newSession(application = this.app) {
+    this.session = await Session.start(this.base, {
+      'tauri:options': { application },
     });
     return this.session;
   }
@@ -174,14 +186,14 @@ export class World {
       this.driver = undefined;
     }
     // The app must be gone before the next start (single instance).
-    await waitFor('the app to exit', () => !isRunning(appBin), 15_000);
+    await waitFor('the app to exit', () => !isRunning(this.app), 15_000);
   }
 
   /** Launches the app a second time with these arguments (single-instance
    * forwards them to the running one); resolves with its exit code. */
   secondLaunch(args) {
     return new Promise((resolve) => {
-      const p = spawn(appBin, args, { env: this.env, stdio: 'ignore' });
+      const p = spawn(this.app, args, { env: this.env, stdio: 'ignore' });
       const t = setTimeout(() => {
         p.kill('SIGKILL');
         resolve('timeout');
@@ -281,7 +293,7 @@ export class World {
     await sleep(300);
     for (const p of this.procs) if (p.exitCode === null) p.kill('SIGKILL');
     try {
-      execFileSync('pkill', ['-f', appBin]);
+      execFileSync('pkill', ['-f', this.app]);
     } catch {
       // none left
     }
