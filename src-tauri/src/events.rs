@@ -144,3 +144,55 @@ pub async fn after_change<R: Runtime>(app: &AppHandle<R>) {
         emit(&app, UiEvent::Changed);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use latchkey_core::engine::AccountRef;
+
+    use super::*;
+
+    fn acct() -> AccountRef {
+        AccountRef {
+            instance_id: "ins_1".into(),
+            session_id: "sess_1".into(),
+        }
+    }
+
+    #[test]
+    fn a_revocation_updates_the_window_and_notifies() {
+        let (ui, note) = translate(&Event::SessionRevoked {
+            account: acct(),
+            name: "Ada Lovelace".into(),
+        });
+        assert!(matches!(ui[0], UiEvent::SessionRevoked { ref name, .. } if name == "Ada Lovelace"));
+        assert!(ui.contains(&UiEvent::Changed));
+        let (title, body) = note.unwrap();
+        assert_eq!(title, "Ada Lovelace was signed out");
+        assert!(body.contains("another device"));
+    }
+
+    #[test]
+    fn a_new_device_asks_was_this_you() {
+        let (ui, note) = translate(&Event::NewDevice {
+            account: acct(),
+            session_id: "sess_2".into(),
+            description: "Chrome 131 on Windows, London".into(),
+        });
+        assert!(matches!(&ui[0], UiEvent::NewDevice { session_id, .. } if session_id == "sess_2"));
+        let (title, body) = note.unwrap();
+        assert_eq!(title, "New sign-in to your account");
+        assert!(body.contains("Chrome 131 on Windows") && body.contains("Was this you?"));
+    }
+
+    #[test]
+    fn refreshes_and_connectivity_do_not_notify() {
+        let (_, n) = translate(&Event::TokenRefreshed {
+            account: acct(),
+            expires_at_ms: 1,
+        });
+        assert!(n.is_none());
+        let (ui, n) = translate(&Event::Online { online: false });
+        assert_eq!(ui, vec![UiEvent::Online { online: false }]);
+        assert!(n.is_none());
+    }
+}

@@ -151,8 +151,8 @@ export class World {
   }
 
   /** Starts tauri-driver (with extra env for the app) and a session on the app. */
-  async openApp(extraEnv = {}, application = this.app) {
-    if (this.driver) return this.newSession(application);
+  async openApp(extraEnv = {}, application = this.app, args = []) {
+    if (this.driver) return this.newSession(application, args);
     const port = await freePort();
     const native = await freePort();
     const env = { ...this.env, ...extraEnv };
@@ -166,13 +166,13 @@ export class World {
     });
     this.base = `http://127.0.0.1:${port}`;
     await waitFor('tauri-driver', async () => (await fetch(`${this.base}/status`)).ok, 20_000);
-    return this.newSession(application);
+    return this.newSession(application, args);
   }
 
   /** A WebDriver session on a fresh launch of `application` (driver running). */
-  async newSession(application = this.app) {
+  async newSession(application = this.app, args = []) {
     this.session = await Session.start(this.base, {
-      'tauri:options': { application },
+      'tauri:options': { application, args },
     });
     return this.session;
   }
@@ -205,9 +205,32 @@ export class World {
     });
   }
 
-  /** `gio open <url>`: the desktop's way, through the registered scheme. */
-  gioOpen(url) {
-    execFileSync('gio', ['open', url], { env: this.env, timeout: 20_000 });
+  /** `xdg-open <url>`: the desktop's way, through the registered scheme.
+   * Debian 12's xdg-utils needs to know the desktop to use gio underneath
+   * (LINUX-DESKTOP.md); real desktops set this themselves. */
+  xdgOpen(url) {
+    execFileSync('xdg-open', [url], {
+      env: { ...this.env, XDG_CURRENT_DESKTOP: 'GNOME' },
+      timeout: 20_000,
+    });
+  }
+
+  /** A second launch whose argument is not valid UTF-8 (byte 0xff). */
+  secondLaunchRaw() {
+    return new Promise((resolve) => {
+      const p = spawn('/bin/sh', ['-c', `exec "$0" "$(printf 'x\\377y')"`, this.app], {
+        env: this.env,
+        stdio: 'ignore',
+      });
+      const t = setTimeout(() => {
+        p.kill('SIGKILL');
+        resolve('timeout');
+      }, 20_000);
+      p.once('exit', (c) => {
+        clearTimeout(t);
+        resolve(c);
+      });
+    });
   }
 
   browserUrls() {

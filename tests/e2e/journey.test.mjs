@@ -78,13 +78,13 @@ test('the journey', async (t) => {
   });
 
   let adaSession;
-  await t.test('signs in; the callback arrives through gio open (registered scheme)', async () => {
+  await t.test('signs in; the callback arrives through xdg-open (registered scheme)', async () => {
     // register_all wrote a handler into the private XDG dirs.
     const apps = path.join(process.env.XDG_DATA_HOME, 'applications');
     const handler = fs.readdirSync(apps).find((f) => f.endsWith('.desktop'));
     assert.ok(handler, 'a .desktop handler was registered');
     assert.match(fs.readFileSync(path.join(apps, handler), 'utf8'), /x-scheme-handler\/dev\.latchkey\.desktop/);
-    await signIn('ada@example.com', 'analytical-engine', async (url) => w.gioOpen(url));
+    await signIn('ada@example.com', 'analytical-engine', async (url) => w.xdgOpen(url));
     await waitFor('Ada in the header', async () => (await headerName()) === 'Ada Lovelace');
   });
 
@@ -130,10 +130,13 @@ test('the journey', async (t) => {
     await noText('That link was not used');
   });
 
-  await t.test('extra flags and several arguments do nothing', async () => {
+  await t.test('extra flags, several arguments and non-UTF-8 bytes do nothing', async () => {
     assert.equal(await w.secondLaunch(['--verbose', 'dev.latchkey.desktop://callback?a=1', 'x']), 0);
+    assert.equal(await w.secondLaunchRaw(), 0, 'no panic on a non-UTF-8 argument');
     await sleep(500);
     assert.equal((await s.findAll('.account-item')).length, 2);
+    assert.equal(await headerName(), 'Grace Hopper');
+    assert.ok(!(await bodyText()).includes('That link was not used'));
   });
 
   await t.test('switches accounts from the list, by keyboard', async () => {
@@ -224,6 +227,18 @@ test('the journey', async (t) => {
     await w.shot(s, '09-devices-after');
   });
 
+  await t.test('settings: instances, secure storage, adding a Clerk instance checks the key', async () => {
+    await click('Settings');
+    await seeText('Add a Clerk instance by its publishable key');
+    await seeText('Local demo instance');
+    await seeText('Sign-ins are kept in your system keychain');
+    const input = await s.find('#pk');
+    await input.type('pk_test_not-a-key');
+    await click('Add instance');
+    await seeText('Configuration problem');
+    await w.shot(s, '10a-settings');
+  });
+
   await t.test('revoked from another device: the account flips and a notification goes out', async () => {
     await click('Session');
     await w.bapi('POST', `/v1/sessions/${adaSession}/revoke`);
@@ -266,9 +281,19 @@ test('the journey', async (t) => {
         assert.equal(hit, '', `the credential is in a file: ${hit}`);
       }
     }
-    // Dark theme for this run (screenshots below).
-    s = await w.openApp({ GTK_THEME: 'Adwaita:dark' });
-    await waitFor('Grace back', async () => (await headerName()) === 'Grace Hopper', 30_000);
+    // Cold start by a link (the handoff from the demo web app started the
+    // app), in the dark theme for the screenshots below.
+    const link = await w.demoHandoffLink('alan@example.com');
+    s = await w.openApp({ GTK_THEME: 'Adwaita:dark' }, undefined, [link]);
+    await seeText('Add the account from this link?', 30_000);
+    await click('Continue');
+    await seeText('Added Alan Turing');
+    await waitFor('Grace back and still active', async () => (await headerName()) === 'Grace Hopper', 30_000);
+    assert.equal((await s.findAll('.account-item')).length, 2, 'Grace and Alan');
+    // Handled exactly once: no second question.
+    await sleep(1500);
+    assert.ok(!(await bodyText()).includes('Add the account from this link?'));
+    await w.shot(s, '11a-cold-start-handoff');
     assert.equal(await s.execute("return matchMedia('(prefers-color-scheme: dark)').matches;"), true);
     await seeText('Claims of the current token');
     await w.shot(s, '11-dark-session');
@@ -300,6 +325,12 @@ test('the journey', async (t) => {
     await w.shot(s, '14-sign-out-everywhere');
     await click('Sign out everywhere');
     await seeText('Signed Grace Hopper out everywhere');
+    // Alan is still signed in on this device (everywhere = Grace's sessions).
+    await waitFor('Alan active', async () => (await headerName()) === 'Alan Turing');
+    await click('Sign out ▾');
+    await click('all accounts on this device');
+    await click('Sign out all');
     await seeText('Continue in browser');
+    assert.equal((await s.findAll('.account-item')).length, 0);
   });
 });

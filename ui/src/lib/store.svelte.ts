@@ -109,6 +109,8 @@ export class AppStore {
   notify(n: Omit<Notice, 'id'>): number {
     const id = this.nextId++;
     this.notices = [...this.notices, { ...n, id }];
+    // Good news goes away by itself; problems stay until dismissed.
+    if (n.kind === 'success' || n.kind === 'info') setTimeout(() => this.dismiss(id), 8000);
     return id;
   }
 

@@ -39,6 +39,16 @@ describe('the store', () => {
     expect(invoke).toHaveBeenCalledWith('snapshot', {});
   });
 
+  it('lets good news expire and keeps problems', async () => {
+    vi.useFakeTimers();
+    const s = new AppStore();
+    s.notify({ kind: 'success', text: 'ok' });
+    s.notify({ kind: 'error', text: 'bad' });
+    vi.advanceTimersByTime(8001);
+    expect(s.notices.map((n) => n.text)).toEqual(['bad']);
+    vi.useRealTimers();
+  });
+
   it('asks about a new device with the session to revoke', async () => {
     const s = new AppStore();
     await s.handle({
