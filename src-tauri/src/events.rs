@@ -164,7 +164,9 @@ mod tests {
             account: acct(),
             name: "Ada Lovelace".into(),
         });
-        assert!(matches!(ui[0], UiEvent::SessionRevoked { ref name, .. } if name == "Ada Lovelace"));
+        assert!(
+            matches!(ui[0], UiEvent::SessionRevoked { ref name, .. } if name == "Ada Lovelace")
+        );
         assert!(ui.contains(&UiEvent::Changed));
         let (title, body) = note.unwrap();
         assert_eq!(title, "Ada Lovelace was signed out");

@@ -185,8 +185,19 @@ export class World {
       await new Promise((r) => (this.driver.exitCode !== null ? r() : this.driver.once('exit', r)));
       this.driver = undefined;
     }
-    // The app must be gone before the next start (single instance).
-    await waitFor('the app to exit', () => !isRunning(this.app), 15_000);
+    // The app must be gone before the next start (single instance). Closing
+    // its window ends it; on a loaded machine that can take a while, and a
+    // SIGTERM is what a desktop session would send next.
+    try {
+      await waitFor('the app to exit', () => !isRunning(this.app), 20_000);
+    } catch {
+      try {
+        execFileSync('pkill', ['-TERM', '-f', `^${this.app}`]);
+      } catch {
+        // gone meanwhile
+      }
+      await waitFor('the app to exit after SIGTERM', () => !isRunning(this.app), 10_000);
+    }
   }
 
   /** Launches the app a second time with these arguments (single-instance

@@ -214,6 +214,24 @@ test('the journey', async (t) => {
     assert.match(first, /This device/);
     assert.match(await bodyText(), /iPhone/);
     await w.shot(s, '08-devices');
+
+    // A new sign-in elsewhere: announced ("Was this you?"), in the window
+    // and on the notification bus; "No" signs it out.
+    await w.bapi('POST', '/v1/sessions', {
+      user_id: await w.userId('ada@example.com'),
+      user_agent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+      ip_address: '203.0.113.9',
+    });
+    await click('Refresh');
+    await seeText('Was this you?');
+    await waitFor('the new-device notification on the bus', () => w.notifications().includes('New sign-in to your account'));
+    await waitFor('four devices', async () => (await s.findAll('.device')).length === 4);
+    await w.shot(s, '08a-new-device');
+    await click('No, sign it out');
+    await seeText('That device was signed out');
+    await click('Refresh');
+    await waitFor('three devices again', async () => (await s.findAll('.device')).length === 3);
+
     const revoke = await s.findAll('.device button');
     await revoke[0].click();
     await seeText('Sign out this device?');

@@ -39,6 +39,14 @@ describe('the store', () => {
     expect(invoke).toHaveBeenCalledWith('snapshot', {});
   });
 
+  it('ticks every second in use, slower when idle or hidden', () => {
+    const s = new AppStore();
+    const now = 1_000_000;
+    expect(s.tickEvery(now, now - 1000, false)).toBe(1000);
+    expect(s.tickEvery(now, now - 31_000, false)).toBe(30_000);
+    expect(s.tickEvery(now, now, true)).toBe(60_000);
+  });
+
   it('lets good news expire and keeps problems', async () => {
     vi.useFakeTimers();
     const s = new AppStore();
