@@ -84,9 +84,9 @@ run: deps-apt ui
 	  echo "  $(TARGET_DIR)/release/latchkey status          # accounts (starts the local demo)"; \
 	  echo "  $(TARGET_DIR)/release/latchkey sign-in         # sign in through a browser"; \
 	  echo "  make emulator                                  # the local Clerk on its own (curl walkthrough: crates/clerk-emulator/README.md)"; \
-	  exit 0; \
+	else \
+	  "$(APP_RELEASE)"; \
 	fi
-	"$(APP_RELEASE)"
 
 # The local Clerk on its own, persisted where the app and CLI keep it.
 emulator:

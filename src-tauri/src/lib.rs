@@ -81,6 +81,18 @@ macro_rules! latchkey_handler {
 
 /// Runs the desktop app.
 pub fn run() {
+    // GTK cannot start without a display (it would panic deep inside tao).
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("DISPLAY").is_none_or(|d| d.is_empty())
+        && std::env::var_os("WAYLAND_DISPLAY").is_none_or(|d| d.is_empty())
+    {
+        eprintln!(
+            "latchkey-app: no display (DISPLAY and WAYLAND_DISPLAY are unset).\n\
+             Run it in a desktop session, or under a virtual display: xvfb-run -a latchkey-app\n\
+             The same accounts are available from the command line: latchkey status"
+        );
+        std::process::exit(1);
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let settings = match Settings::from_args(&args, &|k| std::env::var_os(k)) {
         Ok(s) => s,

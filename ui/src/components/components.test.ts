@@ -107,6 +107,19 @@ describe('SignIn', () => {
   });
 });
 
+describe('SignIn without secure storage', () => {
+  it('says what it means and what to do', async () => {
+    const snap = snapshot([]);
+    snap.status.storage = { state: 'unavailable', detail: 'no Secret Service', locked: true };
+    store.snap = snap;
+    invoke.mockResolvedValue({ instance: snap.instances[0], providers: [] });
+    render(SignIn);
+    const note = screen.getByRole('note');
+    expect(note.textContent).toContain('Secure storage is unavailable: the keyring is locked');
+    expect(note.textContent).toContain('will not remember it after you quit');
+  });
+});
+
 describe('DevicesView', () => {
   it('puts this device first and asks before revoking another', async () => {
     store.snap = snapshot([account('Ada Lovelace', 's1', { active: true })]);
