@@ -42,3 +42,32 @@ fn every_command_is_declared_once_and_matches_the_build_list() {
         );
     }
 }
+
+#[test]
+fn the_ui_uses_every_granted_command() {
+    fn sources(dir: &std::path::Path, out: &mut String) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with("bindings") && !p.ends_with("test") {
+                    sources(&p, out);
+                }
+            } else if (p.extension().is_some_and(|x| x == "svelte" || x == "ts"))
+                && !p.to_string_lossy().ends_with(".test.ts")
+            {
+                out.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let mut ui = String::new();
+    sources(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui/src"),
+        &mut ui,
+    );
+    for (name, _, _) in latchkey_app::bindings::signatures() {
+        assert!(
+            ui.contains(&format!("call('{name}'")),
+            "the UI never calls {name}: drop it from the capability, or use it"
+        );
+    }
+}

@@ -154,6 +154,24 @@ test('the journey', async (t) => {
     await w.shot(s, '04-accounts');
   });
 
+  await t.test('keyboard and labels: tabs move with arrow keys, every control has a name', async () => {
+    await s.execute("document.getElementById('tab-session').focus();");
+    const tab = await s.find('#tab-session');
+    await s.cmd('POST', `/element/${tab.id}/value`, { text: '\uE014' }); // ArrowRight
+    await waitFor('Organization selected', async () =>
+      (await s.execute("return document.activeElement.id + ' ' + document.activeElement.getAttribute('aria-selected');")) ===
+      'tab-organization true');
+    await seeText('Active organization');
+    await s.cmd('POST', `/element/${(await s.find('#tab-organization')).id}/value`, { text: '\uE012' }); // ArrowLeft
+    await seeText('Claims of the current token');
+    const unnamed = await s.execute(`
+      const named = (el) => (el.getAttribute('aria-label') || el.textContent || '').trim() ||
+        (el.id && document.querySelector('label[for="' + el.id + '"]')) || el.getAttribute('title');
+      return [...document.querySelectorAll('button, input, select, [role=tab], [role=menuitem]')]
+        .filter((el) => !named(el)).map((el) => el.outerHTML.slice(0, 80));`);
+    assert.deepEqual(unnamed, []);
+  });
+
   await t.test('ticket handoff from the demo web app: asks first, adds, undo', async () => {
     const link = await w.demoHandoffLink('katherine@example.com');
     assert.match(link, /^dev\.latchkey\.desktop:\/\/handoff\?ticket=/);
