@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clerk_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Local, Seed};
+use clerk_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
 use latchkey_core::engine::{AccountRef, Engine, EngineConfig, OrgSel};
 use latchkey_core::store::{Keychain, platform_store};
 use latchkey_core::{
@@ -92,19 +92,16 @@ pub async fn start_engine(
             seed,
             ..EmulatorConfig::default()
         };
-        let info = match Emulator::start_or_attach(cfg).await.map_err(|e| {
-            IpcError::new(
-                ErrorKind::Config,
-                format!("could not start the local demo instance: {e}"),
-            )
-        })? {
-            Local::Started(h) => {
-                let info = h.info().clone();
-                demo = Some(h);
-                info
-            }
-            Local::Attached(info) => info,
-        };
+        let (info, handle) = Emulator::start_or_attach(cfg)
+            .await
+            .map_err(|e| {
+                IpcError::new(
+                    ErrorKind::Config,
+                    format!("could not start the local demo instance: {e}"),
+                )
+            })?
+            .into_parts();
+        demo = handle;
         let inst = Instance::local_demo(
             &info.frontend_api_url,
             &info.instance_id,

@@ -104,6 +104,16 @@ pub enum Local {
     Attached(EmulatorInfo),
 }
 
+impl Local {
+    /// Where it is, and the handle to keep alive when this process started it.
+    pub fn into_parts(self) -> (EmulatorInfo, Option<EmulatorHandle>) {
+        match self {
+            Local::Started(h) => (h.info().clone(), Some(h)),
+            Local::Attached(info) => (info, None),
+        }
+    }
+}
+
 impl Emulator {
     /// Binds, loads or seeds the instance, and serves it in the background.
     ///

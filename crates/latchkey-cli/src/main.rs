@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use clerk_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Local, Seed};
+use clerk_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
 use latchkey_core::engine::{
     Account, Engine, EngineConfig, EverywhereOutcome, OrgSel, RevokeOutcome, StorageState,
 };
@@ -259,19 +259,16 @@ async fn open() -> Out<Ctx> {
             seed: Seed::demo(),
             ..EmulatorConfig::default()
         };
-        let info = match Emulator::start_or_attach(cfg).await.map_err(|e| {
-            Fail::new(
-                code::FAILED,
-                format!("could not start the local demo instance: {e}"),
-            )
-        })? {
-            Local::Started(h) => {
-                let info = h.info().clone();
-                demo = Some(h);
-                info
-            }
-            Local::Attached(info) => info,
-        };
+        let (info, handle) = Emulator::start_or_attach(cfg)
+            .await
+            .map_err(|e| {
+                Fail::new(
+                    code::FAILED,
+                    format!("could not start the local demo instance: {e}"),
+                )
+            })?
+            .into_parts();
+        demo = handle;
         let inst = Instance::local_demo(
             &info.frontend_api_url,
             &info.instance_id,
