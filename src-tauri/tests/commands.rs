@@ -472,3 +472,56 @@ fn bad_arguments_get_clear_errors() {
             .is_empty()
     );
 }
+
+#[test]
+fn the_loopback_fallback_signs_in_and_tells_the_window() {
+    let r = rig(Duration::from_secs(60));
+    let started = r
+        .call(
+            "start_sign_in",
+            json!({ "instanceId": r.instance_id(), "loopback": true }),
+        )
+        .unwrap();
+    let url = started["url"].as_str().unwrap().to_owned();
+    let attempt = url.split("attempt=").nth(1).unwrap().to_owned();
+    // The browser signs in on the hosted page and is sent to the app's
+    // one-time loopback listener.
+    let redirect = r.rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let res = http
+            .post(format!("{}/hosted/sign-in", r.emu.frontend_api_url()))
+            .form(&[
+                ("attempt", attempt.as_str()),
+                ("identifier", "grace@example.com"),
+                ("password", "cobol-1959"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let loc = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(loc.starts_with("http://127.0.0.1:"), "{loc}");
+        let page = http.get(&loc).send().await.unwrap();
+        assert!(page.status().is_success());
+        loc
+    });
+    assert!(redirect.contains("/callback?"));
+    // The window hears who signed in; the account is active.
+    let finished = (0..100).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        r.events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e.contains("sign_in_finished"))
+            .cloned()
+    });
+    let finished: Value = serde_json::from_str(&finished.expect("sign_in_finished")).unwrap();
+    assert_eq!(finished["account"]["name"], "Grace Hopper");
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert_eq!(snap["active"], finished["account"]["key"]);
+    assert!(snap["signIn"].is_null(), "the waiting state ended");
+}
