@@ -3,11 +3,11 @@
 
 use tauri::{AppHandle, Runtime, State};
 
+use crate::ClipboardState;
 use crate::deep_link::after_callback;
 use crate::error::{ErrorKind, IpcError, Result};
 use crate::state::Latchkey;
 use crate::view::*;
-use crate::{ClipboardState, events};
 
 type S<'a> = State<'a, Latchkey>;
 
@@ -103,8 +103,7 @@ pub async fn template_claims(
 /// Copies a token in Rust after the user confirmed in the UI; returns when
 /// the clipboard is cleared (ms since the epoch).
 #[tauri::command]
-pub async fn copy_token<R: Runtime>(
-    app: AppHandle<R>,
+pub async fn copy_token(
     lk: S<'_>,
     clip: State<'_, ClipboardState>,
     key: AccountKey,
@@ -117,17 +116,8 @@ pub async fn copy_token<R: Runtime>(
             "copying a token needs a confirmation",
         ));
     }
-    let clears_at_ms = clip
-        .0
-        .copy(&lk.token_for_clipboard(&key, template.as_deref()).await?)?;
-    events::emit(
-        &app,
-        UiEvent::Clipboard {
-            copied: true,
-            clears_at_ms,
-        },
-    );
-    Ok(clears_at_ms)
+    clip.0
+        .copy(&lk.token_for_clipboard(&key, template.as_deref()).await?)
 }
 
 #[tauri::command]

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clerk_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
+use clerk_emulator::{Emulator, EmulatorHandle, Seed};
 use latchkey_core::engine::{AccountRef, Engine, EngineConfig, OrgSel};
 use latchkey_core::store::{Keychain, platform_store};
 use latchkey_core::{
-    HandoffResult, Instance, InstanceKind, LoopbackListener, OrganizationId, Outcome, Redirect,
-    SessionId, decode_unverified,
+    HandoffResult, Instance, LoopbackListener, OrganizationId, Outcome, Redirect, SessionId,
+    decode_unverified,
 };
 use tokio::sync::watch;
 
@@ -78,21 +78,10 @@ pub async fn start_engine(
         engine.set_templates(inst.id(), settings.templates.clone());
         engine.add_instance(inst).await?;
     }
-    let instances = engine.instances().await;
-    let wants_demo = instances.is_empty()
-        || instances
-            .iter()
-            .any(|i| i.kind() == InstanceKind::LocalDemo);
     let mut demo = None;
-    if wants_demo {
-        let seed = Seed::demo();
-        let templates: Vec<String> = seed.jwt_templates.keys().cloned().collect();
-        let cfg = EmulatorConfig {
-            data_dir: Some(settings.data_dir.join("local-demo")),
-            seed,
-            ..EmulatorConfig::default()
-        };
-        let (info, handle) = Emulator::start_or_attach(cfg)
+    if engine.needs_local_demo().await {
+        let templates: Vec<String> = Seed::demo().jwt_templates.keys().cloned().collect();
+        let (info, handle) = Emulator::start_or_attach_demo(&settings.data_dir)
             .await
             .map_err(|e| {
                 IpcError::new(
@@ -164,6 +153,12 @@ impl Latchkey {
         }
     }
 
+    /// An account as the window shows it, with its avatar when fetched.
+    fn account_view(&self, a: &latchkey_core::engine::Account) -> AccountView {
+        let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
+        AccountView::new(a, avatar)
+    }
+
     pub fn avatars(&self) -> &Avatars {
         &self.avatars
     }
@@ -220,10 +215,7 @@ impl Latchkey {
             .cached_accounts()
             .iter()
             .filter(|a| a.status.is_signed_in())
-            .map(|a| {
-                let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
-                AccountView::new(a, avatar)
-            })
+            .map(|a| self.account_view(a))
             .collect();
         {
             let mut known = lock(&self.known);
@@ -461,8 +453,7 @@ impl Latchkey {
             .await
             .into_iter()
             .find(|a| &a.account.session_id == session)?;
-        let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
-        Some(AccountView::new(&a, avatar))
+        Some(self.account_view(&a))
     }
 
     pub fn sign_in_failed(&self) -> bool {
@@ -477,13 +468,8 @@ impl Latchkey {
         let ctx = self.ctx().await?;
         let outcome = ctx.engine.handle_deep_link(url).await?;
         if matches!(outcome, Outcome::HandoffPending) {
-            let instance_id = ctx.engine.active().map(|a| a.instance_id).or(ctx
-                .engine
-                .instances()
-                .await
-                .first()
-                .map(|i| i.id().to_owned()));
-            let instance_id = instance_id.unwrap_or_default();
+            // The instance the engine will redeem it on.
+            let instance_id = ctx.engine.handoff_instance().await?;
             let instance_name = ctx
                 .engine
                 .environment(&instance_id)
@@ -517,9 +503,8 @@ impl Latchkey {
             .ok_or_else(|| {
                 IpcError::new(ErrorKind::SignIn, "the added account is not signed in")
             })?;
-        let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
         Ok(HandoffDone {
-            account: AccountView::new(&a, avatar),
+            account: self.account_view(&a),
             added: matches!(result, HandoffResult::Added { .. }),
         })
     }

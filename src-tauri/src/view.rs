@@ -562,9 +562,4 @@ pub enum UiEvent {
     LinkRejected {
         error: IpcError,
     },
-    /// "Copy token" copied; the clipboard is cleared at `clears_at_ms`.
-    Clipboard {
-        copied: bool,
-        clears_at_ms: i64,
-    },
 }

@@ -220,6 +220,20 @@ impl Emulator {
         })
     }
 
+    /// The local demo instance of a Latchkey data dir (`<dir>/local-demo`,
+    /// seeded with the demo users): started, or attached to when the app or
+    /// the CLI already runs it.
+    pub async fn start_or_attach_demo(
+        latchkey_data_dir: &std::path::Path,
+    ) -> Result<Local, StartError> {
+        Self::start_or_attach(EmulatorConfig {
+            data_dir: Some(latchkey_data_dir.join("local-demo")),
+            seed: crate::Seed::demo(),
+            ..EmulatorConfig::default()
+        })
+        .await
+    }
+
     /// Starts an emulator on `config.data_dir`, or returns the running one
     /// that holds the data dir's lock (the app and the CLI share one).
     pub async fn start_or_attach(config: EmulatorConfig) -> Result<Local, StartError> {

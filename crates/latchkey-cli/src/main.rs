@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use clerk_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
+use clerk_emulator::{Emulator, EmulatorHandle};
 use latchkey_core::engine::{
     Account, Engine, EngineConfig, EverywhereOutcome, OrgSel, RevokeOutcome, StorageState,
 };
@@ -246,20 +246,10 @@ async fn open() -> Out<Ctx> {
     let mut config = EngineConfig::new(dir.clone(), keychain);
     config.probe_storage = false;
     let engine = Engine::open(config).await?;
-    let instances = engine.instances().await;
-    let wants_demo = instances.is_empty()
-        || instances
-            .iter()
-            .any(|i| i.kind() == InstanceKind::LocalDemo);
     let mut demo = None;
-    if wants_demo {
+    if engine.needs_local_demo().await {
         // Start or attach to the one emulator of this data dir (the app's too).
-        let cfg = EmulatorConfig {
-            data_dir: Some(dir.join("local-demo")),
-            seed: Seed::demo(),
-            ..EmulatorConfig::default()
-        };
-        let (info, handle) = Emulator::start_or_attach(cfg)
+        let (info, handle) = Emulator::start_or_attach_demo(&dir)
             .await
             .map_err(|e| {
                 Fail::new(

@@ -872,6 +872,16 @@ impl Engine {
         self.with_instance(instance_id, |i| i.fapi.clone()).await
     }
 
+    /// True when the local demo instance should run: nothing else is
+    /// configured, or it is one of the instances.
+    pub async fn needs_local_demo(&self) -> bool {
+        let instances = self.instances().await;
+        instances.is_empty()
+            || instances
+                .iter()
+                .any(|i| i.kind() == InstanceKind::LocalDemo)
+    }
+
     /// The instance's environment (application name, social providers,
     /// single-session mode), read once and cached: it is not needed on the
     /// token path, so nothing reads it until asked.
@@ -1463,7 +1473,9 @@ impl Engine {
         Ok(outcome)
     }
 
-    async fn handoff_instance(&self) -> Result<String> {
+    /// The instance a handoff link goes to: the active account's, or the
+    /// only one.
+    pub async fn handoff_instance(&self) -> Result<String> {
         if let Some(a) = self.active() {
             return Ok(a.instance_id);
         }

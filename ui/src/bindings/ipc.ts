@@ -125,7 +125,7 @@ done: boolean, revoked: number, failed: Array<RevokeView>, };
 
 export type SignedOutView = { signedOut: number, failed: Array<string>, };
 
-export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expires_at_ms: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, session_id: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, } | { "type": "clipboard", copied: boolean, clears_at_ms: number, };
+export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expires_at_ms: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, session_id: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, };
 
 export type Claims = Record<string, unknown>;
 

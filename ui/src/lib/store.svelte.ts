@@ -41,7 +41,6 @@ export class AppStore {
   notices = $state<Notice[]>([]);
   /** Token expiry by session id (from refresh events). */
   tokenExpiry = $state<Record<string, number>>({});
-  clipboardClearsAt = $state<number | null>(null);
   now = $state(Date.now());
   /** Bumped on every change so views re-read what they show. */
   version = $state(0);
@@ -195,9 +194,6 @@ export class AppStore {
         break;
       case 'link_rejected':
         this.notify({ kind: 'error', text: 'A link was not used', error: e.error });
-        break;
-      case 'clipboard':
-        this.clipboardClearsAt = e.clears_at_ms;
         break;
     }
   }
