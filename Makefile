@@ -112,6 +112,9 @@ lint: ui
 	$(CARGO) tree -p latchkey-core -e features -i keyring | grep -q 'keyring feature "windows-native"'
 	# The shipped app carries no emulator test controls.
 	! $(CARGO) tree -p latchkey-app -e features,normal | grep -q 'test-controls'
+	# One TLS crypto provider, ring (docs/DESIGN.md, "Binary size"): aws-lc
+	# must not come back through a default feature.
+	! $(CARGO) tree --workspace -e normal,dev | grep -q 'aws-lc'
 
 # Every Rust test runs against a real Secret Service (gnome-keyring in a
 # private D-Bus session).

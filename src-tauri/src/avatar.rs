@@ -54,7 +54,7 @@ pub async fn fetch(instance: &Instance, url: &str) -> Option<String> {
     if !instance.is_openable_url(url) {
         return None;
     }
-    let client = reqwest::Client::builder()
+    let client = latchkey_core::http_client_builder()
         .timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .build()

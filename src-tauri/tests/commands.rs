@@ -166,7 +166,7 @@ impl Rig {
         assert_eq!(url, started["url"].as_str().unwrap());
         let attempt = url.split("attempt=").nth(1).unwrap().to_owned();
         let callback = self.rt.block_on(async {
-            let http = reqwest::Client::builder()
+            let http = latchkey_core::http_client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap();
@@ -487,7 +487,7 @@ fn the_loopback_fallback_signs_in_and_tells_the_window() {
     // The browser signs in on the hosted page and is sent to the app's
     // one-time loopback listener.
     let redirect = r.rt.block_on(async {
-        let http = reqwest::Client::builder()
+        let http = latchkey_core::http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

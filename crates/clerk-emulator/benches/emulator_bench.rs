@@ -20,6 +20,14 @@ use serde_json::{Value, json};
 const WARMUP: Duration = Duration::from_millis(500);
 const RUN: Duration = Duration::from_secs(5);
 
+/// A `reqwest` client builder. In a workspace build reqwest is compiled with
+/// `rustls-no-provider` (for latchkey-core), which panics in `build()` unless
+/// a rustls crypto provider is installed: install ring first.
+fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -64,7 +72,7 @@ async fn http_rate(
     concurrency: usize,
     req: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>,
 ) -> (f64, u64) {
-    let client = reqwest::Client::builder()
+    let client = http()
         .pool_max_idle_per_host(concurrency)
         .build()
         .expect("client");
@@ -151,7 +159,7 @@ fn main() {
         let cfg = EmulatorConfig { key_material: Some(material.clone()), rate_limits: false, ..EmulatorConfig::default() };
         let emu = Emulator::start(cfg).await.expect("start");
         let base = emu.frontend_api_url().to_owned();
-        let http = reqwest::Client::new();
+        let http = http().build().unwrap();
         let users: Value = http.get(format!("{}/v1/users?email_address=ada@example.com", emu.backend_api_url())).bearer_auth(emu.secret_key()).send().await.unwrap().json().await.unwrap();
         let uid = users[0]["id"].as_str().unwrap().to_owned();
         let t: Value = http.post(format!("{}/v1/sign_in_tokens", emu.backend_api_url())).bearer_auth(emu.secret_key()).json(&json!({"user_id": uid, "expires_in_seconds": 300})).send().await.unwrap().json().await.unwrap();

@@ -127,7 +127,7 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let attempt = url.split("attempt=").nth(1).unwrap().to_owned();
-        let http = reqwest::Client::builder()
+        let http = latchkey_core::http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
@@ -473,7 +473,7 @@ async fn a_revoked_session_has_its_own_exit_code() {
             )
         })
         .to_owned();
-    let http = reqwest::Client::new();
+    let http = latchkey_core::http_client_builder().build().unwrap();
     http.post(format!(
         "{}/v1/sessions/{sid}/revoke",
         r.emu.backend_api_url()

@@ -29,7 +29,7 @@ async fn sign_in(
         .await
         .unwrap();
     let attempt = started.url.split("attempt=").nth(1).unwrap().to_owned();
-    let http = reqwest::Client::builder()
+    let http = latchkey_core::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

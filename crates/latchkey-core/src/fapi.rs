@@ -87,9 +87,38 @@ fn transport_error(e: &reqwest::Error) -> Error {
             ErrorKind::Protocol,
             "the Clerk Frontend API answered with a redirect, which is not followed",
         )
+    } else if certificate_refused(e) {
+        Error::new(
+            ErrorKind::Network,
+            "could not reach the Clerk Frontend API: its TLS certificate is not trusted \
+             by this system (a proxy that intercepts HTTPS needs its certificate \
+             installed)",
+        )
     } else {
         Error::new(ErrorKind::Network, "could not reach the Clerk Frontend API")
     }
+}
+
+/// Whether a transport error is rustls refusing the server's certificate.
+/// The rustls error sits in the source chain inside (nested) `io::Error`s,
+/// whose `source()` skips the wrapped error itself, so those are opened.
+fn certificate_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    // Bounded: a source chain is a handful of links.
+    for _ in 0..16 {
+        let Some(err) = cur else { return false };
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidCertRevocationList(_)
+            );
+        }
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _).or(err.source()),
+            None => err.source(),
+        };
+    }
+    false
 }
 
 /// Parses `Retry-After` (delta-seconds or HTTP-date), clamped; garbage or
@@ -597,6 +626,20 @@ impl Fapi {
     }
 }
 
+/// A `reqwest` client builder with TLS ready: installs rustls' `ring`
+/// provider as the process default the first time (reqwest is built with
+/// `rustls-no-provider`, which panics in `build()` without one). Every HTTP
+/// client in Latchkey — the app's avatar fetches and the tests' clients too —
+/// starts here.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // Err means another provider is already the default: keep it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
 /// The HTTP client for an instance: Latchkey's User-Agent, timeouts, no
 /// redirects. A Clerk instance is https-only with the system's roots; the
 /// local demo instance is plain http on loopback, so it trusts no
@@ -604,7 +647,7 @@ impl Fapi {
 /// per process).
 pub(crate) fn http_client(instance: &Instance, total: Duration) -> Result<reqwest::Client> {
     let clerk = instance.kind() == crate::instance::InstanceKind::Clerk;
-    let mut b = reqwest::Client::builder()
+    let mut b = http_client_builder()
         .user_agent(user_agent())
         .connect_timeout(CONNECT_TIMEOUT.min(total))
         .timeout(total)

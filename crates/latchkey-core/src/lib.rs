@@ -34,7 +34,7 @@ pub mod store;
 mod types;
 
 pub use error::{Error, ErrorKind, Result};
-pub use fapi::{API_VERSION, Fapi, parse_retry_after, user_agent};
+pub use fapi::{API_VERSION, Fapi, http_client_builder, parse_retry_after, user_agent};
 pub use flows::{ATTEMPT_TTL, FlowKind, HandoffResult, Outcome, Redirect, SignInFlows, Started};
 pub use instance::{Instance, InstanceKind};
 pub use jwt::{

@@ -11,6 +11,14 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// A `reqwest` client builder. In a workspace build reqwest is compiled with
+/// `rustls-no-provider` (for latchkey-core), which panics in `build()` unless
+/// a rustls crypto provider is installed: install ring first.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 pub const API_VERSION: &str = "2026-05-12";
 
 /// One RSA key for the whole test binary: key generation is the slow part of

@@ -173,7 +173,7 @@ async fn request_log_records_method_path_query_and_headers() {
 async fn controls_are_scriptable_over_http_with_the_secret_key() {
     let emu = start().await;
     let base = emu.frontend_api_url().to_owned();
-    let http = reqwest::Client::new();
+    let http = http().build().unwrap();
     let sk = emu.secret_key().to_owned();
     assert_eq!(
         http.get(format!("{base}/__emulator/requests"))

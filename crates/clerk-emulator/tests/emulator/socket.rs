@@ -26,7 +26,7 @@ fn form_value(html: &str, marker: &str, field: &str) -> String {
 async fn hosted_auth_over_a_real_socket_through_the_html_pages() {
     let emu = start().await;
     let base = emu.frontend_api_url().to_owned();
-    let http = reqwest::Client::builder()
+    let http = http()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

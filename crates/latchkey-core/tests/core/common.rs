@@ -46,7 +46,9 @@ impl Env {
     }
 
     pub async fn bapi(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = reqwest::Client::new()
+        let mut req = latchkey_core::http_client_builder()
+            .build()
+            .unwrap()
             .request(method, format!("{}{path}", self.emu.backend_api_url()))
             .bearer_auth(self.emu.secret_key());
         if let Some(b) = body {
@@ -112,7 +114,7 @@ impl Env {
     }
 
     pub async fn post_page(&self, path: &str, form: &[(&str, &str)]) -> String {
-        let http = reqwest::Client::builder()
+        let http = latchkey_core::http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

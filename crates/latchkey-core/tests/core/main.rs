@@ -17,3 +17,5 @@ mod canary;
 mod store;
 // The session engine.
 mod engine;
+// HTTPS with the ring provider against a local TLS server.
+mod tls;
