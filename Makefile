@@ -165,6 +165,9 @@ bench: deps-apt deps-node
 # stripped): cold start, memory, binary size; then 5 minutes of idle CPU.
 bench-app: deps-apt deps-driver ui
 	$(CARGO) build -j$(JOBS) --release -p latchkey-app -p clerk-emulator
+	# The hello-world with only the plugins and tray #5 requires (sized only).
+	CARGO_TARGET_DIR="$(TARGET_DIR)" $(CARGO) build -j$(JOBS) --release --manifest-path tests/bench/hello/Cargo.toml --features required-plugins
+	cp "$(TARGET_DIR)/release/hello-tauri" "$(TARGET_DIR)/release/hello-tauri-plugins"
 	CARGO_TARGET_DIR="$(TARGET_DIR)" $(CARGO) build -j$(JOBS) --release --manifest-path tests/bench/hello/Cargo.toml
 	PATH="$(TOOLS)/bin:$$PATH" EMULATOR_BIN="$(TARGET_DIR)/release/clerk-emulator" APP_BIN="$(TARGET_DIR)/release/latchkey-app" \
 	  tests/with-keyring.sh node tests/bench/app_bench.mjs

@@ -4,12 +4,52 @@ fn greet(name: &str) -> String {
 }
 
 fn main() {
-    let app = tauri::Builder::default()
+    let builder = tauri::Builder::default();
+    #[cfg(feature = "required-plugins")]
+    let builder = required::plugins(builder);
+    let app = builder
         .plugin(tauri_plugin_opener::init())
         .invoke_handler(tauri::generate_handler![greet])
         .run(tauri::generate_context!());
     if let Err(e) = app {
         eprintln!("hello-tauri: {e}");
         std::process::exit(1);
+    }
+}
+
+/// The plugins and tray Latchkey's desktop issue requires, registered the
+/// way Latchkey registers them (single-instance first), each used once.
+#[cfg(feature = "required-plugins")]
+mod required {
+    use tauri::menu::{Menu, MenuItem};
+    use tauri::tray::TrayIconBuilder;
+    use tauri::{Manager, Wry};
+    use tauri_plugin_deep_link::DeepLinkExt;
+
+    pub fn plugins(builder: tauri::Builder<Wry>) -> tauri::Builder<Wry> {
+        builder
+            .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+                if let Some(w) = app.get_webview_window("main") {
+                    let _ = w.set_focus();
+                }
+            }))
+            .plugin(tauri_plugin_deep_link::init())
+            .plugin(tauri_plugin_notification::init())
+            .plugin(tauri_plugin_clipboard_manager::init())
+            .plugin(tauri_plugin_log::Builder::new().build())
+            .setup(|app| {
+                let _ = app.deep_link().register_all();
+                app.deep_link().on_open_url(|e| eprintln!("{} url(s)", e.urls().len()));
+                let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
+                let menu = Menu::with_items(app, &[&quit])?;
+                let mut tray = TrayIconBuilder::new()
+                    .menu(&menu)
+                    .on_menu_event(|app, _| app.exit(0));
+                if let Some(icon) = app.default_window_icon() {
+                    tray = tray.icon(icon.clone());
+                }
+                tray.build(app)?;
+                Ok(())
+            })
     }
 }
