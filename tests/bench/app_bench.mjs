@@ -179,6 +179,8 @@ try {
     '',
     `Idle CPU, Latchkey signed in with 60 s tokens, window open, ${secs.toFixed(0)} s: **${idlePct.toFixed(2)} % of a core** (goal ≤ 0.5 %): ${breakdown}.`,
     '',
+    `Cold starts, every run in order (ms): Latchkey ${results.app.map((r) => r.ms.toFixed(0)).join(', ')}; hello-world ${results.hello.map((r) => r.ms.toFixed(0)).join(', ')}.`,
+    '',
     `Processes counted: Latchkey ${a.procs.join(', ')}; hello-world ${h.procs.join(', ')}. Start time is from the WebDriver "new session" request (tauri-driver launches the binary) to two animation frames after the list exists, the same for both; the hello-world's "list" is its one heading.`,
   ];
   const md = path.join(root, 'docs/benchmarks.md');
