@@ -54,11 +54,18 @@ pub async fn fetch(instance: &Instance, url: &str) -> Option<String> {
     if !instance.is_openable_url(url) {
         return None;
     }
-    let client = latchkey_core::http_client_builder()
-        .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .ok()?;
+    // One client for every avatar: building one loads the system's trust
+    // store, and a shared one keeps its connections.
+    static CLIENT: std::sync::OnceLock<Option<reqwest::Client>> = std::sync::OnceLock::new();
+    let client = CLIENT
+        .get_or_init(|| {
+            latchkey_core::http_client_builder()
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .ok()
+        })
+        .as_ref()?;
     let mut resp = client.get(url).send().await.ok()?;
     if !resp.status().is_success() {
         return None;

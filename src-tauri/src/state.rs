@@ -583,16 +583,7 @@ impl Latchkey {
     ) -> Result<serde_json::Value> {
         let ctx = self.ctx().await?;
         let acct: AccountRef = key.into();
-        if !ctx
-            .engine
-            .templates(&acct.instance_id)
-            .iter()
-            .any(|t| t == template)
-        {
-            return Err(IpcError::bad_input(
-                "no JWT template of that name is configured",
-            ));
-        }
+        configured_template(&ctx, &acct, template)?;
         let t = ctx
             .engine
             .get_token(&acct, Some(template), OrgSel::Active)
@@ -613,16 +604,8 @@ impl Latchkey {
     ) -> Result<latchkey_core::SessionToken> {
         let ctx = self.ctx().await?;
         let acct: AccountRef = key.into();
-        if let Some(t) = template
-            && !ctx
-                .engine
-                .templates(&acct.instance_id)
-                .iter()
-                .any(|x| x == t)
-        {
-            return Err(IpcError::bad_input(
-                "no JWT template of that name is configured",
-            ));
+        if let Some(t) = template {
+            configured_template(&ctx, &acct, t)?;
         }
         Ok(ctx
             .engine
@@ -747,4 +730,21 @@ fn not_ready() -> IpcError {
 
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A template token is only minted for a name configured for the account's
+/// instance (the UI offers only those; anything else is bad input).
+fn configured_template(ctx: &Ctx, acct: &AccountRef, template: &str) -> Result<()> {
+    if ctx
+        .engine
+        .templates(&acct.instance_id)
+        .iter()
+        .any(|t| t == template)
+    {
+        Ok(())
+    } else {
+        Err(IpcError::bad_input(
+            "no JWT template of that name is configured",
+        ))
+    }
 }

@@ -134,6 +134,26 @@ fn request(cmd: &str, args: Value) -> InvokeRequest {
 }
 
 impl Rig {
+    /// The browser's part of hosted sign-in: submits the emulator's sign-in
+    /// form for `attempt` and returns where it redirects (the callback).
+    async fn hosted_sign_in(&self, attempt: &str, identifier: &str, password: &str) -> String {
+        let res = latchkey_core::http_client_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}/hosted/sign-in", self.emu.frontend_api_url()))
+            .form(&[
+                ("attempt", attempt),
+                ("identifier", identifier),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        res.headers()["location"].to_str().unwrap().to_owned()
+    }
+
     /// Calls a command the way the webview does; Ok(json) or Err(json).
     fn call_in(
         &self,
@@ -165,24 +185,9 @@ impl Rig {
         let url = self.opened.lock().unwrap().last().cloned().unwrap();
         assert_eq!(url, started["url"].as_str().unwrap());
         let attempt = url.split("attempt=").nth(1).unwrap().to_owned();
-        let callback = self.rt.block_on(async {
-            let http = latchkey_core::http_client_builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap();
-            let res = http
-                .post(format!("{}/hosted/sign-in", self.emu.frontend_api_url()))
-                .form(&[
-                    ("attempt", attempt.as_str()),
-                    ("identifier", identifier),
-                    ("password", password),
-                ])
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 303);
-            res.headers()["location"].to_str().unwrap().to_owned()
-        });
+        let callback = self
+            .rt
+            .block_on(self.hosted_sign_in(&attempt, identifier, password));
         let lk = self.app.state::<Latchkey>();
         let outcome = self.rt.block_on(lk.handle_deep_link(&callback)).unwrap();
         let latchkey_core::Outcome::SignedIn { session, .. } = outcome else {
@@ -487,24 +492,18 @@ fn the_loopback_fallback_signs_in_and_tells_the_window() {
     // The browser signs in on the hosted page and is sent to the app's
     // one-time loopback listener.
     let redirect = r.rt.block_on(async {
-        let http = latchkey_core::http_client_builder()
+        let loc = r
+            .hosted_sign_in(&attempt, "grace@example.com", "cobol-1959")
+            .await;
+        assert!(loc.starts_with("http://127.0.0.1:"), "{loc}");
+        let page = latchkey_core::http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap();
-        let res = http
-            .post(format!("{}/hosted/sign-in", r.emu.frontend_api_url()))
-            .form(&[
-                ("attempt", attempt.as_str()),
-                ("identifier", "grace@example.com"),
-                ("password", "cobol-1959"),
-            ])
+            .unwrap()
+            .get(&loc)
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 303);
-        let loc = res.headers()["location"].to_str().unwrap().to_owned();
-        assert!(loc.starts_with("http://127.0.0.1:"), "{loc}");
-        let page = http.get(&loc).send().await.unwrap();
         assert!(page.status().is_success());
         loc
     });

@@ -37,6 +37,20 @@ export async function waitFor(what, fn, ms = 20_000, every = 150) {
   throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
+/** A child's exit code, or 'timeout' (and the child killed) after 20 s. */
+function exitCode(p) {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+      resolve('timeout');
+    }, 20_000);
+    p.once('exit', (c) => {
+      clearTimeout(t);
+      resolve(c);
+    });
+  });
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -203,17 +217,7 @@ export class World {
   /** Launches the app a second time with these arguments (single-instance
    * forwards them to the running one); resolves with its exit code. */
   secondLaunch(args) {
-    return new Promise((resolve) => {
-      const p = spawn(this.app, args, { env: this.env, stdio: 'ignore' });
-      const t = setTimeout(() => {
-        p.kill('SIGKILL');
-        resolve('timeout');
-      }, 20_000);
-      p.once('exit', (c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
+    return exitCode(spawn(this.app, args, { env: this.env, stdio: 'ignore' }));
   }
 
   /** `xdg-open <url>`: the desktop's way, through the registered scheme.
@@ -228,20 +232,12 @@ export class World {
 
   /** A second launch whose argument is not valid UTF-8 (byte 0xff). */
   secondLaunchRaw() {
-    return new Promise((resolve) => {
-      const p = spawn('/bin/sh', ['-c', `exec "$0" "$(printf 'x\\377y')"`, this.app], {
+    return exitCode(
+      spawn('/bin/sh', ['-c', `exec "$0" "$(printf 'x\\377y')"`, this.app], {
         env: this.env,
         stdio: 'ignore',
-      });
-      const t = setTimeout(() => {
-        p.kill('SIGKILL');
-        resolve('timeout');
-      }, 20_000);
-      p.once('exit', (c) => {
-        clearTimeout(t);
-        resolve(c);
-      });
-    });
+      }),
+    );
   }
 
   browserUrls() {
