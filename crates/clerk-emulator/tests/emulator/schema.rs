@@ -1,10 +1,10 @@
 //! Every implemented FAPI response validates against Clerk's published
-//! OpenAPI spec (`shared/clerk-openapi/fapi-2026-05-12.yml`, read from
-//! beside the repo; a missing spec fails the run), and the validator is
-//! shown to bite on mutated responses.
+//! OpenAPI spec (vendored in `spec/clerk-openapi/fapi-2026-05-12.yml`; a
+//! missing spec fails the run), and the validator is shown to bite on
+//! mutated responses.
 //!
 //! Checks on top of the spec's JSON schemas (the spec under-specifies
-//! these; `clerk-fapi.md` §2 documents them):
+//! these; `docs/contracts.md`, "Wire format", documents them):
 //! - timestamps (`*_at` integers) are Unix milliseconds, not seconds;
 //! - token endpoints answer the bare `Token` object
 //!   (`{"object":"token","jwt"}`), not an envelope.
@@ -24,8 +24,7 @@ fn spec_path() -> PathBuf {
     if let Ok(p) = std::env::var("CLERK_FAPI_SPEC") {
         return PathBuf::from(p);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/clerk-openapi/fapi-2026-05-12.yml")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/clerk-openapi/fapi-2026-05-12.yml")
 }
 
 /// OpenAPI 3.0 → JSON Schema: `nullable: true` becomes a `null` type (or an
