@@ -115,6 +115,13 @@ lint: ui
 	# One TLS crypto provider, ring (docs/DESIGN.md, "Binary size"): aws-lc
 	# must not come back through a default feature.
 	! $(CARGO) tree --workspace -e normal,dev | grep -q 'aws-lc'
+	# The repository stands alone: no file cites or reads anything beside it
+	# (the contracts and the threat model are docs/contracts.md and
+	# docs/threat-model.md; Clerk's OpenAPI specs are in spec/).
+	! grep -rnE '\.\./[s]hared|[s]hared/clerk|(CONTRACTS|SECURITY|LINUX-DESKTOP|STYLE)\.md|clerk-fapi\.md|clerkjs-wire\.md' \
+	  --include='*.rs' --include='*.md' --include='*.ts' --include='*.svelte' --include='*.mjs' \
+	  --include='*.py' --include='*.sh' --include='*.json' --include='*.toml' --include='Makefile' \
+	  --exclude-dir=node_modules --exclude-dir=target --exclude-dir=dist .
 
 # Every Rust test runs against a real Secret Service (gnome-keyring in a
 # private D-Bus session).

@@ -1,4 +1,4 @@
-//! What the webview sees: display data only (CONTRACTS.md, "What the
+//! What the webview sees: display data only (docs/contracts.md, "What the
 //! webview may see"). Every type here is generated to TypeScript
 //! (`ui/src/bindings/ipc.ts`); none can hold a credential, token, ticket
 //! or verifier, because none is built from one.

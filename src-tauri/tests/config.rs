@@ -1,5 +1,5 @@
 //! The shipped configuration: a strict CSP, capabilities for the main
-//! window only with no remote URLs, the deep-link scheme from CONTRACTS.md.
+//! window only with no remote URLs, the deep-link scheme from docs/contracts.md.
 
 use serde_json::Value;
 

@@ -22,7 +22,7 @@ const require = createRequire(import.meta.url);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = process.env.EMULATOR_BIN ?? path.join(here, '../../target/debug/clerk-emulator');
 
-// React Native has these; Node 20 lacks them (clerkjs-wire.md §1).
+// React Native has these; Node 20 lacks them (without `window`, `signOut()` throws; without `navigator`, clerk-js thinks it is offline and swallows network errors).
 globalThis.window = globalThis;
 globalThis.navigator = { onLine: true };
 

@@ -222,7 +222,7 @@ export class World {
 
   /** `xdg-open <url>`: the desktop's way, through the registered scheme.
    * Debian 12's xdg-utils needs to know the desktop to use gio underneath
-   * (LINUX-DESKTOP.md); real desktops set this themselves. */
+   * (docs/DESIGN.md, "End-to-end tests"); real desktops set this themselves. */
   xdgOpen(url) {
     execFileSync('xdg-open', [url], {
       env: { ...this.env, XDG_CURRENT_DESKTOP: 'GNOME' },

@@ -1,6 +1,6 @@
 //! Callback URLs: parsed and validated before anything else happens.
 //!
-//! Accepted exactly (CONTRACTS.md): `dev.latchkey.desktop://callback`
+//! Accepted exactly (docs/contracts.md): `dev.latchkey.desktop://callback`
 //! (hosted auth), `dev.latchkey.desktop://sso-callback` (OAuth),
 //! `dev.latchkey.desktop://handoff?ticket=…` (web-to-desktop), and
 //! `http://127.0.0.1:<port>/callback` on the loopback listener. The scheme

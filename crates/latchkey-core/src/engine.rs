@@ -33,7 +33,7 @@ use crate::secret::{ClientCredential, SessionToken};
 use crate::store::{Keychain, StoreError, StoreErrorKind};
 use crate::types::{OrganizationId, SessionId, UserId};
 
-/// Clerk's cadence for 60 s tokens (CONTRACTS.md): refresh at ≤ 17 s left,
+/// Clerk's cadence for 60 s tokens (docs/contracts.md): refresh at ≤ 17 s left,
 /// never hand out a token with < 5 s left. Shorter tokens scale the same
 /// fractions (17/60 and 5/60 of their lifetime).
 pub const REFRESH_AT_REMAINING: Duration = Duration::from_secs(17);
@@ -1228,7 +1228,7 @@ impl Engine {
         };
         // Verify as of the server's time: the token was just minted, so its
         // `iat` says what time it is at Clerk. Trusted within ±10 min of the
-        // local clock (F11: a skewed local clock must not reject every
+        // local clock (docs/threat-model.md F11: a skewed local clock must not reject every
         // token); beyond that, the local clock decides (and rejects).
         let local = self.now_secs();
         let server_now = crate::jwt::decode_unverified(token.expose())

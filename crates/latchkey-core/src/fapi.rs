@@ -23,7 +23,7 @@ use crate::models::*;
 use crate::secret::{ClientCredential, PkceVerifier, RotatingNonce, SessionToken, SignInTicket};
 use crate::types::{OrganizationId, SessionId, SignInId};
 
-/// The Frontend API version this client speaks (CONTRACTS.md).
+/// The Frontend API version this client speaks (docs/contracts.md).
 pub const API_VERSION: &str = "2026-05-12";
 /// Largest response body read.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -31,11 +31,11 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub const MAX_JWT: usize = 8 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(20);
-/// `Retry-After` is honoured within these bounds (CONTRACTS.md).
+/// `Retry-After` is honoured within these bounds (docs/contracts.md).
 const RETRY_AFTER_MIN: Duration = Duration::from_secs(1);
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(600);
 
-/// `Latchkey/<version> (<OS>; <arch>)` (CONTRACTS.md).
+/// `Latchkey/<version> (<OS>; <arch>)` (docs/contracts.md).
 pub fn user_agent() -> String {
     let os = match std::env::consts::OS {
         "linux" => "Linux",

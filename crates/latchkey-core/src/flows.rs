@@ -29,7 +29,7 @@ use crate::pkce;
 use crate::secret::{PkceVerifier, SignInTicket};
 use crate::types::{SessionId, SignInId, UserId};
 
-/// Pending attempts and handoffs expire after this long (CONTRACTS.md).
+/// Pending attempts and handoffs expire after this long (docs/contracts.md).
 pub const ATTEMPT_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// Where the browser sends the user back.

@@ -1,6 +1,6 @@
 //! Instances: where a Clerk Frontend API lives and which issuer to trust.
 //!
-//! Two kinds (CONTRACTS.md):
+//! Two kinds (docs/contracts.md):
 //! - a **Clerk instance**, from a publishable key (`pk_test_…`/`pk_live_…`,
 //!   validated the way Clerk's SDK validates it) → `https://<frontend api
 //!   host>`; https only, and nothing (no environment variable, no option)

@@ -135,7 +135,7 @@ async fn hosted_auth_with_pkce_signs_in_and_passes_state_through() {
     assert_eq!(r.json["errors"][0]["meta"]["param_name"], "code_verifier");
 
     // A foreign client holding the captured callback cannot redeem it, and
-    // does not burn it (SECURITY.md T1).
+    // does not burn it (docs/threat-model.md, T1).
     let mut thief = Native::new(&emu);
     thief.post("/v1/client", &[]).await;
     let sessions_before = emu.session_count();

@@ -1,4 +1,4 @@
-//! The hostile deep-link table of SECURITY.md §3, and property tests of
+//! The hostile deep-link table of docs/threat-model.md (T7, T20), and property tests of
 //! the parser (a bounded number of cases in `make test`; `make fuzz` runs
 //! ≥ 100k): 0 accepted that should not be, 0 panics, no FAPI call.
 

@@ -1000,7 +1000,7 @@ async fn the_real_keychain_shares_accounts_across_restarts() {
     }
 }
 
-/// F20: a crash after any number of storage writes during a rotation
+/// docs/threat-model.md F20: a crash after any number of storage writes during a rotation
 /// leaves a state a restart reads: the index parses, it names credentials
 /// that exist, and the accounts are either all there (the new credential
 /// landed) or none of the rotated client's (only the old one did) — never

@@ -1,5 +1,5 @@
 //! JWT verification against the emulator's JWKS: the attack list of
-//! SECURITY.md (T9–T12) and the options of `verify`.
+//! docs/threat-model.md (T9–T12) and the options of `verify`.
 
 use std::time::Duration;
 
