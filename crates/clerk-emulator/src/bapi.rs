@@ -1,6 +1,7 @@
-//! Backend API subset (`clerk-fapi.md` §7), served under `/bapi/v1/…` and
-//! authenticated with the instance's secret key (`Authorization: Bearer
-//! sk_test_…`). JSON bodies.
+//! Backend API subset: the calls the emulator's tests and the demo web app
+//! need (Clerk's BAPI spec is in `spec/clerk-openapi/`), served under
+//! `/bapi/v1/…` and authenticated with the instance's secret key
+//! (`Authorization: Bearer sk_test_…`). JSON bodies.
 //!
 //! Extension: `POST /bapi/v1/sessions` also takes `user_agent`,
 //! `ip_address` and `actor`, and creates the session on a new "other device"
@@ -28,7 +29,10 @@ use crate::store::{Db, NewSession, NewUser};
 /// Longest sign-in token lifetime the emulator grants (Clerk's default).
 const MAX_SIGN_IN_TOKEN_SECS: i64 = 2_592_000;
 
-/// Rejects requests without the instance's secret key.
+/// Rejects requests without the instance's secret key, with the codes
+/// Clerk's BAPI uses (401 `authorization_header_format_invalid` for a
+/// header that is not `Bearer …`, 401 `authentication_invalid` for a wrong
+/// key).
 pub(crate) async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let value = req
         .headers()
@@ -86,6 +90,7 @@ struct CreateUser {
     password: Option<String>,
 }
 
+/// `POST /v1/users` (JSON): a new user with one verified email address.
 pub(crate) async fn create_user(
     State(state): State<AppState>,
     body: axum::body::Bytes,
@@ -127,6 +132,7 @@ pub(crate) async fn create_user(
     Ok(Json(v))
 }
 
+/// `GET /v1/users[?email_address=…]`.
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -143,6 +149,9 @@ pub(crate) async fn list_users(
     ))
 }
 
+/// A single-use sign-in token (`sit_…`) for `user_id`, valid `secs`. The
+/// token itself is a JWT of the shape Clerk's old docs show (`sid`, `iid`,
+/// `st: sign_in_token`, `exp`); clients must treat it as opaque.
 pub(crate) fn mint_sign_in_token(
     state: &Inner,
     db: &mut Db,
@@ -188,6 +197,9 @@ struct CreateSignInToken {
     expires_in_seconds: Option<i64>,
 }
 
+/// `POST /v1/sign_in_tokens` `{user_id, expires_in_seconds}`: Clerk's
+/// default lifetime is 30 days (`MAX_SIGN_IN_TOKEN_SECS`), which is why the
+/// demo web app asks for much less (docs/threat-model.md, T4).
 pub(crate) async fn create_sign_in_token(
     State(state): State<AppState>,
     body: axum::body::Bytes,
@@ -212,6 +224,8 @@ pub(crate) async fn create_sign_in_token(
     Ok(Json(sign_in_token_json(&state, &t)))
 }
 
+/// `POST /v1/sign_in_tokens/{id}/revoke`: only `pending` tokens (Clerk: 400
+/// `sign_in_token_cannot_be_revoked_code` otherwise).
 pub(crate) async fn revoke_sign_in_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -237,6 +251,9 @@ pub(crate) async fn revoke_sign_in_token(
     Ok(Json(sign_in_token_json(&state, &t)))
 }
 
+/// `GET /v1/sessions?user_id|client_id[&status][&limit][&offset][&paginated]`:
+/// newest first; `paginated=true` (what the Node SDK sends) wraps the list
+/// as `{data, total_count}`, otherwise a bare array (the spec's two shapes).
 pub(crate) async fn list_sessions(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -284,6 +301,7 @@ pub(crate) async fn list_sessions(
     }
 }
 
+/// `GET /v1/sessions/{id}` (BAPI `Session`, with `latest_activity`).
 pub(crate) async fn get_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -305,6 +323,9 @@ struct CreateSession {
     actor: Option<Value>,
 }
 
+/// `POST /v1/sessions`: an active session for `user_id`, created on a new
+/// client that stands for "another device" (see the module docs for the
+/// extra fields).
 pub(crate) async fn create_session(
     State(state): State<AppState>,
     body: axum::body::Bytes,
@@ -354,6 +375,8 @@ pub(crate) async fn create_session(
     Ok(Json(v))
 }
 
+/// `POST /v1/sessions/{id}/revoke`: status `revoked` ("an unauthenticated
+/// state"); the session's own client notices on its next request.
 pub(crate) async fn revoke_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -373,6 +396,7 @@ pub(crate) async fn revoke_session(
     Ok(Json(v))
 }
 
+/// `GET /v1/jwks`: the same keys as the Frontend API's JWKS.
 pub(crate) async fn jwks(State(state): State<AppState>) -> Json<Value> {
     Json(state.keys.jwks())
 }

@@ -8,7 +8,7 @@ use crate::keys::KeyMaterial;
 use crate::seed::Seed;
 use crate::store::Lifetimes;
 
-/// The redirect URLs allowed by default: the callbacks in `CONTRACTS.md`.
+/// The redirect URLs allowed by default: the callbacks in `docs/contracts.md`.
 /// Loopback `http://127.0.0.1:<any port>/callback` is allowed separately
 /// (see [`EmulatorConfig::allow_loopback_redirects`]).
 pub const DEFAULT_REDIRECT_ALLOWLIST: &[&str] = &[
@@ -44,6 +44,7 @@ pub struct EmulatorConfig {
     /// `auth_config.native_settings.api_enabled`; when false, native
     /// requests get 400 `native_api_disabled`.
     pub native_api_enabled: bool,
+    /// How long sessions, sign-ins, nonces and hosted-auth attempts live.
     pub lifetimes: Lifetimes,
     /// Reuse these keys instead of generating new ones (tests share one RSA
     /// key to avoid paying for key generation per instance).

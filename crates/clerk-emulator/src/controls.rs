@@ -32,6 +32,7 @@ pub struct FaultRule {
     /// Path pattern; `*` matches one path segment
     /// (`/v1/client/sessions/*/tokens`).
     pub path: String,
+    /// What to do instead of (or around) the real answer.
     pub action: FaultAction,
     /// Only the next N matching requests; every one if absent.
     #[serde(default)]
@@ -90,8 +91,11 @@ pub enum FaultAction {
     /// An error status with a Clerk error body; `retry_after` is sent
     /// verbatim (seconds, an HTTP date, or garbage).
     Status {
+        /// The HTTP status (429, 500, …).
         status: u16,
+        /// The Clerk error code in the body.
         code: String,
+        /// The `Retry-After` header, sent as given.
         #[serde(default)]
         retry_after: Option<String>,
     },
@@ -102,9 +106,15 @@ pub enum FaultAction {
     /// The real response with its body cut in half.
     TruncatedJson,
     /// Wait, then answer normally.
-    Delay { ms: u64 },
+    Delay {
+        /// Milliseconds to wait.
+        ms: u64,
+    },
     /// The real response, its body sent a few bytes per second.
-    Trickle { bytes_per_sec: u32 },
+    Trickle {
+        /// Body bytes per second.
+        bytes_per_sec: u32,
+    },
     /// Headers, then the connection is dropped mid-body.
     Drop,
 }
@@ -177,14 +187,19 @@ impl Fault {
 /// One logged request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoggedRequest {
+    /// Order of arrival, from 1.
     pub seq: u64,
+    /// The emulator's clock when it arrived (ms).
     pub at_ms: i64,
     /// The method as sent (before any `_method` override).
     pub method: String,
+    /// The path, without the query.
     pub path: String,
+    /// The raw query string.
     pub query: String,
     /// Lower-case header names; repeated headers joined with ", ".
     pub headers: BTreeMap<String, String>,
+    /// The status answered.
     pub status: u16,
 }
 
@@ -196,6 +211,7 @@ impl LoggedRequest {
             .map(|(_, v)| v.into_owned())
     }
 
+    /// A header's value (name in any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .get(&name.to_ascii_lowercase())

@@ -1,5 +1,13 @@
 //! `GET /v1/environment`: the instance's settings, in the shape of the FAPI
 //! spec's `Client.Environment` (every required field present).
+//!
+//! What clients read from it: `auth_config.single_session_mode` (one account
+//! per client, or several), `auth_config.native_settings.api_enabled` (the
+//! Dashboard's "Native API" switch; off → 400 `native_api_disabled`),
+//! `display_config.application_name` (shown next to accounts) and
+//! `user_settings.social` (the sign-in buttons: enabled and
+//! `authenticatable` providers). Everything else is there because the spec
+//! requires it, with the values a fresh development instance has.
 
 use serde_json::{Value, json};
 

@@ -2,7 +2,7 @@
 //!
 //! Every failure the emulator answers is `{"errors":[{code, message,
 //! long_message, meta}], "meta":{}, "clerk_trace_id"}` with the HTTP status
-//! and code Clerk uses (`clerk-fapi.md` §6), never a bare string. Internal
+//! and code Clerk uses (Clerk's error catalogue; `docs/contracts.md`, "Wire format"), never a bare string. Internal
 //! failures become a generic 500 in the same envelope; their detail goes to
 //! the log only.
 

@@ -29,10 +29,13 @@ impl std::fmt::Debug for KeyMaterial {
 /// Why key material could not be created or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// RSA key generation failed.
     #[error("cannot generate an RSA key: {0}")]
     Generate(String),
+    /// The persisted signing key does not parse.
     #[error("stored signing key is not a valid RSA private key")]
     InvalidRsa,
+    /// The persisted credential secret does not decode.
     #[error("stored credential secret is not valid base64url")]
     InvalidSecret,
 }

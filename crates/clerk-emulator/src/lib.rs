@@ -4,7 +4,7 @@
 //!
 //! It is Latchkey's embedded local demo instance, the backend of every
 //! Latchkey test, and a standalone tool (`clerk-emulator --port 0 --seed
-//! demo`). It follows Clerk's wire format (`shared/clerk-fapi.md`): form
+//! demo`). It follows Clerk's wire format (`docs/contracts.md`, "Wire format"): form
 //! bodies, `_is_native` + `Authorization` client credentials rotated through
 //! the response header, `{response, client}` envelopes, millisecond
 //! timestamps, RS256 v2 session tokens with `kid` = instance id, Clerk's
@@ -24,7 +24,6 @@
 
 #![recursion_limit = "256"]
 #![warn(missing_docs)]
-#![allow(missing_docs)] // internal modules document themselves; the public surface is below
 
 mod bapi;
 pub mod cli;

@@ -14,10 +14,10 @@ use crate::ids::new_id;
 use crate::model::{ExternalStatus, ProviderProfile};
 use crate::state::{AppState, Inner};
 
-/// The scheme and path of the web-to-desktop handoff (CONTRACTS.md).
+/// The scheme and path of the web-to-desktop handoff (docs/contracts.md).
 pub const HANDOFF_URL: &str = "dev.latchkey.desktop://handoff";
 
-/// Lifetime of tickets minted by the demo web app (CONTRACTS.md: ≤ 300 s).
+/// Lifetime of tickets minted by the demo web app (docs/contracts.md: 300 s).
 pub const HANDOFF_TICKET_SECS: i64 = 300;
 
 pub(crate) fn esc(s: &str) -> String {
@@ -99,6 +99,7 @@ fn with_params(base: &str, params: &[(&str, &str)]) -> String {
 
 // ---------------------------------------------------------------- index
 
+/// `/`: what a developer needs to point a client at this instance.
 pub(crate) async fn index(State(state): State<AppState>) -> Html<String> {
     let db = state.db();
     let pk = crate::server::publishable_key(&state.base_url);
@@ -117,6 +118,9 @@ pub(crate) async fn index(State(state): State<AppState>) -> Html<String> {
 
 // ---------------------------------------------------------------- hosted sign-in
 
+/// One button per seeded user. The emulator stands in for Clerk's Account
+/// Portal, whose real sign-in methods (password, codes, passkeys) are not
+/// the point here: choosing a user is the "sign-in".
 fn user_buttons(
     state: &Inner,
     hidden: &[(&str, &str)],
@@ -150,6 +154,8 @@ fn user_buttons(
         .collect()
 }
 
+/// `GET /hosted/sign-in?attempt=…`: the Account Portal page a hosted-auth
+/// URL opens in the system browser (never in the app's webview).
 pub(crate) async fn hosted_sign_in_page(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -203,6 +209,11 @@ fn render_hosted(state: &Inner, attempt_id: &str, error: Option<&str>) -> Respon
     Html(page("Sign in", &app, &body)).into_response()
 }
 
+/// `POST /hosted/sign-in`: the user chose an account (or cancelled). Like
+/// Clerk's hosted auth, the browser is sent back to the attempt's
+/// `redirect_url` with `state`, a fresh `rotating_token_nonce` and the
+/// pre-allocated `created_session_id`; a cancel carries
+/// `__clerk_status=failed&__clerk_error_code=user_cancelled`.
 pub(crate) async fn hosted_sign_in_submit(
     State(state): State<AppState>,
     Form(f): Form<HashMap<String, String>>,
@@ -286,6 +297,10 @@ pub(crate) async fn hosted_sign_in_submit(
 
 // ---------------------------------------------------------------- fake OAuth provider
 
+/// `GET /oauth/{provider}/authorize?sign_in_id=…`: the fake OAuth
+/// provider's consent page (what `external_verification_redirect_url`
+/// points at). Real providers return to Clerk's `/v1/oauth_callback`, which
+/// then redirects to the app; the emulator folds both hops into one.
 pub(crate) async fn oauth_page(
     State(state): State<AppState>,
     Path(provider): Path<String>,
@@ -342,6 +357,11 @@ pub(crate) async fn oauth_page(
     Html(page(pname, &app, &body)).into_response()
 }
 
+/// `POST /oauth/{provider}/authorize`: consent given (or denied). A known
+/// account verifies the sign-in; an unknown one makes it `transferable`
+/// (Clerk's "sign up instead"); either way the browser goes to the sign-in's
+/// `redirect_url` with a `rotating_token_nonce` the app reloads the sign-in
+/// with. Denied: `__clerk_status=failed&__clerk_error_code=oauth_access_denied`.
 pub(crate) async fn oauth_submit(
     State(state): State<AppState>,
     Path(provider): Path<String>,
@@ -457,6 +477,9 @@ pub(crate) async fn oauth_submit(
 
 // ---------------------------------------------------------------- demo web app
 
+/// The demo web app keeps its own sign-in in a cookie: it is a stand-in
+/// for *your* web app (which would use Clerk in the browser), not part of
+/// the Clerk API.
 fn demo_user(state: &Inner, headers: &HeaderMap) -> Option<crate::model::User> {
     let cookie = headers.get(header::COOKIE)?.to_str().ok()?;
     let uid = cookie
@@ -466,6 +489,7 @@ fn demo_user(state: &Inner, headers: &HeaderMap) -> Option<crate::model::User> {
     state.db().users.get(uid).cloned()
 }
 
+/// `GET /demo`: sign in on the web, then "Open in Latchkey".
 pub(crate) async fn demo_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let app = state.db().application_name.clone();
     let body = match demo_user(&state, &headers) {
@@ -488,6 +512,7 @@ pub(crate) async fn demo_page(State(state): State<AppState>, headers: HeaderMap)
     Html(page("Demo web app", &app, &body)).into_response()
 }
 
+/// `POST /demo/sign-in`: the web app's own sign-in (a cookie, `SameSite=Lax`).
 pub(crate) async fn demo_sign_in(
     State(state): State<AppState>,
     Form(f): Form<HashMap<String, String>>,
@@ -512,6 +537,7 @@ pub(crate) async fn demo_sign_in(
         .into_response()
 }
 
+/// `POST /demo/sign-out`.
 pub(crate) async fn demo_sign_out() -> Response {
     (
         StatusCode::SEE_OTHER,

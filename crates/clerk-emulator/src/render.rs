@@ -19,10 +19,15 @@ pub(crate) struct Render<'a> {
 }
 
 impl Render<'_> {
+    /// Avatars are served by the emulator itself (`/avatars/<id>.svg`), so
+    /// the app's avatar fetch stays on the instance's own origin.
     pub fn image_url(&self, user: &User) -> String {
         format!("{}/avatars/{}.svg", self.base, user.id)
     }
 
+    /// `public_user_data` of a session or membership (spec
+    /// `Client.PublicUserData`): `identifier` is required and is what the
+    /// user signed in with — here always the email address.
     pub fn public_user_data(&self, user: &User) -> Value {
         json!({
             "first_name": user.first_name,
@@ -35,6 +40,8 @@ impl Render<'_> {
         })
     }
 
+    /// `Client.Organization`. Counts and limits the emulator does not model
+    /// are present with neutral values because the spec requires them.
     pub fn organization(&self, org: &Organization) -> Value {
         let members = self
             .db
@@ -59,6 +66,10 @@ impl Render<'_> {
         })
     }
 
+    /// `Client.OrganizationMembership`: the role key (`org:admin`), its
+    /// display name and its permissions, as Clerk lists them. The user part
+    /// is included only in member lists (inside a user it would repeat the
+    /// user).
     pub fn membership(&self, m: &Membership, with_user: bool) -> Option<Value> {
         let org = self.db.orgs.get(&m.org_id)?;
         let role = self.db.role(&m.role);
@@ -79,6 +90,10 @@ impl Render<'_> {
         Some(v)
     }
 
+    /// `Client.User`. Emulated users have one verified email address (the
+    /// identifier), no phone, no second factor; linked OAuth accounts appear
+    /// as `external_accounts`. Fields the spec requires but the emulator does
+    /// not model carry Clerk's defaults (`false`, empty lists, `null`).
     pub fn user(&self, user: &User) -> Value {
         let email = json!({
             "id": user.email_id,
@@ -181,6 +196,9 @@ impl Render<'_> {
         })
     }
 
+    /// `factor_verification_age`: minutes since the first and the second
+    /// factor were verified, `-1` for never (the same pair as the token's
+    /// `fva` claim; Clerk docs, "Session tokens").
     fn fva(&self, s: &Session) -> Value {
         let mins = |at: i64| ((self.now - at) / 60_000).max(0);
         json!([
@@ -189,6 +207,9 @@ impl Render<'_> {
         ])
     }
 
+    /// `last_active_token`: a ready token for a signed-in session (clerk-js
+    /// seeds its token cache with it, so `setActive` needs no extra
+    /// request); `null` otherwise.
     fn token(&self, s: &Session) -> Value {
         match (&s.token_cache, s.status.is_signed_in()) {
             (Some(t), true) => json!({"object": "token", "jwt": t.jwt}),
@@ -196,6 +217,8 @@ impl Render<'_> {
         }
     }
 
+    /// The fields shared by `Client.SessionBase` and everything built on it.
+    /// `tasks` is `null` unless the session is pending (`[{key}]`).
     fn session_base(&self, s: &Session) -> Value {
         json!({
             "object": "session",
@@ -259,6 +282,11 @@ impl Render<'_> {
         v
     }
 
+    /// `Client.SignIn` (`object: sign_in_attempt`, as the spec and Clerk's
+    /// Android fixtures have it). The first-factor verification's shape
+    /// follows the strategy: OAuth carries the provider URL to open
+    /// (`external_verification_redirect_url`) and `transferable` when the
+    /// external account has no user yet.
     pub fn sign_in(&self, si: &SignIn) -> Value {
         let user = si.user_id.as_ref().and_then(|id| self.db.users.get(id));
         let first_factor = match si.strategy.as_deref() {
@@ -326,6 +354,8 @@ impl Render<'_> {
         })
     }
 
+    /// `Client.SignUp` (`object: sign_up_attempt`): only the email address is
+    /// required, verified with an email code.
     pub fn sign_up(&self, su: &SignUp) -> Value {
         let email_verification = su.email.as_ref().map(|_| {
             json!({
@@ -403,6 +433,8 @@ impl Render<'_> {
             .filter_map(|id| self.db.sessions.get(id))
             .map(|s| self.session(s))
             .collect();
+        // Clerk's SDKs treat `last_active_session_id` as the current session;
+        // one that is no longer signed in would point them at a dead session.
         let last_active = c.last_active_session_id.as_ref().filter(|id| {
             self.db
                 .sessions

@@ -13,18 +13,26 @@ use crate::model::{JwtTemplate, Location};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Seed {
+    /// Application name and instance settings.
     #[serde(default)]
     pub instance: SeedInstance,
+    /// Users, in the order the hosted page lists them.
     #[serde(default)]
     pub users: Vec<SeedUser>,
+    /// Organization roles and their permissions.
     #[serde(default)]
     pub roles: Vec<SeedRole>,
+    /// Organizations and their members.
     #[serde(default)]
     pub organizations: Vec<SeedOrganization>,
+    /// Sessions on other devices (each on a client of its own), so the
+    /// active-devices list has something to show.
     #[serde(default)]
     pub other_devices: Vec<SeedDevice>,
+    /// City and country per IP address, for `latest_activity`.
     #[serde(default)]
     pub ip_locations: BTreeMap<String, Location>,
+    /// JWT templates by name (Clerk has no endpoint that lists them).
     #[serde(default)]
     pub jwt_templates: BTreeMap<String, SeedTemplate>,
 }
@@ -125,13 +133,22 @@ impl From<SeedTemplate> for JwtTemplate {
 /// Why a seed could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
+    /// The seed file cannot be read.
     #[error("cannot read seed file {path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// What the OS said.
         source: std::io::Error,
     },
+    /// The seed is not valid TOML of the expected shape.
     #[error("invalid seed {name}: {message}")]
-    Parse { name: String, message: String },
+    Parse {
+        /// The seed's name or file.
+        name: String,
+        /// What is wrong, from the parser.
+        message: String,
+    },
 }
 
 impl Seed {

@@ -33,10 +33,16 @@ pub const LOCK_FILE: &str = "emulator.lock";
 /// file holds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EmulatorInfo {
+    /// `http://127.0.0.1:<port>`: the Frontend API, the issuer of its
+    /// tokens, and the origin of its pages.
     pub frontend_api_url: String,
+    /// `<frontend_api_url>/bapi` (append `/v1/…`).
     pub backend_api_url: String,
+    /// `pk_test_…` naming the host and port; travels with the URL.
     pub publishable_key: String,
+    /// `sk_test_…`, for the Backend API (and the test controls).
     pub secret_key: String,
+    /// `ins_…`: the `kid` of its signing key and its stable identity.
     pub instance_id: String,
     /// Process that serves it (lock file only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,34 +62,46 @@ impl std::fmt::Display for EmulatorInfo {
 /// Why an emulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The bind address is not loopback and that was not allowed.
     #[error(
         "refusing to listen on non-loopback address {0}; pass --allow-non-loopback to do it anyway"
     )]
     NonLoopback(SocketAddr),
+    /// The address could not be bound (a port in use, say).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// What the OS said.
         source: std::io::Error,
     },
+    /// The data dir cannot be created, read or locked.
     #[error("cannot use data dir {path}: {source}")]
     DataDir {
+        /// The data dir.
         path: String,
+        /// What the OS said.
         source: std::io::Error,
     },
+    /// Another emulator process holds the data dir's lock.
     #[error("data dir {path} is in use by another emulator process")]
     Locked {
+        /// The data dir.
         path: String,
+        /// What its lock file says about the running one, when readable.
         running: Option<Box<EmulatorInfo>>,
     },
+    /// The persisted state could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The signing keys could not be generated or loaded.
     #[error(transparent)]
     Keys(#[from] KeyError),
 }
 
-/// `pk_test_` + base64(`<host:port>$`), without padding (`clerk-fapi.md`
-/// §1.1). It only ever travels together with the URL; nothing derives a
-/// loopback URL from it.
+/// `pk_test_` + base64(`<host:port>$`), without padding, the shape Clerk's
+/// SDKs parse (`@clerk/shared` `keys.ts`). It only ever travels together
+/// with the URL; nothing derives a loopback URL from it.
 pub fn publishable_key(base_url: &str) -> String {
     let host = base_url
         .split_once("://")
@@ -100,7 +118,9 @@ pub struct Emulator;
 
 /// Either a started emulator or the one already serving a data dir.
 pub enum Local {
+    /// This process started it: keep the handle alive while it is needed.
     Started(EmulatorHandle),
+    /// Another process serves the data dir; this is how to reach it.
     Attached(EmulatorInfo),
 }
 
@@ -458,22 +478,27 @@ impl EmulatorHandle {
         &self.info.backend_api_url
     }
 
+    /// The instance's publishable key (`pk_test_…`).
     pub fn publishable_key(&self) -> &str {
         &self.info.publishable_key
     }
 
+    /// The instance's secret key (`sk_test_…`), for the Backend API.
     pub fn secret_key(&self) -> &str {
         &self.info.secret_key
     }
 
+    /// The instance id (`ins_…`).
     pub fn instance_id(&self) -> &str {
         &self.info.instance_id
     }
 
+    /// The socket address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// Everything needed to reach it.
     pub fn info(&self) -> &EmulatorInfo {
         &self.info
     }
@@ -528,10 +553,12 @@ impl EmulatorHandle {
         self.state.clock.now_ms()
     }
 
+    /// Adds a fault rule (see [`crate::FaultRule`]).
     pub fn add_fault(&self, rule: crate::controls::FaultRule) {
         self.state.controls.add_fault(rule);
     }
 
+    /// Removes every fault rule.
     pub fn clear_faults(&self) {
         self.state.controls.clear_faults();
     }
@@ -541,10 +568,12 @@ impl EmulatorHandle {
         self.state.controls.requests()
     }
 
+    /// Empties the request log.
     pub fn clear_requests(&self) {
         self.state.controls.clear_requests();
     }
 
+    /// Switches Clerk's per-IP rate limits on or off.
     pub fn set_rate_limits(&self, enabled: bool) {
         self.state.set_rate_limits(enabled);
     }

@@ -75,18 +75,30 @@ const FORMAT: u32 = 1;
 /// Why persisted state could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The state file cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// What the OS said.
         source: std::io::Error,
     },
+    /// The state file cannot be written.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file.
         path: String,
+        /// What the OS said.
         source: std::io::Error,
     },
+    /// The state file is not ours or is damaged (it is left as it is).
     #[error("{path} is not a valid emulator state file: {message}")]
-    Corrupt { path: String, message: String },
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What the parser said.
+        message: String,
+    },
 }
 
 impl Db {

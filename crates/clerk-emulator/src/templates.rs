@@ -2,8 +2,8 @@
 //!
 //! Template tokens carry `azp` (when an Origin was sent), `exp`, `iat`,
 //! `iss`, `jti`, `nbf` (`iat` − 5 s of allowed skew) and `sub`, plus the
-//! template's claims, and never `sid`, `v`, `pla` or `fea` (clerk-fapi.md
-//! §4.4).
+//! template's claims, and never `sid`, `v`, `pla` or `fea` (Clerk docs,
+//! "JWT templates").
 
 use serde_json::{Map, Value, json};
 
