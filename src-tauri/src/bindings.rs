@@ -8,7 +8,7 @@ use crate::error::{ErrorKind, IpcError};
 use crate::view::*;
 
 /// Every command: name, arguments (as the webview passes them: camelCase)
-/// and result. The names match `build.rs` and the handler (tested).
+/// and result. The names match `crate::COMMANDS` (tested).
 macro_rules! signatures {
     ($cfg:ident; $($name:literal ( $($arg:literal : $ty:ty),* ) -> $ret:ty;)*) => {
         vec![$(
@@ -71,7 +71,9 @@ pub fn typescript() -> String {
         AccountKey::decl(&cfg),
         InstanceKindView::decl(&cfg),
         InstanceView::decl(&cfg),
+        SessionStatusView::decl(&cfg),
         AccountView::decl(&cfg),
+        StorageStateView::decl(&cfg),
         StorageView::decl(&cfg),
         StatusView::decl(&cfg),
         SignInView::decl(&cfg),
@@ -87,6 +89,7 @@ pub fn typescript() -> String {
         ActorView::decl(&cfg),
         DetailsView::decl(&cfg),
         DeviceView::decl(&cfg),
+        RevokeOutcomeView::decl(&cfg),
         RevokeView::decl(&cfg),
         EverywhereView::decl(&cfg),
         SignedOutView::decl(&cfg),

@@ -1,5 +1,6 @@
-//! IPC commands: one line each over [`Latchkey`]. The list is in `build.rs`
-//! (`COMMANDS`) and granted to the main window in `capabilities/main.json`.
+//! IPC commands: one line each over [`Latchkey`]. Their names are listed
+//! once, in `command_list.rs` (`crate::COMMANDS`), and granted to the main
+//! window in `capabilities/main.json`.
 
 use tauri::{AppHandle, Runtime, State};
 

@@ -1,5 +1,12 @@
 //! The IPC error: `{ kind, message, retryAfterSecs }`. The UI branches on
-//! `kind` (one table in `ui/src/lib/errors.ts`), never on the text.
+//! `kind` (one table in `ui/src/lib/errors.ts`, typed `Record<ErrorKind, …>`
+//! over the generated union, so a kind added here fails the UI's type check
+//! until the table has it), never on the text.
+//!
+//! The kinds are core's ([`latchkey_core::ErrorKind`], mapped one to one by
+//! an exhaustive `match`: a new core kind does not compile until it is
+//! mapped here) plus the few only the shell has (`not_ready`, `browser`,
+//! `bad_input`, `internal`).
 
 use latchkey_core::ErrorKind as CoreKind;
 use serde::Serialize;
@@ -23,8 +30,13 @@ pub enum ErrorKind {
     SignIn,
     InvalidToken,
     Forbidden,
-    /// Secure storage (the OS keychain) cannot be used.
+    /// Secure storage is locked (unlock the keyring).
+    StorageLocked,
+    /// There is no secure storage (no Secret Service, keychain or
+    /// credential manager).
     StorageUnavailable,
+    /// Secure storage failed the request (damaged entry, timeout).
+    StorageFailed,
     /// The app is still starting (or could not start).
     NotReady,
     /// No browser could be opened (the link can still be copied).
@@ -78,8 +90,15 @@ impl From<latchkey_core::Error> for IpcError {
             CoreKind::SignIn => ErrorKind::SignIn,
             CoreKind::InvalidToken => ErrorKind::InvalidToken,
             CoreKind::Forbidden => ErrorKind::Forbidden,
-            _ => ErrorKind::Internal,
+            CoreKind::StorageLocked => ErrorKind::StorageLocked,
+            CoreKind::StorageUnavailable => ErrorKind::StorageUnavailable,
+            CoreKind::StorageFailed => ErrorKind::StorageFailed,
         };
+        // The full chain goes to the log (sources are secret-free by
+        // construction in core); the window gets the message.
+        if let Some(src) = std::error::Error::source(&e) {
+            tracing::debug!(kind = e.kind_name(), cause = %src, "{e}");
+        }
         Self {
             kind,
             message: e.to_string(),
@@ -92,3 +111,80 @@ impl From<latchkey_core::Error> for IpcError {
 
 /// Command result.
 pub type Result<T, E = IpcError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Every core kind, once. The `match` makes the compiler check the list
+    /// is complete.
+    fn every_core_kind() -> Vec<CoreKind> {
+        let all = vec![
+            CoreKind::Network,
+            CoreKind::Timeout,
+            CoreKind::RateLimited {
+                retry_after: Some(Duration::from_secs(7)),
+            },
+            CoreKind::Server,
+            CoreKind::SessionGone,
+            CoreKind::Unauthenticated,
+            CoreKind::ReverificationRequired,
+            CoreKind::InvalidRequest {
+                code: "form_param_missing".into(),
+                param: None,
+                session_id: None,
+            },
+            CoreKind::Protocol,
+            CoreKind::Config,
+            CoreKind::Callback,
+            CoreKind::SignIn,
+            CoreKind::InvalidToken,
+            CoreKind::Forbidden,
+            CoreKind::StorageLocked,
+            CoreKind::StorageUnavailable,
+            CoreKind::StorageFailed,
+        ];
+        for k in &all {
+            match k {
+                CoreKind::Network
+                | CoreKind::Timeout
+                | CoreKind::RateLimited { .. }
+                | CoreKind::Server
+                | CoreKind::SessionGone
+                | CoreKind::Unauthenticated
+                | CoreKind::ReverificationRequired
+                | CoreKind::InvalidRequest { .. }
+                | CoreKind::Protocol
+                | CoreKind::Config
+                | CoreKind::Callback
+                | CoreKind::SignIn
+                | CoreKind::InvalidToken
+                | CoreKind::Forbidden
+                | CoreKind::StorageLocked
+                | CoreKind::StorageUnavailable
+                | CoreKind::StorageFailed => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_core_kind_reaches_the_ui_under_its_own_name() {
+        for kind in every_core_kind() {
+            let core = latchkey_core::Error::new(kind.clone(), "x");
+            let ipc = IpcError::from(core.clone());
+            let name = serde_json::to_value(ipc.kind).unwrap();
+            assert_eq!(name, core.kind_name(), "{kind:?}");
+            assert_ne!(ipc.kind, ErrorKind::Internal, "{kind:?}");
+        }
+        let limited = IpcError::from(latchkey_core::Error::new(
+            CoreKind::RateLimited {
+                retry_after: Some(Duration::from_secs(7)),
+            },
+            "slow down",
+        ));
+        assert_eq!(limited.retry_after_secs, Some(7));
+    }
+}

@@ -46,38 +46,21 @@ pub struct Wiring {
     pub desktop: bool,
 }
 
-/// The commands, for the builder (and the tests' mock builder).
-#[macro_export]
-#[doc(hidden)]
-macro_rules! latchkey_handler {
-    () => {
-        tauri::generate_handler![
-            $crate::commands::snapshot,
-            $crate::commands::sign_in_options,
-            $crate::commands::start_sign_in,
-            $crate::commands::reopen_sign_in,
-            $crate::commands::copy_sign_in_link,
-            $crate::commands::cancel_sign_in,
-            $crate::commands::confirm_handoff,
-            $crate::commands::decline_handoff,
-            $crate::commands::switch_account,
-            $crate::commands::organizations,
-            $crate::commands::switch_org,
-            $crate::commands::org_members,
-            $crate::commands::session_details,
-            $crate::commands::template_claims,
-            $crate::commands::copy_token,
-            $crate::commands::refresh,
-            $crate::commands::devices,
-            $crate::commands::revoke_session,
-            $crate::commands::sign_out_other_devices,
-            $crate::commands::sign_out,
-            $crate::commands::sign_out_all_here,
-            $crate::commands::sign_out_everywhere,
-            $crate::commands::add_instance,
-        ]
+// `COMMANDS` and `invoke_handler()` from the one list (`command_list.rs`).
+macro_rules! latchkey_commands {
+    ($($name:ident),* $(,)?) => {
+        /// Every IPC command, by name: the list `build.rs` declares to Tauri.
+        pub const COMMANDS: &[&str] = &[$(stringify!($name)),*];
+
+        /// The invoke handler with every command (for the app's builder and
+        /// the tests' mock builder).
+        pub fn invoke_handler<R: Runtime>(
+        ) -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+            tauri::generate_handler![$(commands::$name),*]
+        }
     };
 }
+include!("../command_list.rs");
 
 /// Runs the desktop app.
 pub fn run() {
@@ -124,7 +107,7 @@ pub fn run() {
                 .level(log::LevelFilter::Info)
                 .build(),
         );
-    let app = build_app(builder.invoke_handler(latchkey_handler!()), wiring)
+    let app = build_app(builder.invoke_handler(invoke_handler()), wiring)
         .build(tauri::generate_context!());
     match app {
         Ok(app) => app.run(|_, _| {}),

@@ -189,7 +189,7 @@ impl Latchkey {
                     online: true,
                     last_refresh_ms: None,
                     storage: StorageView {
-                        state: "unknown".into(),
+                        state: StorageStateView::Unknown,
                         detail: String::new(),
                         locked: false,
                     },
@@ -268,7 +268,7 @@ impl Latchkey {
         tracing::info!(session = %acct.session_id, "account signed out from elsewhere");
         a.active = false;
         a.signed_in = false;
-        a.status = "revoked".into();
+        a.status = SessionStatusView::Revoked;
         let mut r = lock(&self.revoked);
         r.retain(|x| x.key != key);
         r.push(a);

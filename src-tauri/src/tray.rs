@@ -159,7 +159,7 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::InstanceKindView;
+    use crate::view::{InstanceKindView, SessionStatusView};
 
     fn acct(name: &str, session: &str, active: bool, signed_in: bool) -> AccountView {
         AccountView {
@@ -173,7 +173,11 @@ mod tests {
             initials: name[..1].into(),
             avatar: None,
             active,
-            status: if signed_in { "active" } else { "revoked" }.into(),
+            status: if signed_in {
+                SessionStatusView::Active
+            } else {
+                SessionStatusView::Revoked
+            },
             signed_in,
             active_org_id: None,
             instance_name: "Demo".into(),

@@ -88,8 +88,7 @@ pub struct AccountView {
     #[ts(optional = nullable)]
     pub avatar: Option<String>,
     pub active: bool,
-    /// `active`, `pending`, `revoked`, …
-    pub status: String,
+    pub status: SessionStatusView,
     pub signed_in: bool,
     #[ts(optional = nullable)]
     pub active_org_id: Option<String>,
@@ -97,11 +96,36 @@ pub struct AccountView {
     pub instance_kind: InstanceKindView,
 }
 
-pub fn status_name(s: SessionStatus) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into())
+/// A session's status (Clerk's enum; `unknown` for a value Clerk added
+/// later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatusView {
+    Active,
+    Pending,
+    Ended,
+    Removed,
+    Revoked,
+    Expired,
+    Abandoned,
+    Replaced,
+    Unknown,
+}
+
+impl From<SessionStatus> for SessionStatusView {
+    fn from(s: SessionStatus) -> Self {
+        match s {
+            SessionStatus::Active => Self::Active,
+            SessionStatus::Pending => Self::Pending,
+            SessionStatus::Ended => Self::Ended,
+            SessionStatus::Removed => Self::Removed,
+            SessionStatus::Revoked => Self::Revoked,
+            SessionStatus::Expired => Self::Expired,
+            SessionStatus::Abandoned => Self::Abandoned,
+            SessionStatus::Replaced => Self::Replaced,
+            SessionStatus::Unknown => Self::Unknown,
+        }
+    }
 }
 
 pub fn initials(name: &str, email: Option<&str>) -> String {
@@ -130,7 +154,7 @@ impl AccountView {
             initials: initials(&a.name, a.email.as_deref()),
             avatar,
             active: a.active,
-            status: status_name(a.status),
+            status: a.status.into(),
             signed_in: a.status.is_signed_in(),
             active_org_id: a.active_organization.as_ref().map(ToString::to_string),
             instance_name: a.instance_name.clone(),
@@ -142,12 +166,24 @@ impl AccountView {
     }
 }
 
+/// Whether secrets are kept in secure storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageStateView {
+    /// Not known yet (the engine is starting).
+    Unknown,
+    Secure,
+    /// No secure storage: signed in for this run only.
+    Unavailable,
+    /// The last save failed; it is retried.
+    SaveFailed,
+}
+
 /// Secure storage, for the status bar.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageView {
-    /// `secure`, `unavailable` or `save_failed`.
-    pub state: String,
+    pub state: StorageStateView,
     /// The backend (`Secret Service`, …) or the reason it failed.
     pub detail: String,
     pub locked: bool,
@@ -157,17 +193,17 @@ impl From<&StorageState> for StorageView {
     fn from(s: &StorageState) -> Self {
         match s {
             StorageState::Secure { backend } => Self {
-                state: "secure".into(),
+                state: StorageStateView::Secure,
                 detail: backend.clone(),
                 locked: false,
             },
             StorageState::Unavailable { reason, locked } => Self {
-                state: "unavailable".into(),
+                state: StorageStateView::Unavailable,
                 detail: reason.clone(),
                 locked: *locked,
             },
             StorageState::SaveFailed { reason, locked } => Self {
-                state: "save_failed".into(),
+                state: StorageStateView::SaveFailed,
                 detail: reason.clone(),
                 locked: *locked,
             },
@@ -366,7 +402,7 @@ pub fn actor(v: Option<&Value>) -> Option<ActorView> {
 pub struct DetailsView {
     pub key: AccountKey,
     pub session_id: String,
-    pub status: String,
+    pub status: SessionStatusView,
     #[ts(optional = nullable)]
     pub created_at_ms: Option<i64>,
     #[ts(optional = nullable)]
@@ -393,7 +429,7 @@ impl From<&SessionDetails> for DetailsView {
         Self {
             key: (&d.account).into(),
             session_id: s.id.to_string(),
-            status: status_name(s.status),
+            status: s.status.into(),
             created_at_ms: s.created_at,
             last_active_at_ms: s.last_active_at,
             expire_at_ms: s.expire_at,
@@ -414,7 +450,7 @@ impl From<&SessionDetails> for DetailsView {
 pub struct DeviceView {
     pub session_id: String,
     pub this_device: bool,
-    pub status: String,
+    pub status: SessionStatusView,
     /// `Macintosh`, `iPhone`, `Windows`, … (Clerk's `device_type`; it names
     /// the OS family too).
     #[ts(optional = nullable)]
@@ -442,7 +478,7 @@ impl From<&Device> for DeviceView {
         Self {
             session_id: s.id.to_string(),
             this_device: d.this_device,
-            status: status_name(s.status),
+            status: s.status.into(),
             device_type: a.device_type,
             is_mobile: a.is_mobile,
             browser_name: a.browser_name,
@@ -456,13 +492,22 @@ impl From<&Device> for DeviceView {
     }
 }
 
+/// How revoking one session went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeOutcomeView {
+    Revoked,
+    /// The instance wants a recent sign-in first.
+    ReverificationRequired,
+    Failed,
+}
+
 /// The result of revoking one session.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct RevokeView {
     pub session_id: String,
-    /// `revoked`, `reverification_required` or `failed`.
-    pub outcome: String,
+    pub outcome: RevokeOutcomeView,
     #[ts(optional = nullable)]
     pub message: Option<String>,
 }
@@ -470,18 +515,20 @@ pub struct RevokeView {
 impl RevokeView {
     pub fn new(id: &SessionId, r: &RevokeOutcome) -> Self {
         let (outcome, message) = match r {
-            RevokeOutcome::Revoked => ("revoked", None),
+            RevokeOutcome::Revoked => (RevokeOutcomeView::Revoked, None),
             RevokeOutcome::ReverificationRequired => (
-                "reverification_required",
+                RevokeOutcomeView::ReverificationRequired,
                 Some(
                     "this instance wants a recent sign-in first: sign in again, then retry".into(),
                 ),
             ),
-            RevokeOutcome::Failed { message, .. } => ("failed", Some(message.clone())),
+            RevokeOutcome::Failed { message, .. } => {
+                (RevokeOutcomeView::Failed, Some(message.clone()))
+            }
         };
         Self {
             session_id: id.to_string(),
-            outcome: outcome.into(),
+            outcome,
             message,
         }
     }
@@ -526,8 +573,14 @@ pub struct SignedOutView {
 }
 
 /// Events pushed to the window on `latchkey://event`. None carries a token.
+/// The `type` tags are snake_case; fields are camelCase like every other
+/// IPC type.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum UiEvent {
     /// The engine is up (or failed to start): re-read the snapshot.
     Ready,

@@ -19,28 +19,37 @@ fn committed_typescript_bindings_are_current() {
 }
 
 #[test]
-fn every_command_is_declared_once_and_matches_the_build_list() {
-    let build = include_str!("../build.rs");
+fn every_command_is_declared_once_and_matches_the_one_list() {
     let sigs = latchkey_app::bindings::signatures();
     let names: Vec<&str> = sigs.iter().map(|s| s.0).collect();
     let mut dedup = names.clone();
     dedup.sort();
     dedup.dedup();
     assert_eq!(dedup.len(), names.len(), "a command is declared twice");
-    let listed: Vec<&str> = build
-        .lines()
-        .map(str::trim)
-        .filter_map(|l| l.strip_prefix('"').and_then(|l| l.strip_suffix("\",")))
+    assert_eq!(
+        latchkey_app::COMMANDS,
+        names.as_slice(),
+        "command_list.rs and the typed bindings differ"
+    );
+    // The capability grants exactly these, and nothing else of ours.
+    let caps: serde_json::Value =
+        serde_json::from_str(include_str!("../capabilities/main.json")).unwrap();
+    let mut granted: Vec<String> = caps["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str()?.strip_prefix("allow-").map(str::to_owned))
         .collect();
-    assert_eq!(listed, names, "build.rs COMMANDS and the bindings differ");
-    let caps = include_str!("../capabilities/main.json");
-    for n in &names {
-        let perm = format!("\"allow-{}\"", n.replace('_', "-"));
-        assert!(
-            caps.contains(&perm),
-            "{perm} is not granted to the main window"
-        );
-    }
+    let mut want: Vec<String> = latchkey_app::COMMANDS
+        .iter()
+        .map(|n| n.replace('_', "-"))
+        .collect();
+    granted.sort();
+    want.sort();
+    assert_eq!(
+        granted, want,
+        "capabilities/main.json and command_list.rs differ"
+    );
 }
 
 #[test]

@@ -12,9 +12,9 @@ use latchkey_app::clipboard::MemoryClipboard;
 use latchkey_app::events::Notifier;
 use latchkey_app::settings::Settings;
 use latchkey_app::state::Latchkey;
-use latchkey_app::{Wiring, build_app, latchkey_handler};
+use latchkey_app::{Wiring, build_app, invoke_handler};
 use latchkey_core::engine::OrgSel;
-use latchkey_core::store::MemoryStore;
+use latchkey_core::store::{MemoryStore, Op, StoreError, StoreErrorKind};
 use serde_json::{Value, json};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
@@ -84,7 +84,7 @@ fn rig(clear_after: Duration) -> Rig {
         store: Some(store.clone()),
         desktop: false,
     };
-    let mut app = build_app(mock_builder().invoke_handler(latchkey_handler!()), wiring)
+    let mut app = build_app(mock_builder().invoke_handler(invoke_handler()), wiring)
         .build(tauri::generate_context!("tauri.conf.json", test = true))
         .unwrap();
     // Runs setup (state, the main window from the config) once.
@@ -464,6 +464,32 @@ fn bad_arguments_get_clear_errors() {
         .call("add_instance", json!({ "publishableKey": "" }))
         .unwrap_err();
     assert_eq!(e["kind"], "bad_input");
+    // A keychain that refuses the write: the window learns it as a storage
+    // kind (its own entry in the UI's table), not as a configuration error.
+    for (fault, kind, key) in [
+        (
+            StoreErrorKind::Locked,
+            "storage_locked",
+            "pk_live_Y2xlcmsub25lLmV4YW1wbGUuY29tJA",
+        ),
+        (
+            StoreErrorKind::Unavailable,
+            "storage_unavailable",
+            "pk_live_Y2xlcmsudHdvLmV4YW1wbGUuY29tJA",
+        ),
+        (
+            StoreErrorKind::Timeout,
+            "storage_failed",
+            "pk_live_Y2xlcmsudGhyZWUuZXhhbXBsZS5jb20k",
+        ),
+    ] {
+        r.store
+            .fail_next(Op::Set, StoreError::new(fault, "refused by the test"));
+        let e = r
+            .call("add_instance", json!({ "publishableKey": key }))
+            .unwrap_err();
+        assert_eq!(e["kind"], kind, "{e}");
+    }
     // A hostile deep link changes nothing and says why.
     let lk = r.app.state::<Latchkey>();
     let err =

@@ -209,7 +209,19 @@ impl From<Error> for Fail {
             ),
             ErrorKind::InvalidToken => (code::INVALID_TOKEN, None),
             ErrorKind::Config | ErrorKind::Callback => (code::BAD_INPUT, None),
-            _ => (code::FAILED, None),
+            ErrorKind::StorageLocked => (
+                code::FAILED,
+                Some("unlock your keyring (Secret Service), then try again"),
+            ),
+            ErrorKind::StorageUnavailable => (
+                code::FAILED,
+                Some("no keyring (Secret Service) is running; sign-ins last for this command only"),
+            ),
+            ErrorKind::StorageFailed
+            | ErrorKind::ReverificationRequired
+            | ErrorKind::InvalidRequest { .. }
+            | ErrorKind::SignIn
+            | ErrorKind::Forbidden => (code::FAILED, None),
         };
         Fail {
             code,

@@ -781,7 +781,7 @@ impl Engine {
                 .collect()
         };
         for id in pending {
-            self.persist_credential(&id).await.map_err(storage_error)?;
+            self.persist_credential(&id).await.map_err(Error::from)?;
         }
         Ok(())
     }
@@ -834,12 +834,12 @@ impl Engine {
             Some(None) => return Ok(()),
             Some(Some(rx)) => {
                 self.watch_credential(&id, rx);
-                return self.save_index().await.map_err(storage_error);
+                return self.save_index().await.map_err(Error::from);
             }
             None => {}
         }
         self.install(instance, None, 'a').await?;
-        self.save_index().await.map_err(storage_error)
+        self.save_index().await.map_err(Error::from)
     }
 
     /// Known instances.
@@ -1857,11 +1857,4 @@ impl Engine {
 
 fn cred_key(instance_id: &str, slot: char) -> String {
     format!("credential:{instance_id}:{slot}")
-}
-
-fn storage_error(e: StoreError) -> Error {
-    Error::new(
-        ErrorKind::Config,
-        format!("could not save to secure storage: {}", e.message),
-    )
 }

@@ -2,12 +2,24 @@
 //!
 //! Messages are lowercase, carry no secrets (no URLs with query strings, no
 //! header values, no response bodies), and say what to do where that helps.
+//! An error may keep the lower-level error that caused it (its
+//! [`source`](std::error::Error::source)), for logs; only sources that
+//! cannot hold a secret are kept (a transport error stripped of its URL, a
+//! storage error with a fixed text), and the canary test formats every error
+//! with `{}`, `{:#}` and `{:?}` to prove it.
+//!
+//! [`ErrorKind`] is exhaustive on purpose: the app maps every kind to an IPC
+//! kind with a `match` the compiler checks, so a new kind cannot reach the
+//! UI as "internal" by accident.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A lower-level error kept for logs (already free of secrets).
+type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong, in terms a caller can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ErrorKind {
     /// The server could not be reached, or the connection broke.
     Network,
@@ -45,22 +57,46 @@ pub enum ErrorKind {
     /// The account's role does not allow this (checked here, before asking
     /// Clerk).
     Forbidden,
+    /// Secure storage is locked (a keyring waiting to be unlocked, or an
+    /// unlock prompt that was dismissed).
+    StorageLocked,
+    /// There is no secure storage (no Secret Service, keychain or credential
+    /// manager).
+    StorageUnavailable,
+    /// Secure storage is there but refused or failed the request (a damaged
+    /// entry, a value too long, a call that timed out).
+    StorageFailed,
 }
 
-/// The crate's error: a kind and a human-readable message.
+/// The crate's error: a kind, a human-readable message, and optionally the
+/// (secret-free) lower-level error behind it.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    #[source]
+    source: Option<Source>,
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of `kind`. `message` is what a user reads: lowercase, no secret.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// Keeps `source` for logs. Callers pass only errors that cannot carry a
+    /// secret (see the module docs).
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Arc::new(source));
+        self
     }
 
     /// What kind of failure this is.
@@ -86,6 +122,9 @@ impl Error {
             ErrorKind::SignIn => "sign_in",
             ErrorKind::InvalidToken => "invalid_token",
             ErrorKind::Forbidden => "forbidden",
+            ErrorKind::StorageLocked => "storage_locked",
+            ErrorKind::StorageUnavailable => "storage_unavailable",
+            ErrorKind::StorageFailed => "storage_failed",
         }
     }
 

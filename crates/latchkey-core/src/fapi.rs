@@ -74,28 +74,34 @@ impl std::fmt::Debug for Fapi {
     }
 }
 
-fn transport_error(e: &reqwest::Error) -> Error {
+fn transport_error(e: reqwest::Error) -> Error {
     // reqwest's Display can include the URL; never print it (query strings
-    // may carry nonces or verifiers).
+    // may carry nonces or verifiers). The error is kept as the source for
+    // logs only without its URL.
+    let (kind, message) = transport_kind(&e);
+    Error::new(kind, message).with_source(e.without_url())
+}
+
+fn transport_kind(e: &reqwest::Error) -> (ErrorKind, &'static str) {
     if e.is_timeout() {
-        Error::new(
+        (
             ErrorKind::Timeout,
             "the Clerk Frontend API did not answer in time",
         )
     } else if e.is_redirect() {
-        Error::new(
+        (
             ErrorKind::Protocol,
             "the Clerk Frontend API answered with a redirect, which is not followed",
         )
     } else if certificate_refused(e) {
-        Error::new(
+        (
             ErrorKind::Network,
             "could not reach the Clerk Frontend API: its TLS certificate is not trusted \
              by this system (a proxy that intercepts HTTPS needs its certificate \
              installed)",
         )
     } else {
-        Error::new(ErrorKind::Network, "could not reach the Clerk Frontend API")
+        (ErrorKind::Network, "could not reach the Clerk Frontend API")
     }
 }
 
@@ -242,7 +248,7 @@ impl Fapi {
         if let Some(f) = form {
             req = req.form(f);
         }
-        let res = req.send().await.map_err(|e| transport_error(&e))?;
+        let res = req.send().await.map_err(transport_error)?;
         let status = res.status();
         let headers = res.headers().clone();
         self.adopt_credential(&headers, version);
@@ -720,7 +726,7 @@ async fn read_capped(mut res: reqwest::Response) -> Result<Vec<u8>> {
                 body.extend_from_slice(&c);
             }
             Ok(None) => return Ok(body),
-            Err(e) => return Err(transport_error(&e)),
+            Err(e) => return Err(transport_error(e)),
         }
     }
 }

@@ -47,6 +47,27 @@ impl StoreError {
     }
 }
 
+impl From<StoreError> for crate::Error {
+    /// A storage failure as the crate's error: its own kind (locked,
+    /// unavailable, failed), the fixed message, and the storage error kept as
+    /// the source (its texts are fixed, never stored bytes).
+    fn from(e: StoreError) -> Self {
+        let kind = match e.kind {
+            StoreErrorKind::Locked => crate::ErrorKind::StorageLocked,
+            StoreErrorKind::Unavailable => crate::ErrorKind::StorageUnavailable,
+            StoreErrorKind::Corrupt
+            | StoreErrorKind::TooLong
+            | StoreErrorKind::Timeout
+            | StoreErrorKind::Other => crate::ErrorKind::StorageFailed,
+        };
+        crate::Error::new(
+            kind,
+            format!("could not save to secure storage: {}", e.message),
+        )
+        .with_source(e)
+    }
+}
+
 /// The byte-level seam: get, set, delete. `get` of a missing key is
 /// `Ok(None)`; `delete` of a missing key is `Ok(())`.
 pub trait SecretStore: Send + Sync + 'static {

@@ -1,6 +1,6 @@
 // Generated from src-tauri by ts-rs (`make bindings`). Do not edit.
 
-export type ErrorKind = "network" | "timeout" | "rate_limited" | "server" | "session_gone" | "unauthenticated" | "reverification_required" | "invalid_request" | "protocol" | "config" | "callback" | "sign_in" | "invalid_token" | "forbidden" | "storage_unavailable" | "not_ready" | "browser" | "bad_input" | "internal";
+export type ErrorKind = "network" | "timeout" | "rate_limited" | "server" | "session_gone" | "unauthenticated" | "reverification_required" | "invalid_request" | "protocol" | "config" | "callback" | "sign_in" | "invalid_token" | "forbidden" | "storage_locked" | "storage_unavailable" | "storage_failed" | "not_ready" | "browser" | "bad_input" | "internal";
 
 export type IpcError = { kind: ErrorKind, message: string, 
 /**
@@ -18,21 +18,17 @@ export type InstanceView = { id: string, kind: InstanceKindView,
  */
 name: string, frontendApi: string, };
 
+export type SessionStatusView = "active" | "pending" | "ended" | "removed" | "revoked" | "expired" | "abandoned" | "replaced" | "unknown";
+
 export type AccountView = { key: AccountKey, userId?: string | null, name: string, email?: string | null, initials: string, 
 /**
  * A `data:` URL fetched by Rust (size-capped), or none: show initials.
  */
-avatar?: string | null, active: boolean, 
-/**
- * `active`, `pending`, `revoked`, …
- */
-status: string, signedIn: boolean, activeOrgId?: string | null, instanceName: string, instanceKind: InstanceKindView, };
+avatar?: string | null, active: boolean, status: SessionStatusView, signedIn: boolean, activeOrgId?: string | null, instanceName: string, instanceKind: InstanceKindView, };
 
-export type StorageView = { 
-/**
- * `secure`, `unavailable` or `save_failed`.
- */
-state: string, 
+export type StorageStateView = "unknown" | "secure" | "unavailable" | "save_failed";
+
+export type StorageView = { state: StorageStateView, 
 /**
  * The backend (`Secret Service`, …) or the reason it failed.
  */
@@ -98,24 +94,22 @@ export type ActorView = {
  */
 subject: string, issuer?: string | null, };
 
-export type DetailsView = { key: AccountKey, sessionId: string, status: string, createdAtMs?: number | null, lastActiveAtMs?: number | null, expireAtMs?: number | null, abandonAtMs?: number | null, tokenExpiresAtMs?: number | null, claims: Record<string, unknown> | null, 
+export type DetailsView = { key: AccountKey, sessionId: string, status: SessionStatusView, createdAtMs?: number | null, lastActiveAtMs?: number | null, expireAtMs?: number | null, abandonAtMs?: number | null, tokenExpiresAtMs?: number | null, claims: Record<string, unknown> | null, 
 /**
  * Minutes since the first and second factor were verified (-1: never).
  */
 factorVerificationAge?: Array<number> | null, actor?: ActorView | null, templates: Array<string>, };
 
-export type DeviceView = { sessionId: string, thisDevice: boolean, status: string, 
+export type DeviceView = { sessionId: string, thisDevice: boolean, status: SessionStatusView, 
 /**
  * `Macintosh`, `iPhone`, `Windows`, … (Clerk's `device_type`; it names
  * the OS family too).
  */
 deviceType?: string | null, isMobile: boolean, browserName?: string | null, browserVersion?: string | null, ipAddress?: string | null, city?: string | null, country?: string | null, lastActiveAtMs?: number | null, impersonated: boolean, };
 
-export type RevokeView = { sessionId: string, 
-/**
- * `revoked`, `reverification_required` or `failed`.
- */
-outcome: string, message?: string | null, };
+export type RevokeOutcomeView = "revoked" | "reverification_required" | "failed";
+
+export type RevokeView = { sessionId: string, outcome: RevokeOutcomeView, message?: string | null, };
 
 export type EverywhereView = { 
 /**
@@ -125,7 +119,7 @@ done: boolean, revoked: number, failed: Array<RevokeView>, };
 
 export type SignedOutView = { signedOut: number, failed: Array<string>, };
 
-export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expires_at_ms: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, session_id: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, };
+export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expiresAtMs: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, sessionId: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, };
 
 export type Claims = Record<string, unknown>;
 

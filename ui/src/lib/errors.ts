@@ -40,10 +40,20 @@ const table: Record<ErrorKind, { title: string; action: Action; hint?: string }>
   sign_in: { title: 'Sign-in did not finish', action: 'retry' },
   invalid_token: { title: 'A token failed verification', action: 'retry' },
   forbidden: { title: 'Not allowed', action: 'dismiss' },
+  storage_locked: {
+    title: 'Your keyring is locked',
+    action: 'storage',
+    hint: 'Your sign-ins work for now but are not saved. Unlock your keyring (it may be asking for its password), then try again.',
+  },
   storage_unavailable: {
     title: 'Secure storage is unavailable',
     action: 'storage',
-    hint: 'Your sign-ins work for now but are not saved. Unlock or set up your keyring (Secret Service), then restart Latchkey.',
+    hint: 'Your sign-ins work for now but are not saved. Set up a keyring (Secret Service), then restart Latchkey.',
+  },
+  storage_failed: {
+    title: 'Secure storage failed',
+    action: 'storage',
+    hint: 'Latchkey keeps trying to save your sign-in. If this stays, check your keyring.',
   },
   not_ready: { title: 'Still starting', action: 'retry' },
   browser: { title: 'No browser could be opened', action: 'dismiss', hint: 'Copy the link and open it yourself.' },

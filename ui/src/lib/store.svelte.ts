@@ -154,7 +154,7 @@ export class AppStore {
         await this.load();
         break;
       case 'token_refreshed':
-        this.tokenExpiry = { ...this.tokenExpiry, [e.key.sessionId]: e.expires_at_ms };
+        this.tokenExpiry = { ...this.tokenExpiry, [e.key.sessionId]: e.expiresAtMs };
         if (this.snap) this.snap.status.lastRefreshMs = Date.now();
         break;
       case 'session_revoked':
@@ -170,7 +170,7 @@ export class AppStore {
           kind: 'new_device',
           text: `New sign-in: ${e.description}. Was this you?`,
           key: e.key,
-          sessionId: e.session_id,
+          sessionId: e.sessionId,
         });
         break;
       case 'online':

@@ -62,7 +62,7 @@ describe('the store', () => {
     await s.handle({
       type: 'new_device',
       key: { instanceId: 'i', sessionId: 's1' },
-      session_id: 'sess_new',
+      sessionId: 'sess_new',
       description: 'Chrome on Windows',
     });
     expect(s.notices[0]).toMatchObject({ kind: 'new_device', sessionId: 'sess_new' });
@@ -84,7 +84,7 @@ describe('the store', () => {
     invoke.mockResolvedValue(snapshot([]));
     const s = new AppStore();
     await s.load();
-    await s.handle({ type: 'token_refreshed', key: { instanceId: 'i', sessionId: 's1' }, expires_at_ms: 123 });
+    await s.handle({ type: 'token_refreshed', key: { instanceId: 'i', sessionId: 's1' }, expiresAtMs: 123 });
     expect(s.tokenExpiry.s1).toBe(123);
     await s.handle({ type: 'online', online: false });
     expect(s.snap?.status.online).toBe(false);

@@ -1,5 +1,7 @@
 //! With canary secrets in play through full sign-ins, no log line and no
-//! error string contains them, and no secret type prints its value.
+//! error string contains them, and no secret type prints its value. Every
+//! error is formatted with `{}`, `{:#}` and `{:?}`, and so is every error in
+//! its source chain (sources are kept for logs).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,17 @@ impl Write for Capture {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// An error in every form a log line or a panic could print it.
+fn all_forms(e: &latchkey_core::Error) -> String {
+    let mut out = format!("{e} | {e:#} | {e:?}");
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        out.push_str(&format!(" | {s} | {s:#} | {s:?}"));
+        src = s.source();
+    }
+    out
 }
 
 #[tokio::test]
@@ -62,7 +75,7 @@ async fn no_secret_reaches_a_log_line_or_an_error() {
     // Replays and bad inputs produce errors: collect their text.
     for url in [cb.clone(), cb.replace("state=", "state=x")] {
         if let Err(e) = flows.handle(parse_deep_link(&url).unwrap()).await {
-            errors.push(format!("{e} {e:?}"));
+            errors.push(all_forms(&e));
         }
     }
     // A handoff ticket, used twice.
@@ -72,9 +85,8 @@ async fn no_secret_reaches_a_log_line_or_an_error() {
     flows.handle(parse_deep_link(&link).unwrap()).await.unwrap();
     flows.confirm_handoff(Some(&session)).await.unwrap();
     flows.handle(parse_deep_link(&link).unwrap()).await.unwrap();
-    errors.push(format!(
-        "{:?}",
-        flows.confirm_handoff(Some(&session)).await.unwrap_err()
+    errors.push(all_forms(
+        &flows.confirm_handoff(Some(&session)).await.unwrap_err(),
     ));
     // Redemption with a wrong verifier: the error names no secret.
     let fapi = env.fapi();
@@ -82,12 +94,41 @@ async fn no_secret_reaches_a_log_line_or_an_error() {
     let verifier = PkceVerifier::new("canary-verifier-0123456789-0123456789-01234");
     secrets.push(nonce.expose().to_owned());
     secrets.push(verifier.expose().to_owned());
-    errors.push(format!(
-        "{:?}",
-        fapi.redeem_hosted_auth(&nonce, &verifier)
+    errors.push(all_forms(
+        &fapi
+            .redeem_hosted_auth(&nonce, &verifier)
             .await
-            .unwrap_err()
+            .unwrap_err(),
     ));
+    // A transport error whose request URL carried a nonce in its query (the
+    // OAuth reload): the error keeps reqwest's error as its source, without
+    // the URL.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let nowhere = latchkey_core::Fapi::new(
+        latchkey_core::Instance::local_demo(
+            &format!("http://127.0.0.1:{closed}"),
+            "ins_canary",
+            "pk_test_x",
+        )
+        .unwrap(),
+        None,
+    )
+    .unwrap();
+    let nonce = latchkey_core::RotatingNonce::new("canary-transport-nonce-0123456789");
+    secrets.push(nonce.expose().to_owned());
+    let e = nowhere
+        .reload_sign_in(&latchkey_core::SignInId("sia_canary".into()), &nonce)
+        .await
+        .unwrap_err();
+    assert!(
+        std::error::Error::source(&e).is_some(),
+        "the transport error is kept for logs"
+    );
+    tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "logged as the app would");
+    errors.push(all_forms(&e));
 
     // Debug and Display of every secret type are redacted.
     for s in [
