@@ -493,7 +493,8 @@ impl Latchkey {
         let ctx = self.ctx().await?;
         let r = ctx.engine.confirm_handoff().await;
         *lock(&self.handoff) = None;
-        let (acct, result) = r?;
+        let added = r?;
+        let acct = added.account;
         let a = ctx
             .engine
             .accounts()
@@ -505,7 +506,7 @@ impl Latchkey {
             })?;
         Ok(HandoffDone {
             account: self.account_view(&a),
-            added: matches!(result, HandoffResult::Added { .. }),
+            added: matches!(added.result, HandoffResult::Added { .. }),
         })
     }
 
@@ -537,7 +538,8 @@ impl Latchkey {
                     .collect()
             })
             .unwrap_or_default();
-        let active = ctx.engine.active_org_claim(&acct).await?.map(|(o, perms)| {
+        let active = ctx.engine.active_org_claim(&acct).await?.map(|a| {
+            let (o, perms) = (a.claim, a.permissions);
             let m = memberships.iter().find(|m| m.id == o.id);
             ActiveOrgView {
                 is_admin: o.is_admin(),
@@ -641,7 +643,9 @@ impl Latchkey {
     pub async fn sign_out_other_devices(&self, key: &AccountKey) -> Result<Vec<RevokeView>> {
         let ctx = self.ctx().await?;
         let r = ctx.engine.sign_out_other_devices(&key.into()).await?;
-        Ok(r.iter().map(|(id, o)| RevokeView::new(id, o)).collect())
+        Ok(r.iter()
+            .map(|x| RevokeView::new(&x.session_id, &x.outcome))
+            .collect())
     }
 
     // ------------------------------------------------------------ sign out

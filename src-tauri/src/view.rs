@@ -557,7 +557,7 @@ impl From<&EverywhereOutcome> for EverywhereView {
                 revoked: 0,
                 failed: failed
                     .iter()
-                    .map(|(id, r)| RevokeView::new(id, r))
+                    .map(|x| RevokeView::new(&x.session_id, &x.outcome))
                     .collect(),
             },
         }

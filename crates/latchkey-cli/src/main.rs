@@ -791,7 +791,7 @@ async fn command(ctx: &Ctx, command: Command) -> Out<u8> {
                     let results = ctx.engine.sign_out_other_devices(&a.account).await?;
                     let failed: Vec<_> = results
                         .iter()
-                        .filter(|(_, r)| r != &RevokeOutcome::Revoked)
+                        .filter(|r| r.outcome != RevokeOutcome::Revoked)
                         .cloned()
                         .collect();
                     if failed.is_empty() {
@@ -811,10 +811,11 @@ async fn command(ctx: &Ctx, command: Command) -> Out<u8> {
                         Ok(code::OK)
                     }
                     EverywhereOutcome::Partial { failed } => {
-                        for (s, r) in &failed {
+                        for r in &failed {
                             eprintln!(
-                                "not revoked: {s} ({})",
-                                serde_json::to_string(r).unwrap_or_default()
+                                "not revoked: {} ({})",
+                                r.session_id,
+                                serde_json::to_string(&r.outcome).unwrap_or_default()
                             );
                         }
                         Err(Fail::new(

@@ -585,6 +585,7 @@ async fn a_kill_at_each_step_leaves_a_consistent_state() {
     for point in [
         "sign-in:after-redeem",
         "sign-in:before-save",
+        "sign-in:after-save",
         "rotation:after-new-slot",
         "rotation:after-index",
         "rotation:after-delete-old",

@@ -27,8 +27,11 @@ pub const MAX_CALLBACK_BYTES: usize = 4096;
 /// Which callback route a URL used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
+    /// `dev.latchkey.desktop://callback`.
     HostedAuth,
+    /// `dev.latchkey.desktop://sso-callback`.
     Sso,
+    /// `dev.latchkey.desktop://handoff`.
     Handoff,
     /// `http://127.0.0.1:<port>/callback` (hosted auth or OAuth; the pending
     /// attempt says which).
@@ -41,19 +44,32 @@ pub enum Callback {
     /// Hosted auth came back: `state`, `rotating_token_nonce`,
     /// `created_session_id`.
     HostedAuth {
+        /// The attempt's `state`, echoed back.
         state: String,
+        /// Redeemed with the PKCE verifier.
         nonce: RotatingNonce,
+        /// The session the redemption creates (Clerk pre-allocates it).
         created_session_id: Option<SessionId>,
     },
     /// OAuth came back: `rotating_token_nonce`.
-    Sso { nonce: RotatingNonce },
+    Sso {
+        /// Reloads the sign-in on the client that started it.
+        nonce: RotatingNonce,
+    },
     /// A web page handed over a sign-in ticket.
-    Handoff { ticket: SignInTicket },
+    Handoff {
+        /// Single use, short-lived, bearer: never logged or shown.
+        ticket: SignInTicket,
+    },
     /// The flow failed or was cancelled in the browser.
     Failed {
+        /// Which route reported it.
         route: Route,
+        /// The attempt's `state`, when sent (a report must match it).
         state: Option<String>,
+        /// Clerk's or the provider's error code, reduced to `[A-Za-z0-9_]`.
         code: String,
+        /// The browser's description, kept as text (never markup).
         description: Option<String>,
     },
 }

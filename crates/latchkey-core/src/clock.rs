@@ -7,7 +7,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Where the engine reads time.
 pub trait Clock: Send + Sync + 'static {
+    /// Wall-clock time (jumps on suspend/resume and clock changes).
     fn wall(&self) -> SystemTime;
+    /// Monotonic time (does not advance while the machine sleeps, on Linux
+    /// and macOS).
     fn mono(&self) -> Instant;
 }
 
@@ -33,6 +36,7 @@ pub struct TestClock {
 }
 
 impl TestClock {
+    /// Real time, no offsets yet.
     pub fn new() -> Self {
         Self::default()
     }

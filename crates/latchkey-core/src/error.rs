@@ -26,7 +26,10 @@ pub enum ErrorKind {
     /// The server did not answer in time.
     Timeout,
     /// 429: wait `retry_after` (from `Retry-After`, clamped) if known.
-    RateLimited { retry_after: Option<Duration> },
+    RateLimited {
+        /// How long Clerk asked to wait, when it said.
+        retry_after: Option<Duration>,
+    },
     /// 5xx.
     Server,
     /// An authenticated answer that the session no longer exists or is not
@@ -39,8 +42,11 @@ pub enum ErrorKind {
     ReverificationRequired,
     /// Clerk refused the request: its error code and the parameter it names.
     InvalidRequest {
+        /// Clerk's error code (`form_param_missing`, …).
         code: String,
+        /// The parameter it names (`meta.param_name`).
         param: Option<String>,
+        /// The session it names (`meta.session_id`), a plain id.
         session_id: Option<String>,
     },
     /// The answer had an unexpected shape (HTML, garbage, missing fields, a

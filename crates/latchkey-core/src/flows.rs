@@ -54,8 +54,13 @@ impl Redirect {
 /// Which flow an attempt belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlowKind {
+    /// Hosted auth (PKCE).
     Hosted,
-    OAuth { strategy: String },
+    /// A direct OAuth sign-in.
+    OAuth {
+        /// `oauth_google`, …
+        strategy: String,
+    },
 }
 
 enum Secret {
@@ -86,11 +91,14 @@ struct Consumed {
 /// What the browser should open, and until when the attempt lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
+    /// A number for this attempt (per instance).
     pub attempt: u64,
+    /// Which flow.
     pub kind: FlowKind,
     /// The page to open in the system browser (https, or the demo's loopback
     /// http). Safe to show and copy: it carries no secret.
     pub url: String,
+    /// When the attempt expires (5 minutes after it started).
     pub expires_at: SystemTime,
 }
 
@@ -99,8 +107,11 @@ pub struct Started {
 pub enum Outcome {
     /// A session was created on this client and made active.
     SignedIn {
+        /// The new session.
         session: SessionId,
+        /// Its user.
         user: Option<UserId>,
+        /// This client after the sign-in.
         client: Box<Client>,
     },
     /// This callback was already handled (or is being handled): nothing done.
@@ -115,11 +126,16 @@ pub enum HandoffResult {
     /// A new account was added (the active one stays active); undo =
     /// remove this session.
     Added {
+        /// The new account's session.
         session: SessionId,
+        /// Its user.
         user: Option<UserId>,
     },
     /// That user was already signed in here; that account was activated.
-    AlreadySignedIn { session: SessionId },
+    AlreadySignedIn {
+        /// That user's session here.
+        session: SessionId,
+    },
 }
 
 /// Sign-in attempts for one instance's client.
@@ -147,6 +163,7 @@ fn fingerprint(parts: &[&str]) -> [u8; 32] {
 }
 
 impl SignInFlows {
+    /// Flows over `fapi`'s client, attempts living [`ATTEMPT_TTL`].
     pub fn new(fapi: Fapi) -> Self {
         Self::with_ttl(fapi, ATTEMPT_TTL)
     }
@@ -163,6 +180,7 @@ impl SignInFlows {
         }
     }
 
+    /// The Frontend API client the flows use.
     pub fn fapi(&self) -> &Fapi {
         &self.fapi
     }
@@ -467,7 +485,11 @@ impl SignInFlows {
             .as_ref()
             .map(|u| u.id.clone())
             .or_else(|| s.public_user_data.as_ref().and_then(|p| p.user_id.clone()));
-        let (_, touched) = self.fapi.touch(&session, None, "select_session").await?;
+        let touched = self
+            .fapi
+            .touch(&session, None, "select_session")
+            .await?
+            .client;
         Ok(Outcome::SignedIn {
             session,
             user,

@@ -138,6 +138,7 @@ impl Instance {
         &self.id
     }
 
+    /// Clerk instance or the local demo.
     pub fn kind(&self) -> InstanceKind {
         self.kind
     }
@@ -152,6 +153,7 @@ impl Instance {
         &self.issuer
     }
 
+    /// The publishable key it was configured with.
     pub fn publishable_key(&self) -> &str {
         &self.publishable_key
     }

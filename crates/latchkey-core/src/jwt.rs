@@ -41,50 +41,92 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
+    /// Longer than 8 KiB.
     #[error("the token is larger than 8 KiB")]
     TooLarge,
+    /// Not three base64url parts, or a header that does not parse.
     #[error("the token is not a compact JWS (three base64url parts)")]
     Malformed,
+    /// Any `alg` but RS256 (`none`, HS256, RS512, …).
     #[error("algorithm {0:?} is not accepted (only RS256)")]
     Algorithm(String),
+    /// A `typ` other than `JWT`.
     #[error("the token's typ header is not JWT")]
     Type,
+    /// No `kid`, or one longer than 128 characters.
     #[error("the token has no usable kid header")]
     MissingKid,
+    /// No key with that `kid`, even after a (rate-limited) JWKS fetch.
     #[error("no key with kid {0:?} in the instance's JWKS")]
     UnknownKey(String),
+    /// The JWKS could not be fetched (fail closed, never a sign-out).
     #[error("the instance's JWKS could not be fetched: {0}")]
     JwksUnavailable(String),
+    /// The JWKS breaks the key rules (size, type, duplicates).
     #[error("the instance's JWKS is unacceptable: {0}")]
     BadJwks(String),
+    /// The RS256 signature does not verify.
     #[error("the signature does not verify")]
     Signature,
+    /// At or past `exp` (no leeway).
     #[error("the token has expired")]
     Expired,
+    /// `nbf` more than 5 s ahead.
     #[error("the token is not valid yet (nbf)")]
     NotYetValid,
+    /// `iat` more than 5 s ahead.
     #[error("the token was issued in the future (iat)")]
     IssuedInFuture,
+    /// `iss` is not the instance.
     #[error("the token's issuer is not this instance")]
     Issuer,
+    /// A required claim (`exp`, `nbf`, `iss`, `sub`) is missing.
     #[error("the token lacks the required claim {0}")]
     MissingClaim(String),
+    /// A claim of the wrong type or an impossible value.
     #[error("a claim has the wrong type or value: {0}")]
     ClaimType(String),
+    /// An `aud` claim (Clerk session tokens have none).
     #[error("the token carries an audience, which Clerk session tokens do not")]
     Audience,
+    /// An `azp` outside the allowed parties.
     #[error("authorized party {0:?} is not allowed")]
     UnauthorizedParty(String),
+    /// `sts: pending`: the session has unfinished tasks.
     #[error("the session has pending tasks (sts: pending): finish signing in first")]
     Pending,
+    /// A session token for another session.
     #[error("the token belongs to session {got}, not {expected}")]
-    WrongSession { expected: String, got: String },
+    WrongSession {
+        /// The session the token was requested for.
+        expected: String,
+        /// The `sid` it carries.
+        got: String,
+    },
+    /// A session token for another user.
     #[error("the token belongs to user {got}, not {expected}")]
-    WrongUser { expected: String, got: String },
+    WrongUser {
+        /// The user of that session.
+        expected: String,
+        /// The `sub` it carries.
+        got: String,
+    },
+    /// Issued longer ago than `max_age` allows.
     #[error("the token is {age}s old, more than the allowed {max}s (iat)")]
-    TooOld { age: u64, max: u64 },
+    TooOld {
+        /// Seconds since `iat`.
+        age: u64,
+        /// The allowed age.
+        max: u64,
+    },
+    /// The first factor is older than `max_factor_age` allows.
     #[error("the first factor was verified {age} min ago, more than the allowed {max} min (fva)")]
-    FactorTooOld { age: i64, max: i64 },
+    FactorTooOld {
+        /// Minutes since the first factor (`fva[0]`).
+        age: i64,
+        /// The allowed age.
+        max: i64,
+    },
 }
 
 impl From<Rejection> for Error {
@@ -96,13 +138,18 @@ impl From<Rejection> for Error {
 /// The active organization, compact (`o` claim, v2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrgClaim {
+    /// The organization id.
     pub id: String,
+    /// Its slug.
     #[serde(default)]
     pub slg: Option<String>,
+    /// The role, without `org:` (`admin`).
     #[serde(default)]
     pub rol: Option<String>,
+    /// Actions, comma-separated (`read,manage`).
     #[serde(default)]
     pub per: Option<String>,
+    /// Per feature (in `fea` order), a bitmask over `per`, comma-separated.
     #[serde(default)]
     pub fpm: Option<String>,
 }
@@ -162,28 +209,42 @@ impl OrgClaim {
 /// Verified claims of a Clerk token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
+    /// The user id.
     pub sub: String,
+    /// The instance's Frontend API URL.
     pub iss: String,
+    /// Expiry (seconds since the epoch).
     pub exp: i64,
+    /// Not before (Clerk: `iat − 10`).
     pub nbf: i64,
+    /// Issued at.
     #[serde(default)]
     pub iat: Option<i64>,
+    /// The session id (session tokens only).
     #[serde(default)]
     pub sid: Option<String>,
+    /// The requesting origin (absent for native requests).
     #[serde(default)]
     pub azp: Option<String>,
+    /// The token's id.
     #[serde(default)]
     pub jti: Option<String>,
+    /// Session status: `active` or `pending`.
     #[serde(default)]
     pub sts: Option<String>,
+    /// Claims version (2).
     #[serde(default)]
     pub v: Option<i64>,
+    /// Minutes since the first and second factor (`-1`: never).
     #[serde(default)]
     pub fva: Option<[i64; 2]>,
+    /// The active organization.
     #[serde(default)]
     pub o: Option<OrgClaim>,
+    /// Features, comma-separated (`o:reports,…`).
     #[serde(default)]
     pub fea: Option<String>,
+    /// The actor when impersonated (`{sub, iss?, sid?}`).
     #[serde(default)]
     pub act: Option<Value>,
     /// Any other claims (templates, custom session claims).
@@ -258,10 +319,6 @@ fn now_secs() -> i64 {
 }
 
 impl Verifier {
-    /// A verifier trusting only `instance`'s issuer and JWKS.
-    ///
-    /// # Errors
-    /// [`ErrorKind::Config`] if the HTTP client cannot be built.
     /// A verifier reusing an HTTP client (building one loads the system
     /// certificate store, which costs milliseconds per process).
     pub fn with_http(instance: Instance, http: reqwest::Client) -> Self {
@@ -272,6 +329,10 @@ impl Verifier {
         }
     }
 
+    /// A verifier trusting only `instance`'s issuer and JWKS.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] if the HTTP client cannot be built.
     pub fn new(instance: Instance) -> Result<Self> {
         let http = crate::fapi::http_client(&instance, Duration::from_secs(20))?;
         Ok(Self {
@@ -281,6 +342,7 @@ impl Verifier {
         })
     }
 
+    /// The instance whose tokens it accepts.
     pub fn instance(&self) -> &Instance {
         &self.instance
     }

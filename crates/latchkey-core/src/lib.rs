@@ -15,7 +15,6 @@
 //! [`SignInTicket`]) print `[redacted]`.
 
 #![warn(missing_docs)]
-#![allow(missing_docs)] // the engine split (issue #11 §1) documents the public API and removes this
 
 pub mod callback;
 pub mod clock;
@@ -34,7 +33,7 @@ pub mod store;
 mod types;
 
 pub use error::{Error, ErrorKind, Result};
-pub use fapi::{API_VERSION, Fapi, http_client_builder, parse_retry_after, user_agent};
+pub use fapi::{API_VERSION, Envelope, Fapi, http_client_builder, parse_retry_after, user_agent};
 pub use flows::{ATTEMPT_TTL, FlowKind, HandoffResult, Outcome, Redirect, SignInFlows, Started};
 pub use instance::{Instance, InstanceKind};
 pub use jwt::{
@@ -44,4 +43,4 @@ pub use jwt::{
 pub use loopback::LoopbackListener;
 pub use pkce::{challenge as pkce_challenge, new_state, new_verifier};
 pub use secret::{ClientCredential, PkceVerifier, RotatingNonce, SessionToken, SignInTicket};
-pub use types::{ClientId, OrganizationId, SessionId, SignInId, UserId};
+pub use types::{ClientId, OrgSel, OrganizationId, SessionId, SignInId, UserId};

@@ -34,6 +34,7 @@ impl LoopbackListener {
         Ok(Self { listener, port })
     }
 
+    /// The ephemeral port (for the redirect URL).
     pub fn port(&self) -> u16 {
         self.port
     }

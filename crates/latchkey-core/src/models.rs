@@ -10,12 +10,17 @@ use crate::types::{ClientId, OrganizationId, SessionId, SignInId, UserId};
 /// A Clerk client: this app install's view of its sessions.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Client {
+    /// `client_…`
     pub id: ClientId,
+    /// Every session this client lists (any status; see [`Client::signed_in`]).
     #[serde(default)]
     pub sessions: Vec<Session>,
+    /// The client's current session, if signed in.
     pub last_active_session_id: Option<SessionId>,
+    /// Unix milliseconds.
     #[serde(default)]
     pub created_at: Option<i64>,
+    /// Unix milliseconds.
     #[serde(default)]
     pub updated_at: Option<i64>,
 }
@@ -26,6 +31,7 @@ impl Client {
         self.sessions.iter().filter(|s| s.status.is_signed_in())
     }
 
+    /// A session of this client by id (any status).
     pub fn session(&self, id: &SessionId) -> Option<&Session> {
         self.sessions.iter().find(|s| &s.id == id)
     }
@@ -35,14 +41,23 @@ impl Client {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
+    /// Signed in.
     Active,
+    /// Signed in, with tasks to finish (`tasks`, the token's `sts`).
     Pending,
+    /// Signed out, still listed on its client.
     Ended,
+    /// Signed out and taken off its client.
     Removed,
+    /// Ended by the application or from another device.
     Revoked,
+    /// Past its maximum lifetime.
     Expired,
+    /// Past its inactivity timeout.
     Abandoned,
+    /// Replaced by another session.
     Replaced,
+    /// A status this version does not know.
     #[serde(other)]
     Unknown,
 }
@@ -54,34 +69,48 @@ impl SessionStatus {
     }
 }
 
+/// `{"object":"token","jwt"}`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct TokenObject {
+    /// The compact JWT.
     pub jwt: String,
 }
 
 /// A session as embedded in a client.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Session {
+    /// `sess_…`
     pub id: SessionId,
+    /// Signed in while `active` or `pending`.
     pub status: SessionStatus,
+    /// Hard end (maximum lifetime), Unix ms.
     #[serde(default)]
     pub expire_at: Option<i64>,
+    /// Inactivity cut-off, Unix ms.
     #[serde(default)]
     pub abandon_at: Option<i64>,
+    /// Unix ms.
     #[serde(default)]
     pub last_active_at: Option<i64>,
+    /// Unix ms.
     #[serde(default)]
     pub created_at: Option<i64>,
+    /// Unix ms.
     #[serde(default)]
     pub updated_at: Option<i64>,
+    /// The session's active organization (`None`: personal account).
     #[serde(default)]
     pub last_active_organization_id: Option<OrganizationId>,
+    /// Who is acting, when impersonated (`{sub, …}`).
     #[serde(default)]
     pub actor: Option<Value>,
+    /// Minutes since the first and second factor (`-1`: never).
     #[serde(default)]
     pub factor_verification_age: Option<Vec<i64>>,
+    /// The full user (on this client's sessions).
     #[serde(default)]
     pub user: Option<User>,
+    /// Name, avatar and identifier (where the full user is absent).
     #[serde(default)]
     pub public_user_data: Option<PublicUserData>,
     /// Not kept: the engine takes tokens from the token endpoint. Parsed so
@@ -90,37 +119,54 @@ pub struct Session {
     pub last_active_token: Option<TokenObject>,
 }
 
+/// What a session or membership shows of its user.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct PublicUserData {
+    /// First name.
     pub first_name: Option<String>,
+    /// Last name.
     pub last_name: Option<String>,
+    /// Avatar URL.
     #[serde(default)]
     pub image_url: Option<String>,
+    /// What they signed in with (an email address, usually).
     pub identifier: String,
+    /// `user_…`
     #[serde(default)]
     pub user_id: Option<UserId>,
 }
 
+/// One of a user's email addresses.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct EmailAddress {
+    /// `idn_…`
     pub id: String,
+    /// The address.
     pub email_address: String,
 }
 
 /// The parts of a Clerk user Latchkey shows.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct User {
+    /// `user_…`
     pub id: UserId,
+    /// First name.
     pub first_name: Option<String>,
+    /// Last name.
     pub last_name: Option<String>,
+    /// Username, if the instance uses them.
     #[serde(default)]
     pub username: Option<String>,
+    /// Avatar URL.
     #[serde(default)]
     pub image_url: Option<String>,
+    /// Which of `email_addresses` is primary.
     #[serde(default)]
     pub primary_email_address_id: Option<String>,
+    /// Every address.
     #[serde(default)]
     pub email_addresses: Vec<EmailAddress>,
+    /// Organizations the user belongs to.
     #[serde(default)]
     pub organization_memberships: Vec<OrganizationMembership>,
 }
@@ -136,24 +182,36 @@ impl User {
     }
 }
 
+/// An organization.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Organization {
+    /// `org_…`
     pub id: OrganizationId,
+    /// Its name.
     pub name: String,
+    /// Its slug.
     pub slug: Option<String>,
+    /// Logo URL.
     #[serde(default)]
     pub image_url: Option<String>,
 }
 
+/// A user's membership of an organization.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct OrganizationMembership {
+    /// `orgmem_…`
     pub id: String,
+    /// The role key (`org:admin`).
     pub role: String,
+    /// The role's display name.
     #[serde(default)]
     pub role_name: Option<String>,
+    /// The role's permissions (`org:<feature>:<action>`).
     #[serde(default)]
     pub permissions: Option<Vec<String>>,
+    /// The organization.
     pub organization: Organization,
+    /// The member (in member lists).
     #[serde(default)]
     pub public_user_data: Option<PublicUserData>,
 }
@@ -161,18 +219,25 @@ pub struct OrganizationMembership {
 /// `latest_activity` of a session: the device behind it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 pub struct SessionActivity {
+    /// What Clerk calls the device (`Macintosh`, `iPhone`, …).
     #[serde(default)]
     pub device_type: Option<String>,
+    /// A phone or tablet.
     #[serde(default)]
     pub is_mobile: bool,
+    /// Browser name.
     #[serde(default)]
     pub browser_name: Option<String>,
+    /// Browser version.
     #[serde(default)]
     pub browser_version: Option<String>,
+    /// The address it was last seen from.
     #[serde(default)]
     pub ip_address: Option<String>,
+    /// City, from the address.
     #[serde(default)]
     pub city: Option<String>,
+    /// Country code, from the address.
     #[serde(default)]
     pub country: Option<String>,
 }
@@ -180,16 +245,23 @@ pub struct SessionActivity {
 /// A session with its device (`/v1/me/sessions/active`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct SessionWithActivities {
+    /// `sess_…`
     pub id: SessionId,
+    /// Its status.
     pub status: SessionStatus,
+    /// Unix ms.
     #[serde(default)]
     pub last_active_at: Option<i64>,
+    /// Unix ms.
     #[serde(default)]
     pub expire_at: Option<i64>,
+    /// Unix ms.
     #[serde(default)]
     pub abandon_at: Option<i64>,
+    /// Who is acting, when impersonated.
     #[serde(default)]
     pub actor: Option<Value>,
+    /// The device behind it.
     #[serde(default)]
     pub latest_activity: Option<SessionActivity>,
 }
@@ -197,31 +269,45 @@ pub struct SessionWithActivities {
 /// A sign-in attempt.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct SignIn {
+    /// `sia_…`
     pub id: SignInId,
+    /// `needs_identifier`, `needs_first_factor`, `needs_second_factor`, `needs_client_trust`, `complete`, …
     pub status: String,
+    /// The session it created, once complete.
     #[serde(default)]
     pub created_session_id: Option<SessionId>,
+    /// The first factor's state (for OAuth: the URL to open).
     #[serde(default)]
     pub first_factor_verification: Option<Verification>,
+    /// The identifier it is for.
     #[serde(default)]
     pub identifier: Option<String>,
 }
 
+/// A factor's verification.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Verification {
+    /// `unverified`, `verified`, `transferable`, `failed`, …
     pub status: String,
+    /// `oauth_google`, `ticket`, `password`, …
     #[serde(default)]
     pub strategy: Option<String>,
+    /// For OAuth: the provider page to open.
     #[serde(default)]
     pub external_verification_redirect_url: Option<String>,
 }
 
+/// A sign-up attempt (the OAuth transfer).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct SignUp {
+    /// `sua_…`
     pub id: String,
+    /// `missing_requirements`, `complete`, …
     pub status: String,
+    /// The session it created, once complete.
     #[serde(default)]
     pub created_session_id: Option<SessionId>,
+    /// The user it created, once complete.
     #[serde(default)]
     pub created_user_id: Option<UserId>,
 }
@@ -229,46 +315,64 @@ pub struct SignUp {
 /// The instance settings Latchkey needs.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct Environment {
+    /// Sign-in settings.
     pub auth_config: AuthConfig,
+    /// Names and URLs.
     pub display_config: DisplayConfig,
+    /// Which sign-in methods are on.
     #[serde(default)]
     pub user_settings: Option<UserSettings>,
 }
 
+/// The instance's sign-in settings Latchkey reads.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct AuthConfig {
+    /// One account per client (no multi-session).
     #[serde(default)]
     pub single_session_mode: bool,
+    /// The Dashboard's Native API switch.
     #[serde(default)]
     pub native_settings: Option<NativeSettings>,
 }
 
+/// Native applications settings.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct NativeSettings {
+    /// The Frontend API accepts native (non-browser) clients.
     #[serde(default)]
     pub api_enabled: bool,
 }
 
+/// How the instance presents itself.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct DisplayConfig {
+    /// The application's name.
     pub application_name: String,
+    /// `development` or `production`.
     #[serde(default)]
     pub instance_environment_type: Option<String>,
 }
 
+/// Sign-in methods.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct UserSettings {
+    /// Social providers by strategy (`oauth_google`, …).
     #[serde(default)]
     pub social: std::collections::BTreeMap<String, SocialProvider>,
 }
 
+/// A social sign-in provider.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct SocialProvider {
+    /// Switched on.
     #[serde(default)]
     pub enabled: bool,
+    /// Usable to sign in (not only to connect).
     #[serde(default)]
     pub authenticatable: bool,
+    /// `oauth_google`, …
     pub strategy: String,
+    /// Its display name.
     #[serde(default)]
     pub name: Option<String>,
 }

@@ -27,6 +27,7 @@ pub enum StoreErrorKind {
     TooLong,
     /// The store did not answer in time (an unlock prompt, a D-Bus stall).
     Timeout,
+    /// Anything else the store reported.
     Other,
 }
 
@@ -34,11 +35,14 @@ pub enum StoreErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct StoreError {
+    /// What the failure means for the user.
     pub kind: StoreErrorKind,
+    /// A fixed text (never stored bytes).
     pub message: String,
 }
 
 impl StoreError {
+    /// An error of `kind` with a fixed, secret-free `message`.
     pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
@@ -71,8 +75,11 @@ impl From<StoreError> for crate::Error {
 /// The byte-level seam: get, set, delete. `get` of a missing key is
 /// `Ok(None)`; `delete` of a missing key is `Ok(())`.
 pub trait SecretStore: Send + Sync + 'static {
+    /// The value under `key`, or `None`.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes (or replaces) the value under `key`.
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key` (absent is fine).
     fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// A short name for the UI ("Secret Service", "in memory", …).
     fn describe(&self) -> &'static str;
@@ -191,6 +198,7 @@ pub struct SecretServiceStore {
 
 #[cfg(target_os = "linux")]
 impl SecretServiceStore {
+    /// Entries filed under `service`; connects on first use.
     pub fn new(service: impl Into<String>) -> Self {
         Self {
             service: service.into(),
@@ -306,8 +314,11 @@ impl SecretStore for SecretServiceStore {
 /// Which operation a queued fault applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// [`SecretStore::get`].
     Get,
+    /// [`SecretStore::set`].
     Set,
+    /// [`SecretStore::delete`].
     Delete,
 }
 
@@ -326,6 +337,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// An empty store with no faults queued.
     pub fn new() -> Self {
         Self::default()
     }
@@ -374,6 +386,7 @@ impl MemoryStore {
             .insert(key.to_owned(), value.to_vec());
     }
 
+    /// Every key stored, sorted.
     pub fn keys(&self) -> Vec<String> {
         let mut k: Vec<_> = self
             .map
@@ -471,10 +484,12 @@ impl std::fmt::Debug for Keychain {
 }
 
 impl Keychain {
+    /// Calls to `store` that give up after `timeout` each.
     pub fn new(store: Arc<dyn SecretStore>, timeout: Duration) -> Self {
         Self { store, timeout }
     }
 
+    /// The store's short name.
     pub fn describe(&self) -> &'static str {
         self.store.describe()
     }

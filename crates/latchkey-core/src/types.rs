@@ -52,3 +52,15 @@ id!(
     /// `sia_…` (a sign-in attempt)
     SignInId
 );
+
+/// Which organization a session token is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OrgSel {
+    /// The session's active organization (what Clerk uses when the request
+    /// names none).
+    Active,
+    /// The personal account: no organization.
+    Personal,
+    /// This organization (the user must belong to it).
+    Org(OrganizationId),
+}

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clerk_emulator::{FaultAction, FaultRule};
 use latchkey_core::{
-    ClientCredential, ErrorKind, Fapi, OrganizationId, SessionId, SignInTicket, decode_unverified,
+    ClientCredential, ErrorKind, Fapi, OrgSel, OrganizationId, SessionId, SignInTicket,
+    decode_unverified,
 };
 
 use crate::common::*;
@@ -73,14 +74,14 @@ async fn the_rotated_credential_is_adopted_and_stale_answers_do_not_overwrite_it
     let fapi = env.fapi();
     fapi.create_client().await.unwrap();
     let first = fapi.credential().unwrap();
-    let changes = fapi.credential_changes();
+    let version = fapi.credential_version();
     let si = fapi
         .sign_in_with_ticket(&SignInTicket::new(env.ticket("ada@example.com").await))
         .await
         .unwrap();
     let second = fapi.credential().unwrap();
     assert_ne!(first, second, "sign-in rotated the credential");
-    assert!(changes.has_changed().unwrap(), "rotation is announced");
+    assert!(fapi.credential_version() > version, "rotation is announced");
     let sid = si.created_session_id.unwrap();
 
     // A slow request sent with the second credential answers after a newer
@@ -124,17 +125,21 @@ async fn every_session_operation() {
     );
 
     // Tokens: plain, personal, an organization, a template.
-    let t = fapi.session_token(&ada, None).await.unwrap();
+    let t = fapi.session_token(&ada, &OrgSel::Active).await.unwrap();
     assert_eq!(decode_unverified(t.expose()).unwrap()["sid"], ada.as_str());
     let org = OrganizationId("analytical-engines".into());
-    let (touched, _) = fapi.touch(&ada, Some(&org), "select_org").await.unwrap();
+    let touched = fapi
+        .touch(&ada, Some(&org), "select_org")
+        .await
+        .unwrap()
+        .response;
     let org_id = touched.last_active_organization_id.clone().unwrap();
-    let t = fapi.session_token(&ada, None).await.unwrap();
+    let t = fapi.session_token(&ada, &OrgSel::Active).await.unwrap();
     assert_eq!(
         decode_unverified(t.expose()).unwrap()["o"]["id"],
         org_id.as_str()
     );
-    let t = fapi.session_token(&ada, Some(None)).await.unwrap();
+    let t = fapi.session_token(&ada, &OrgSel::Personal).await.unwrap();
     assert!(decode_unverified(t.expose()).unwrap().get("o").is_none());
     let t = fapi.template_token(&ada, "supabase").await.unwrap();
     assert_eq!(
@@ -196,9 +201,9 @@ async fn every_session_operation() {
             .count(),
         2
     );
-    let (ended, _) = fapi.end_session(&grace).await.unwrap();
+    let ended = fapi.end_session(&grace).await.unwrap().response;
     assert_eq!(ended.status, latchkey_core::models::SessionStatus::Ended);
-    let (_, client) = fapi.remove_session(&ada).await.unwrap();
+    let client = fapi.remove_session(&ada).await.unwrap().client;
     assert_eq!(client.unwrap().signed_in().count(), 0);
     let si = fapi
         .sign_in_with_ticket(&SignInTicket::new(env.ticket("alan@example.com").await))
@@ -245,7 +250,7 @@ async fn error_kinds_for_each_failure_class() {
             )
             .times(1),
         );
-        let k = kind(fapi.session_token(&sid, None).await);
+        let k = kind(fapi.session_token(&sid, &OrgSel::Active).await);
         assert_eq!(
             k,
             ErrorKind::RateLimited {
@@ -267,7 +272,7 @@ async fn error_kinds_for_each_failure_class() {
             .times(1),
         );
         assert_eq!(
-            kind(fapi.session_token(&sid, None).await),
+            kind(fapi.session_token(&sid, &OrgSel::Active).await),
             ErrorKind::Server,
             "{status}"
         );
@@ -279,14 +284,14 @@ async fn error_kinds_for_each_failure_class() {
     ] {
         env.emu
             .add_fault(FaultRule::new(&path, action.clone()).times(1));
-        let e = fapi.session_token(&sid, None).await.unwrap_err();
+        let e = fapi.session_token(&sid, &OrgSel::Active).await.unwrap_err();
         assert_eq!(e.kind(), &ErrorKind::Protocol, "{action:?}");
         assert!(e.is_transient(), "{action:?} is not a sign-out");
     }
     env.emu
         .add_fault(FaultRule::new(&path, FaultAction::Drop).times(1));
     assert_eq!(
-        kind(fapi.session_token(&sid, None).await),
+        kind(fapi.session_token(&sid, &OrgSel::Active).await),
         ErrorKind::Network
     );
 
@@ -298,7 +303,7 @@ async fn error_kinds_for_each_failure_class() {
     .unwrap();
     env.emu
         .add_fault(FaultRule::new(&path, FaultAction::Trickle { bytes_per_sec: 1 }).times(1));
-    let e = slow.session_token(&sid, None).await.unwrap_err();
+    let e = slow.session_token(&sid, &OrgSel::Active).await.unwrap_err();
     assert!(
         matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Network),
         "{:?}",
@@ -307,7 +312,10 @@ async fn error_kinds_for_each_failure_class() {
     env.emu
         .add_fault(FaultRule::new(&path, FaultAction::Delay { ms: 2000 }).times(1));
     assert_eq!(
-        slow.session_token(&sid, None).await.unwrap_err().kind(),
+        slow.session_token(&sid, &OrgSel::Active)
+            .await
+            .unwrap_err()
+            .kind(),
         &ErrorKind::Timeout
     );
 
@@ -324,7 +332,7 @@ async fn error_kinds_for_each_failure_class() {
         .times(1),
     );
     assert_eq!(
-        kind(fapi.session_token(&sid, None).await),
+        kind(fapi.session_token(&sid, &OrgSel::Active).await),
         ErrorKind::ReverificationRequired
     );
     let e = fapi.template_token(&sid, "nope").await.unwrap_err();
@@ -347,12 +355,12 @@ async fn error_kinds_for_each_failure_class() {
         None,
     )
     .await;
-    let e = fapi.session_token(&sid, None).await.unwrap_err();
+    let e = fapi.session_token(&sid, &OrgSel::Active).await.unwrap_err();
     assert!(e.is_session_gone(), "{:?}", e.kind());
     assert!(!e.is_transient());
     // A session that is not on this client at all.
     let e = fapi
-        .session_token(&SessionId("sess_missing".into()), None)
+        .session_token(&SessionId("sess_missing".into()), &OrgSel::Active)
         .await
         .unwrap_err();
     assert!(e.is_session_gone());
@@ -401,13 +409,13 @@ async fn transient_faults_are_one_request_each_and_never_sign_out() {
     );
     for _ in 0..3 {
         assert!(
-            fapi.session_token(&sid, None)
+            fapi.session_token(&sid, &OrgSel::Active)
                 .await
                 .unwrap_err()
                 .is_transient()
         );
     }
-    assert!(fapi.session_token(&sid, None).await.is_ok());
+    assert!(fapi.session_token(&sid, &OrgSel::Active).await.is_ok());
     assert_eq!(
         crate::common::count(&env, "POST", &path),
         4,

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use latchkey_core::callback::parse_deep_link;
 use latchkey_core::{
-    ClientCredential, Outcome, PkceVerifier, Redirect, SessionToken, SignInFlows, SignInTicket,
+    ClientCredential, OrgSel, Outcome, PkceVerifier, Redirect, SessionToken, SignInFlows,
+    SignInTicket,
 };
 
 use crate::common::*;
@@ -70,7 +71,11 @@ async fn no_secret_reaches_a_log_line_or_an_error() {
         panic!()
     };
     secrets.push(flows.fapi().credential().unwrap().expose().to_owned());
-    let token = flows.fapi().session_token(&session, None).await.unwrap();
+    let token = flows
+        .fapi()
+        .session_token(&session, &OrgSel::Active)
+        .await
+        .unwrap();
     secrets.push(token.expose().to_owned());
     // Replays and bad inputs produce errors: collect their text.
     for url in [cb.clone(), cb.replace("state=", "state=x")] {

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use latchkey_core::{
-    Instance, Rejection, SessionId, SignInTicket, UserId, Verifier, VerifyOptions,
+    Instance, OrgSel, Rejection, SessionId, SignInTicket, UserId, Verifier, VerifyOptions,
 };
 use serde_json::{Value, json};
 
@@ -52,7 +52,7 @@ async fn genuine_tokens_verify_and_bind_to_their_session() {
         .await
         .unwrap();
     let sid = si.created_session_id.unwrap();
-    let token = fapi.session_token(&sid, None).await.unwrap();
+    let token = fapi.session_token(&sid, &OrgSel::Active).await.unwrap();
     let v = Verifier::new(env.instance.clone()).unwrap();
     let uid = UserId(env.user_id("ada@example.com"));
     let c = v

@@ -5,23 +5,30 @@
 //! `Origin`, form bodies. A credential in an `Authorization` response header
 //! replaces the stored one (empty = clear) — but only if the stored one is
 //! still the one the request was sent with, so a late answer never
-//! overwrites a newer credential. Redirects are not followed, bodies are
+//! overwrites a newer credential. Persisting it is the caller's job (the
+//! engine saves after every call; [`Fapi::credential_version`] tells it
+//! something changed). Redirects are not followed, bodies are
 //! capped at 1 MiB, timeouts are 10 s to connect and 20 s in all.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::watch;
+
+mod http;
+
+pub(crate) use http::http_client;
+use http::{check_jwt_shape, classify, decode, protocol, read_capped, seg, transport_error};
+pub use http::{http_client_builder, parse_retry_after};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
 use crate::models::*;
 use crate::secret::{ClientCredential, PkceVerifier, RotatingNonce, SessionToken, SignInTicket};
-use crate::types::{OrganizationId, SessionId, SignInId};
+use crate::types::{OrgSel, OrganizationId, SessionId, SignInId};
 
 /// The Frontend API version this client speaks (docs/contracts.md).
 pub const API_VERSION: &str = "2026-05-12";
@@ -63,7 +70,6 @@ pub struct Fapi {
     http: reqwest::Client,
     instance: Instance,
     slot: Arc<Mutex<CredentialSlot>>,
-    changes: Arc<watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for Fapi {
@@ -72,73 +78,6 @@ impl std::fmt::Debug for Fapi {
             .field("instance", &self.instance.id())
             .finish_non_exhaustive()
     }
-}
-
-fn transport_error(e: reqwest::Error) -> Error {
-    // reqwest's Display can include the URL; never print it (query strings
-    // may carry nonces or verifiers). The error is kept as the source for
-    // logs only without its URL.
-    let (kind, message) = transport_kind(&e);
-    Error::new(kind, message).with_source(e.without_url())
-}
-
-fn transport_kind(e: &reqwest::Error) -> (ErrorKind, &'static str) {
-    if e.is_timeout() {
-        (
-            ErrorKind::Timeout,
-            "the Clerk Frontend API did not answer in time",
-        )
-    } else if e.is_redirect() {
-        (
-            ErrorKind::Protocol,
-            "the Clerk Frontend API answered with a redirect, which is not followed",
-        )
-    } else if certificate_refused(e) {
-        (
-            ErrorKind::Network,
-            "could not reach the Clerk Frontend API: its TLS certificate is not trusted \
-             by this system (a proxy that intercepts HTTPS needs its certificate \
-             installed)",
-        )
-    } else {
-        (ErrorKind::Network, "could not reach the Clerk Frontend API")
-    }
-}
-
-/// Whether a transport error is rustls refusing the server's certificate.
-/// The rustls error sits in the source chain inside (nested) `io::Error`s,
-/// whose `source()` skips the wrapped error itself, so those are opened.
-fn certificate_refused(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    // Bounded: a source chain is a handful of links.
-    for _ in 0..16 {
-        let Some(err) = cur else { return false };
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidCertRevocationList(_)
-            );
-        }
-        cur = match err.downcast_ref::<std::io::Error>() {
-            Some(io) => io.get_ref().map(|inner| inner as _).or(err.source()),
-            None => err.source(),
-        };
-    }
-    false
-}
-
-/// Parses `Retry-After` (delta-seconds or HTTP-date), clamped; garbage or
-/// negative values give `None` (callers fall back to backoff).
-pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
-    let v = value.trim();
-    let d = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else if let Ok(at) = httpdate::parse_http_date(v) {
-        at.duration_since(now).unwrap_or(Duration::ZERO)
-    } else {
-        return None;
-    };
-    Some(d.clamp(RETRY_AFTER_MIN, RETRY_AFTER_MAX))
 }
 
 /// Which kind of call this is, for classifying 401/404 answers.
@@ -153,6 +92,17 @@ enum Scope {
 
 struct Answer {
     body: Value,
+}
+
+/// A `{response, client}` answer: the resource, and the client as it stands
+/// after the call (Clerk piggybacks it on every mutation; `None` when it
+/// sent `null` or nothing).
+#[derive(Debug, Clone)]
+pub struct Envelope<T> {
+    /// The resource the call is about.
+    pub response: T,
+    /// This client, after the call.
+    pub client: Option<Client>,
 }
 
 impl Fapi {
@@ -172,7 +122,6 @@ impl Fapi {
         total: Duration,
     ) -> Result<Self> {
         let http = http_client(&instance, total)?;
-        let (tx, _) = watch::channel(0);
         Ok(Self {
             http,
             instance,
@@ -180,10 +129,10 @@ impl Fapi {
                 value: credential,
                 version: 0,
             })),
-            changes: Arc::new(tx),
         })
     }
 
+    /// The instance this client talks to.
     pub fn instance(&self) -> &Instance {
         &self.instance
     }
@@ -202,18 +151,16 @@ impl Fapi {
     /// Replaces the credential (e.g. after reading a newer one from the
     /// keychain).
     pub fn set_credential(&self, value: Option<ClientCredential>) {
-        let version = {
-            let mut s = self.lock();
-            s.value = value;
-            s.version += 1;
-            s.version
-        };
-        self.changes.send_replace(version);
+        let mut s = self.lock();
+        s.value = value;
+        s.version += 1;
     }
 
-    /// Notified (with a version number) whenever the credential changes.
-    pub fn credential_changes(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
+    /// A number that changes whenever the credential does (a rotation in an
+    /// answer, or [`set_credential`](Self::set_credential)). The engine
+    /// persists after every call whose answer may have rotated it.
+    pub fn credential_version(&self) -> u64 {
+        self.lock().version
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CredentialSlot> {
@@ -272,17 +219,13 @@ impl Fapi {
                 raw
             })
             .trim();
-        let version = {
-            let mut s = self.lock();
-            if s.version != sent_version {
-                tracing::debug!("ignoring a credential from a stale response");
-                return;
-            }
-            s.value = (!raw.is_empty()).then(|| ClientCredential::new(raw));
-            s.version += 1;
-            s.version
-        };
-        self.changes.send_replace(version);
+        let mut s = self.lock();
+        if s.version != sent_version {
+            tracing::debug!("ignoring a credential from a stale response");
+            return;
+        }
+        s.value = (!raw.is_empty()).then(|| ClientCredential::new(raw));
+        s.version += 1;
     }
 
     async fn call<T: DeserializeOwned>(
@@ -297,7 +240,7 @@ impl Fapi {
         decode(a.body)
     }
 
-    /// `{response, client}` → (response, client).
+    /// A `{response, client}` answer.
     async fn envelope<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -305,7 +248,7 @@ impl Fapi {
         query: &[(&str, &str)],
         form: Option<&[(&str, &str)]>,
         scope: Scope,
-    ) -> Result<(T, Option<Client>)> {
+    ) -> Result<Envelope<T>> {
         let a = self.send(method, path, query, form, scope).await?;
         let Value::Object(mut m) = a.body else {
             return Err(protocol("expected a {response, client} object"));
@@ -318,7 +261,7 @@ impl Fapi {
             None | Some(Value::Null) => None,
             Some(c) => Some(decode(c)?),
         };
-        Ok((response, client))
+        Ok(Envelope { response, client })
     }
 
     // ------------------------------------------------------------ operations
@@ -331,23 +274,23 @@ impl Fapi {
 
     /// `GET /v1/client`; `None` when there is no client for the credential.
     pub async fn get_client(&self) -> Result<Option<Client>> {
-        let (c, _): (Option<Client>, _) = self
+        let e: Envelope<Option<Client>> = self
             .envelope(Method::GET, "/v1/client", &[], None, Scope::Other)
             .await?;
-        Ok(c)
+        Ok(e.response)
     }
 
     /// `POST /v1/client`: a new client (and credential).
     pub async fn create_client(&self) -> Result<Client> {
-        let (c, _): (Client, _) = self
+        let e: Envelope<Client> = self
             .envelope(Method::POST, "/v1/client", &[], Some(&[]), Scope::Other)
             .await?;
-        Ok(c)
+        Ok(e.response)
     }
 
     /// `DELETE /v1/client`: ends every session and the client itself.
     pub async fn delete_client(&self) -> Result<()> {
-        let _: (Value, Option<Client>) = self
+        let _: Envelope<Value> = self
             .envelope(Method::DELETE, "/v1/client", &[], None, Scope::Other)
             .await?;
         Ok(())
@@ -355,7 +298,7 @@ impl Fapi {
 
     /// `DELETE /v1/client/sessions`: signs out every session on this client.
     pub async fn sign_out_all(&self) -> Result<Option<Client>> {
-        let (c, _): (Option<Client>, Option<Client>) = self
+        let e: Envelope<Option<Client>> = self
             .envelope(
                 Method::DELETE,
                 "/v1/client/sessions",
@@ -364,7 +307,7 @@ impl Fapi {
                 Scope::Other,
             )
             .await?;
-        Ok(c)
+        Ok(e.response)
     }
 
     /// `POST /v1/client/hosted_auth`: the browser URL for hosted auth.
@@ -383,7 +326,7 @@ impl Fapi {
             ("code_challenge", code_challenge),
             ("state", state),
         ];
-        let (h, _): (Hosted, Option<Client>) = self
+        let e: Envelope<Hosted> = self
             .envelope(
                 Method::POST,
                 "/v1/client/hosted_auth",
@@ -392,7 +335,7 @@ impl Fapi {
                 Scope::Other,
             )
             .await?;
-        Ok(h.url)
+        Ok(e.response.url)
     }
 
     /// Hosted-auth redemption: `POST /v1/client` with `_method=GET`, the
@@ -407,10 +350,10 @@ impl Fapi {
             ("rotating_token_nonce", nonce.expose()),
             ("code_verifier", verifier.expose()),
         ];
-        let (c, _): (Option<Client>, _) = self
+        let e: Envelope<Option<Client>> = self
             .envelope(Method::POST, "/v1/client", &[], Some(&form), Scope::Other)
             .await?;
-        c.ok_or_else(|| {
+        e.response.ok_or_else(|| {
             Error::new(
                 ErrorKind::Unauthenticated,
                 "the sign-in was redeemed but no client came back",
@@ -431,7 +374,7 @@ impl Fapi {
     }
 
     async fn create_sign_in(&self, form: &[(&str, &str)]) -> Result<SignIn> {
-        let (s, _): (SignIn, Option<Client>) = self
+        let e: Envelope<SignIn> = self
             .envelope(
                 Method::POST,
                 "/v1/client/sign_ins",
@@ -440,13 +383,13 @@ impl Fapi {
                 Scope::Other,
             )
             .await?;
-        Ok(s)
+        Ok(e.response)
     }
 
     /// `GET /v1/client/sign_ins/{id}` with the callback's nonce.
     pub async fn reload_sign_in(&self, id: &SignInId, nonce: &RotatingNonce) -> Result<SignIn> {
         let path = format!("/v1/client/sign_ins/{}", seg(id.as_str())?);
-        let (s, _): (SignIn, Option<Client>) = self
+        let e: Envelope<SignIn> = self
             .envelope(
                 Method::GET,
                 &path,
@@ -455,12 +398,12 @@ impl Fapi {
                 Scope::Other,
             )
             .await?;
-        Ok(s)
+        Ok(e.response)
     }
 
     /// `POST /v1/client/sign_ups` with `transfer=true`.
     pub async fn transfer_to_sign_up(&self) -> Result<SignUp> {
-        let (s, _): (SignUp, Option<Client>) = self
+        let e: Envelope<SignUp> = self
             .envelope(
                 Method::POST,
                 "/v1/client/sign_ups",
@@ -469,7 +412,7 @@ impl Fapi {
                 Scope::Other,
             )
             .await?;
-        Ok(s)
+        Ok(e.response)
     }
 
     /// `GET /v1/client/sessions/{id}`.
@@ -478,7 +421,7 @@ impl Fapi {
         Ok(self
             .envelope::<Session>(Method::GET, &path, &[], None, Scope::Session)
             .await?
-            .0)
+            .response)
     }
 
     /// `POST /v1/client/sessions/{id}/touch`: makes it the active session,
@@ -488,7 +431,7 @@ impl Fapi {
         id: &SessionId,
         org: Option<&OrganizationId>,
         intent: &str,
-    ) -> Result<(Session, Option<Client>)> {
+    ) -> Result<Envelope<Session>> {
         let path = format!("/v1/client/sessions/{}/touch", seg(id.as_str())?);
         let form = [
             (
@@ -501,17 +444,15 @@ impl Fapi {
             .await
     }
 
-    /// `POST /v1/client/sessions/{id}/tokens`. `org`: `None` = the session's
-    /// active organization, `Some(None)` = personal account.
-    pub async fn session_token(
-        &self,
-        id: &SessionId,
-        org: Option<Option<&OrganizationId>>,
-    ) -> Result<SessionToken> {
+    /// `POST /v1/client/sessions/{id}/tokens`, for `org`: no
+    /// `organization_id` for the session's active one, an empty one for the
+    /// personal account, else its id.
+    pub async fn session_token(&self, id: &SessionId, org: &OrgSel) -> Result<SessionToken> {
         let path = format!("/v1/client/sessions/{}/tokens", seg(id.as_str())?);
         let form: Vec<(&str, &str)> = match org {
-            None => vec![],
-            Some(o) => vec![("organization_id", o.map(|o| o.as_str()).unwrap_or(""))],
+            OrgSel::Active => vec![],
+            OrgSel::Personal => vec![("organization_id", "")],
+            OrgSel::Org(o) => vec![("organization_id", o.as_str())],
         };
         let t: TokenObject = self
             .call(Method::POST, &path, &[], Some(&form), Scope::Session)
@@ -533,14 +474,14 @@ impl Fapi {
     }
 
     /// `POST /v1/client/sessions/{id}/end`.
-    pub async fn end_session(&self, id: &SessionId) -> Result<(Session, Option<Client>)> {
+    pub async fn end_session(&self, id: &SessionId) -> Result<Envelope<Session>> {
         let path = format!("/v1/client/sessions/{}/end", seg(id.as_str())?);
         self.envelope(Method::POST, &path, &[], Some(&[]), Scope::Session)
             .await
     }
 
     /// `POST /v1/client/sessions/{id}/remove`: signs that account out here.
-    pub async fn remove_session(&self, id: &SessionId) -> Result<(Session, Option<Client>)> {
+    pub async fn remove_session(&self, id: &SessionId) -> Result<Envelope<Session>> {
         let path = format!("/v1/client/sessions/{}/remove", seg(id.as_str())?);
         self.envelope(Method::POST, &path, &[], Some(&[]), Scope::Session)
             .await
@@ -557,7 +498,7 @@ impl Fapi {
                 Scope::Session,
             )
             .await?
-            .0)
+            .response)
     }
 
     /// `GET /v1/me/sessions/active`: the user's devices everywhere.
@@ -589,7 +530,7 @@ impl Fapi {
     pub async fn revoke_session(&self, acting: &SessionId, target: &SessionId) -> Result<Session> {
         let path = format!("/v1/me/sessions/{}/revoke", seg(target.as_str())?);
         // A 404 here names the *target*, not the acting session.
-        match self
+        Ok(self
             .envelope::<Session>(
                 Method::POST,
                 &path,
@@ -597,11 +538,8 @@ impl Fapi {
                 Some(&[]),
                 Scope::Other,
             )
-            .await
-        {
-            Ok((s, _)) => Ok(s),
-            Err(e) => Err(e),
-        }
+            .await?
+            .response)
     }
 
     /// `GET /v1/organizations/{id}/memberships`.
@@ -617,7 +555,7 @@ impl Fapi {
             Bare(Vec<OrganizationMembership>),
         }
         let path = format!("/v1/organizations/{}/memberships", seg(org.as_str())?);
-        let (p, _): (Page, Option<Client>) = self
+        let e: Envelope<Page> = self
             .envelope(
                 Method::GET,
                 &path,
@@ -626,249 +564,8 @@ impl Fapi {
                 Scope::Other,
             )
             .await?;
-        Ok(match p {
+        Ok(match e.response {
             Page::Paged { data } | Page::Bare(data) => data,
         })
-    }
-}
-
-/// A `reqwest` client builder with TLS ready: installs rustls' `ring`
-/// provider as the process default the first time (reqwest is built with
-/// `rustls-no-provider`, which panics in `build()` without one). Every HTTP
-/// client in Latchkey — the app's avatar fetches and the tests' clients too —
-/// starts here.
-pub fn http_client_builder() -> reqwest::ClientBuilder {
-    static PROVIDER: std::sync::Once = std::sync::Once::new();
-    PROVIDER.call_once(|| {
-        // Err means another provider is already the default: keep it.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    reqwest::Client::builder()
-}
-
-/// The HTTP client for an instance: Latchkey's User-Agent, timeouts, no
-/// redirects. A Clerk instance is https-only with the system's roots; the
-/// local demo instance is plain http on loopback, so it trusts no
-/// certificate at all (which also skips loading the system store, ≈ 3–10 ms
-/// per process).
-pub(crate) fn http_client(instance: &Instance, total: Duration) -> Result<reqwest::Client> {
-    let clerk = instance.kind() == crate::instance::InstanceKind::Clerk;
-    let mut b = http_client_builder()
-        .user_agent(user_agent())
-        .connect_timeout(CONNECT_TIMEOUT.min(total))
-        .timeout(total)
-        .redirect(reqwest::redirect::Policy::none())
-        .https_only(clerk);
-    if !clerk {
-        b = b.tls_certs_only(Vec::<reqwest::Certificate>::new());
-    }
-    b.build()
-        .map_err(|_| Error::new(ErrorKind::Config, "could not set up the HTTP client"))
-}
-
-/// A path segment must be a plain id (no `/`, `?`, `#`, `..`).
-fn seg(s: &str) -> Result<&str> {
-    let ok = !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(s)
-    } else {
-        Err(Error::new(ErrorKind::Config, "not a valid Clerk id"))
-    }
-}
-
-fn protocol(msg: &str) -> Error {
-    Error::new(
-        ErrorKind::Protocol,
-        format!("unexpected answer from the Clerk Frontend API: {msg}"),
-    )
-}
-
-fn decode<T: DeserializeOwned>(v: Value) -> Result<T> {
-    serde_json::from_value(v).map_err(|e| {
-        // The serde message names a field or type, never a value.
-        let what = e.to_string();
-        let what = what
-            .split(" at line")
-            .next()
-            .unwrap_or("wrong shape")
-            .to_owned();
-        protocol(&what)
-    })
-}
-
-fn check_jwt_shape(jwt: String) -> Result<SessionToken> {
-    let ok = jwt.len() <= MAX_JWT
-        && jwt.split('.').count() == 3
-        && jwt
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if ok {
-        Ok(SessionToken::new(jwt))
-    } else {
-        Err(protocol("the token is not a compact JWT"))
-    }
-}
-
-async fn read_capped(mut res: reqwest::Response) -> Result<Vec<u8>> {
-    if res.content_length().is_some_and(|n| n as usize > MAX_BODY) {
-        return Err(protocol("the answer is larger than 1 MiB"));
-    }
-    let mut body = Vec::new();
-    loop {
-        match res.chunk().await {
-            Ok(Some(c)) => {
-                if body.len() + c.len() > MAX_BODY {
-                    return Err(protocol("the answer is larger than 1 MiB"));
-                }
-                body.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => return Err(transport_error(e)),
-        }
-    }
-}
-
-/// Turns an HTTP answer into a value or a typed error.
-fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], scope: Scope) -> Result<Answer> {
-    let is_json = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        });
-    let json: Option<Value> = if is_json {
-        serde_json::from_slice(body).ok()
-    } else {
-        None
-    };
-    if status.is_success() {
-        return match json {
-            Some(body) => Ok(Answer { body }),
-            None if is_json => Err(protocol("the JSON is malformed or truncated")),
-            None => Err(protocol(
-                "the answer is not JSON (a captive portal or proxy?)",
-            )),
-        };
-    }
-    if status.is_redirection() {
-        return Err(protocol("a redirect, which is not followed"));
-    }
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        let retry_after = headers
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-        return Err(Error::new(
-            ErrorKind::RateLimited { retry_after },
-            "Clerk is rate limiting requests; try again shortly",
-        ));
-    }
-    if status.is_server_error() {
-        return Err(Error::new(
-            ErrorKind::Server,
-            format!(
-                "the Clerk Frontend API had a server error ({})",
-                status.as_u16()
-            ),
-        ));
-    }
-    let first = json
-        .as_ref()
-        .and_then(|j| j.get("errors"))
-        .and_then(|e| e.get(0));
-    let Some(err) = first else {
-        return Err(protocol(&format!(
-            "status {} without a Clerk error",
-            status.as_u16()
-        )));
-    };
-    let code = err
-        .get("code")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let long = err
-        .get("long_message")
-        .or_else(|| err.get("message"))
-        .and_then(Value::as_str)
-        .unwrap_or("the request was refused");
-    let meta = err.get("meta");
-    let param = meta
-        .and_then(|m| m.get("param_name"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let session_id = meta
-        .and_then(|m| m.get("session_id"))
-        .and_then(Value::as_str)
-        .filter(|s| seg(s).is_ok())
-        .map(str::to_owned);
-    // Clerk's messages are fixed texts about the request; cap the length.
-    let long: String = long.chars().take(300).collect();
-    let kind = match (status.as_u16(), code.as_str(), scope) {
-        (403, "session_reverification_required", _) => ErrorKind::ReverificationRequired,
-        (404, "resource_not_found", Scope::Session) => ErrorKind::SessionGone,
-        (401, "signed_out", Scope::Session) => ErrorKind::SessionGone,
-        (401, _, _) => ErrorKind::Unauthenticated,
-        (403, "user_banned" | "user_deactivated" | "user_locked", _) => ErrorKind::Unauthenticated,
-        _ => ErrorKind::InvalidRequest {
-            code: code.clone(),
-            param,
-            session_id,
-        },
-    };
-    Err(Error::new(
-        kind,
-        format!("Clerk refused the request ({code}): {long}"),
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    #[test]
-    fn retry_after_forms() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_000); // 2015-10-21 07:20 UTC
-        assert_eq!(parse_retry_after("5", now), Some(Duration::from_secs(5)));
-        assert_eq!(
-            parse_retry_after("0", now),
-            Some(Duration::from_secs(1)),
-            "clamped up"
-        );
-        assert_eq!(
-            parse_retry_after("99999999", now),
-            Some(Duration::from_secs(600)),
-            "clamped down"
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
-            Some(Duration::from_secs(480))
-        );
-        assert_eq!(parse_retry_after("-1", now), None);
-        assert_eq!(parse_retry_after("abc", now), None);
-        assert_eq!(parse_retry_after("", SystemTime::now()), None);
-    }
-
-    #[test]
-    fn user_agent_names_latchkey() {
-        let ua = user_agent();
-        assert!(ua.starts_with("Latchkey/"), "{ua}");
-        assert!(ua.contains("; "), "{ua}");
-    }
-
-    #[test]
-    fn ids_in_paths_are_plain() {
-        assert!(seg("sess_abc123").is_ok());
-        for bad in ["", "../x", "a/b", "a?b", "a#b", "sess x", &"a".repeat(129)] {
-            assert!(seg(bad).is_err(), "{bad}");
-        }
     }
 }

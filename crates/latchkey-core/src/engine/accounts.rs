@@ -1,0 +1,385 @@
+//! The accounts: the signed-in sessions of each instance's client, the
+//! active account (Latchkey's own choice, kept in the index), whether Clerk
+//! is reachable, and the display cache (`<data dir>/cache.json`: names,
+//! emails, avatar URLs and the device sessions already seen, for an offline
+//! start and for "new device" notices; nothing secret).
+//!
+//! Accounts come from Clerk's answers, never from local state alone: a
+//! re-read client that no longer lists a session signs that account out
+//! here (announced as [`Event::SessionRevoked`] unless it was signed out
+//! here on purpose).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Account, AccountRef, Engine, Event, lock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::models::{Client, Session};
+use crate::types::{SessionId, UserId};
+
+/// Who a session belongs to, as the UI names them.
+pub(super) struct Identity {
+    pub name: String,
+    pub email: Option<String>,
+    pub image_url: Option<String>,
+    pub user_id: Option<UserId>,
+}
+
+impl Identity {
+    /// From the session's user (or its public user data): the full name,
+    /// else the email, else the session id.
+    pub(super) fn of(s: &Session) -> Self {
+        let email = s
+            .user
+            .as_ref()
+            .and_then(|u| u.primary_email().map(str::to_owned))
+            .or_else(|| s.public_user_data.as_ref().map(|p| p.identifier.clone()));
+        let (first, last) = match (&s.user, &s.public_user_data) {
+            (Some(u), _) => (u.first_name.clone(), u.last_name.clone()),
+            (None, Some(p)) => (p.first_name.clone(), p.last_name.clone()),
+            _ => (None, None),
+        };
+        let name = format!("{} {}", first.unwrap_or_default(), last.unwrap_or_default())
+            .trim()
+            .to_owned();
+        let name = if name.is_empty() {
+            email.clone().unwrap_or_else(|| s.id.to_string())
+        } else {
+            name
+        };
+        let image_url = s
+            .user
+            .as_ref()
+            .and_then(|u| u.image_url.clone())
+            .or_else(|| {
+                s.public_user_data
+                    .as_ref()
+                    .and_then(|p| p.image_url.clone())
+            });
+        let user_id = s
+            .user
+            .as_ref()
+            .map(|u| u.id.clone())
+            .or_else(|| s.public_user_data.as_ref().and_then(|p| p.user_id.clone()));
+        Self {
+            name,
+            email,
+            image_url,
+            user_id,
+        }
+    }
+}
+
+/// `<data dir>/cache.json`.
+#[derive(Default, Serialize, Deserialize)]
+struct DisplayCache {
+    accounts: Vec<Account>,
+    known_devices: BTreeMap<String, BTreeSet<SessionId>>,
+}
+
+/// What this module owns.
+pub(super) struct AccountsState {
+    active: Mutex<Option<AccountRef>>,
+    cache: Mutex<DisplayCache>,
+    online: Mutex<bool>,
+    /// Accounts being (or that were) signed out here on purpose: their
+    /// disappearance is not announced as a revocation.
+    signing_out: Mutex<BTreeSet<AccountRef>>,
+}
+
+impl AccountsState {
+    /// The state at open: the display cache from the data dir (if readable).
+    pub(super) fn load(data_dir: &Path) -> Self {
+        let cache: DisplayCache = std::fs::read(data_dir.join("cache.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Self {
+            active: Mutex::new(None),
+            cache: Mutex::new(cache),
+            online: Mutex::new(true),
+            signing_out: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Records the device sessions seen for `key`; returns the ones not seen
+    /// before (none on the first look at an account).
+    pub(super) fn note_devices(&self, key: String, seen: &[SessionId]) -> BTreeSet<SessionId> {
+        let mut c = lock(&self.cache);
+        let first_look = !c.known_devices.contains_key(&key);
+        let known = c.known_devices.entry(key).or_default();
+        let new: BTreeSet<SessionId> = seen
+            .iter()
+            .filter(|id| !known.contains(*id))
+            .cloned()
+            .collect();
+        known.extend(seen.iter().cloned());
+        if first_look { BTreeSet::new() } else { new }
+    }
+
+    /// Marks accounts as signed out here on purpose.
+    pub(super) fn signing_out(&self, accts: impl IntoIterator<Item = AccountRef>) {
+        lock(&self.signing_out).extend(accts);
+    }
+}
+
+impl Engine {
+    /// The active account from the index, at open.
+    pub(super) fn restore_active(&self, active: Option<AccountRef>) {
+        *lock(&self.s.accounts.active) = active;
+    }
+
+    /// Re-reads the client of one instance, or all. Accounts whose session
+    /// is no longer signed in are signed out here.
+    ///
+    /// # Errors
+    /// The first failure (the other instances are still re-read); transport
+    /// failures also mark Latchkey offline.
+    pub async fn reload(&self, instance_id: Option<&str>) -> Result<()> {
+        let ids: Vec<String> = match instance_id {
+            Some(i) => vec![i.to_owned()],
+            None => self.s.instances.lock().await.keys().cloned().collect(),
+        };
+        let mut first_err = None;
+        for id in ids {
+            let mut client = self.call(&id, async |f| f.get_client().await).await;
+            // No client for our credential: another process may have rotated
+            // it; take the newer one from secure storage and ask again.
+            if matches!(client, Ok(None)) && self.adopt_newer_credential(&id).await {
+                client = self.call(&id, async |f| f.get_client().await).await;
+            }
+            match client {
+                Ok(c) => {
+                    self.set_online(true);
+                    self.apply_client(&id, c).await;
+                }
+                Err(e) => {
+                    self.note_failure(&e);
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether Clerk was reachable at the last request.
+    pub fn online(&self) -> bool {
+        *lock(&self.s.accounts.online)
+    }
+
+    pub(super) fn set_online(&self, online: bool) {
+        let changed = {
+            let mut o = lock(&self.s.accounts.online);
+            let c = *o != online;
+            *o = online;
+            c
+        };
+        if changed {
+            self.emit(Event::Online { online });
+        }
+    }
+
+    /// A failed request: offline when Clerk could not be reached at all.
+    pub(super) fn note_failure(&self, e: &Error) {
+        if matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout) {
+            self.set_online(false);
+        }
+    }
+
+    /// Takes a fresh client: notices accounts that are gone, keeps the
+    /// active account valid, updates the display cache.
+    pub(super) async fn apply_client(&self, instance_id: &str, client: Option<Client>) {
+        let gone: Vec<(AccountRef, String)> = {
+            let mut inst = self.s.instances.lock().await;
+            let Some(i) = inst.get_mut(instance_id) else {
+                return;
+            };
+            let before: Vec<Session> = i
+                .client
+                .as_ref()
+                .map(|c| c.signed_in().cloned().collect())
+                .unwrap_or_default();
+            let now_in: BTreeSet<SessionId> = client
+                .as_ref()
+                .map(|c| c.signed_in().map(|s| s.id.clone()).collect())
+                .unwrap_or_default();
+            i.client = client;
+            before
+                .iter()
+                .filter(|s| !now_in.contains(&s.id))
+                .map(|s| {
+                    (
+                        AccountRef {
+                            instance_id: instance_id.to_owned(),
+                            session_id: s.id.clone(),
+                        },
+                        Identity::of(s).name,
+                    )
+                })
+                .collect()
+        };
+        for (acct, name) in gone {
+            self.forget_tokens(&acct);
+            // Signed out here on purpose: not news.
+            if lock(&self.s.accounts.signing_out).contains(&acct) {
+                continue;
+            }
+            self.emit(Event::SessionRevoked {
+                account: acct,
+                name,
+            });
+        }
+        self.fix_active().await;
+        self.refresh_display_cache().await;
+        self.emit(Event::AccountsChanged);
+    }
+
+    /// A "session gone" answer is confirmed by re-reading the client before
+    /// the account is signed out.
+    pub(super) async fn confirm_gone(&self, acct: &AccountRef) {
+        // Another process may have rotated the credential meanwhile.
+        self.adopt_newer_credential(&acct.instance_id).await;
+        match self
+            .call(&acct.instance_id, async |f| f.get_client().await)
+            .await
+        {
+            Ok(c) => self.apply_client(&acct.instance_id, c).await,
+            Err(e) => tracing::debug!(
+                kind = e.kind_name(),
+                "could not confirm a session is gone; keeping the account"
+            ),
+        }
+    }
+
+    /// Passes `r` on; a "session gone" error is confirmed first.
+    pub(super) async fn on_gone<T>(&self, acct: &AccountRef, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r
+            && e.is_session_gone()
+        {
+            self.confirm_gone(acct).await;
+        }
+        r
+    }
+
+    /// Ensures the active account is a signed-in one (or none).
+    async fn fix_active(&self) {
+        let accounts = self.accounts().await;
+        let current = self.active();
+        let valid = current
+            .as_ref()
+            .is_some_and(|a| accounts.iter().any(|x| &x.account == a));
+        if !valid {
+            let next = accounts.first().map(|a| a.account.clone());
+            *lock(&self.s.accounts.active) = next.clone();
+            if current != next {
+                let _ = self.save_index().await;
+                self.emit(Event::ActiveChanged { account: next });
+            }
+        }
+    }
+
+    /// Makes `acct` the active account (saved in the index).
+    pub(super) async fn set_active(&self, acct: AccountRef) {
+        let changed = {
+            let mut a = lock(&self.s.accounts.active);
+            let c = a.as_ref() != Some(&acct);
+            *a = Some(acct.clone());
+            c
+        };
+        if changed {
+            let _ = self.save_index().await;
+            // The cached accounts carry the active flag.
+            self.refresh_display_cache().await;
+            self.emit(Event::ActiveChanged {
+                account: Some(acct),
+            });
+        }
+    }
+
+    async fn refresh_display_cache(&self) {
+        let accounts = self.accounts().await;
+        let bytes = {
+            let mut c = lock(&self.s.accounts.cache);
+            c.accounts = accounts;
+            serde_json::to_vec_pretty(&*c).ok()
+        };
+        if let Some(b) = bytes {
+            let dir = &self.s.cfg.data_dir;
+            if std::fs::create_dir_all(dir).is_ok() {
+                let tmp = dir.join("cache.json.tmp");
+                if std::fs::write(&tmp, b).is_ok() {
+                    let _ = std::fs::rename(tmp, dir.join("cache.json"));
+                }
+            }
+        }
+    }
+
+    /// Every signed-in account, active one marked; the first instance's
+    /// accounts first, each in sign-in order.
+    pub async fn accounts(&self) -> Vec<Account> {
+        let active = self.active();
+        let inst = self.s.instances.lock().await;
+        let mut out = Vec::new();
+        for (id, i) in inst.iter() {
+            let Some(client) = &i.client else { continue };
+            let instance_name = i
+                .environment
+                .as_ref()
+                .map(|e| e.display_config.application_name.clone())
+                .unwrap_or_else(|| {
+                    i.instance
+                        .frontend_api()
+                        .host_str()
+                        .unwrap_or("")
+                        .to_owned()
+                });
+            for s in client.signed_in() {
+                let account = AccountRef {
+                    instance_id: id.clone(),
+                    session_id: s.id.clone(),
+                };
+                let who = Identity::of(s);
+                out.push(Account {
+                    active: active.as_ref() == Some(&account),
+                    account,
+                    user_id: who.user_id,
+                    name: who.name,
+                    email: who.email,
+                    image_url: who.image_url,
+                    status: s.status,
+                    active_organization: s.last_active_organization_id.clone(),
+                    instance_name: instance_name.clone(),
+                    instance_kind: i.instance.kind(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Accounts from the display cache (for an offline start).
+    pub fn cached_accounts(&self) -> Vec<Account> {
+        lock(&self.s.accounts.cache).accounts.clone()
+    }
+
+    /// The account Latchkey answers for by default.
+    pub fn active(&self) -> Option<AccountRef> {
+        lock(&self.s.accounts.active).clone()
+    }
+
+    /// The account's session as last read, if it is signed in.
+    pub(super) async fn session(&self, acct: &AccountRef) -> Result<Session> {
+        let inst = self.s.instances.lock().await;
+        inst.get(&acct.instance_id)
+            .and_then(|i| i.client.as_ref())
+            .and_then(|c| c.session(&acct.session_id))
+            .filter(|s| s.status.is_signed_in())
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::SessionGone, "that account is not signed in"))
+    }
+}

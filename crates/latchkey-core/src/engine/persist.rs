@@ -1,0 +1,482 @@
+//! Secure storage: the account index, two credential slots per instance,
+//! and the storage state the UI shows.
+//!
+//! A rotated credential is written to the slot not in use, then the index
+//! is switched to it, then the old slot is deleted; each slot carries a
+//! sequence number and the loader takes the newest readable slot, so a crash
+//! after any of the writes leaves a readable state. Saves are serialised (a
+//! concurrent save never picks the same slot or deletes another's write). A
+//! failed save keeps the credential in memory, shows
+//! [`StorageState::SaveFailed`] and is retried with backoff until it lands
+//! or a newer credential replaces it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{AccountRef, Engine, EngineConfig, Event, lock};
+use crate::error::{Error, Result};
+use crate::instance::{Instance, InstanceKind};
+use crate::secret::ClientCredential;
+use crate::store::{StoreError, StoreErrorKind};
+
+/// Whether secrets are kept in secure storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StorageState {
+    /// Secure storage works.
+    Secure {
+        /// Which store ("Secret Service", …).
+        backend: String,
+    },
+    /// No secure storage: signed in for this run only; nothing written.
+    Unavailable {
+        /// Why, in words.
+        reason: String,
+        /// The keyring is locked (rather than absent).
+        locked: bool,
+    },
+    /// Secure storage refused the last save: the sign-in works now but
+    /// would be lost on restart; saving is retried.
+    SaveFailed {
+        /// Why, in words.
+        reason: String,
+        /// The keyring is locked.
+        locked: bool,
+    },
+}
+
+impl StorageState {
+    fn from_error(e: &StoreError, save_failed: bool) -> Self {
+        let (reason, locked) = (e.message.clone(), e.kind == StoreErrorKind::Locked);
+        if save_failed {
+            Self::SaveFailed { reason, locked }
+        } else {
+            Self::Unavailable { reason, locked }
+        }
+    }
+}
+
+/// One of an instance's two credential slots (`credential:<id>:a|b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum Slot {
+    #[serde(rename = "a")]
+    A,
+    #[serde(rename = "b")]
+    B,
+}
+
+impl Slot {
+    fn other(self) -> Self {
+        match self {
+            Slot::A => Slot::B,
+            Slot::B => Slot::A,
+        }
+    }
+
+    fn key(self, instance_id: &str) -> String {
+        let s = match self {
+            Slot::A => 'a',
+            Slot::B => 'b',
+        };
+        format!("credential:{instance_id}:{s}")
+    }
+}
+
+/// What a slot holds.
+#[derive(Serialize, Deserialize)]
+struct CredentialEntry {
+    /// Sequence number of the write (newest wins on load).
+    seq: u64,
+    credential: Option<String>,
+}
+
+/// The newest readable credential of an instance.
+struct StoredCredential {
+    seq: u64,
+    slot: Slot,
+    credential: Option<ClientCredential>,
+}
+
+/// The `index` entry: instances, their current slots, the active account.
+#[derive(Default, Serialize, Deserialize)]
+struct Index {
+    v: u32,
+    instances: Vec<IndexInstance>,
+    active: Option<AccountRef>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct IndexInstance {
+    id: String,
+    kind: InstanceKind,
+    frontend_api: String,
+    publishable_key: String,
+    slot: Slot,
+}
+
+/// Per instance: the slot in use, the last sequence number, and the
+/// credential last written or read (so it is not written again).
+#[derive(Clone)]
+struct SlotState {
+    slot: Slot,
+    seq: u64,
+    persisted: Option<String>,
+}
+
+impl Default for SlotState {
+    fn default() -> Self {
+        Self {
+            slot: Slot::A,
+            seq: 0,
+            persisted: None,
+        }
+    }
+}
+
+/// What this module owns.
+pub(super) struct PersistState {
+    storage: Mutex<StorageState>,
+    slots: Mutex<HashMap<String, SlotState>>,
+    /// Serialises saves.
+    save: tokio::sync::Mutex<()>,
+    /// Instances whose failed save is being retried.
+    retrying: Mutex<BTreeSet<String>>,
+}
+
+impl PersistState {
+    pub(super) fn new(storage: StorageState) -> Self {
+        Self {
+            storage: Mutex::new(storage),
+            slots: Mutex::new(HashMap::new()),
+            save: tokio::sync::Mutex::new(()),
+            retrying: Mutex::new(BTreeSet::new()),
+        }
+    }
+}
+
+/// The storage state at open: the write-read-delete probe when configured.
+pub(super) async fn probe(cfg: &EngineConfig) -> StorageState {
+    let probe = if cfg.probe_storage {
+        cfg.keychain.probe().await
+    } else {
+        Ok(())
+    };
+    match probe {
+        Ok(()) => StorageState::Secure {
+            backend: cfg.keychain.describe().to_owned(),
+        },
+        Err(e) => StorageState::from_error(&e, false),
+    }
+}
+
+impl Engine {
+    /// Reads the index and every instance's newest credential, and installs
+    /// the instances. A damaged credential signs that instance's accounts
+    /// out; the others are untouched.
+    pub(super) async fn load_index(&self) {
+        let keychain = &self.s.cfg.keychain;
+        // A slow first call (the keyring daemon starting, a loaded machine)
+        // is retried before secure storage is declared unavailable.
+        let mut read = keychain.get("index").await;
+        for _ in 0..2 {
+            match &read {
+                Err(e) if matches!(e.kind, StoreErrorKind::Timeout | StoreErrorKind::Other) => {
+                    read = keychain.get("index").await
+                }
+                _ => break,
+            }
+        }
+        let index: Index = match read {
+            Ok(Some(b)) => match serde_json::from_slice(&b) {
+                Ok(i) => i,
+                Err(_) => {
+                    tracing::warn!(
+                        "the account index in secure storage is not readable; starting without accounts"
+                    );
+                    return;
+                }
+            },
+            Ok(None) => return,
+            Err(e) => {
+                self.set_storage(StorageState::from_error(&e, false));
+                return;
+            }
+        };
+        for ii in index.instances {
+            let instance = match ii.kind {
+                InstanceKind::Clerk => Instance::from_publishable_key(&ii.publishable_key),
+                InstanceKind::LocalDemo => Instance::local_demo(
+                    &ii.frontend_api,
+                    ii.id.trim_start_matches("local:"),
+                    &ii.publishable_key,
+                ),
+            };
+            let Ok(instance) = instance else { continue };
+            if instance.id() != ii.id {
+                continue;
+            }
+            // Both slots are read and the newest write wins, so a crash
+            // between writing a new slot and switching the index loses
+            // nothing; the index's slot only breaks ties.
+            let stored = self.read_credential(&ii.id, ii.slot).await;
+            let state = match &stored {
+                Some(c) => SlotState {
+                    slot: c.slot,
+                    seq: c.seq,
+                    persisted: c.credential.as_ref().map(|c| c.expose().to_owned()),
+                },
+                None => SlotState {
+                    slot: ii.slot,
+                    ..SlotState::default()
+                },
+            };
+            lock(&self.s.persist.slots).insert(ii.id.clone(), state);
+            let _ = self
+                .install(instance, stored.and_then(|c| c.credential))
+                .await;
+        }
+        self.restore_active(index.active);
+    }
+
+    /// The newest readable credential in either slot.
+    async fn read_credential(&self, instance_id: &str, hint: Slot) -> Option<StoredCredential> {
+        let mut best: Option<StoredCredential> = None;
+        for slot in [hint, hint.other()] {
+            let Ok(Some(bytes)) = self.s.cfg.keychain.get(&slot.key(instance_id)).await else {
+                continue;
+            };
+            let Ok(entry) = serde_json::from_slice::<CredentialEntry>(&bytes) else {
+                continue;
+            };
+            if best.as_ref().is_none_or(|b| entry.seq > b.seq) {
+                best = Some(StoredCredential {
+                    seq: entry.seq,
+                    slot,
+                    credential: entry.credential.map(ClientCredential::new),
+                });
+            }
+        }
+        best
+    }
+
+    /// Another process (the app, another CLI call) may have rotated the
+    /// credential since we read it: adopt a newer one from secure storage.
+    /// True if it changed.
+    pub(super) async fn adopt_newer_credential(&self, instance_id: &str) -> bool {
+        if matches!(
+            *lock(&self.s.persist.storage),
+            StorageState::Unavailable { .. }
+        ) {
+            return false;
+        }
+        let Ok(fapi) = self.fapi(instance_id).await else {
+            return false;
+        };
+        let known = lock(&self.s.persist.slots)
+            .get(instance_id)
+            .cloned()
+            .unwrap_or_default();
+        let Some(stored) = self.read_credential(instance_id, known.slot).await else {
+            return false;
+        };
+        if stored.seq <= known.seq || stored.credential == fapi.credential() {
+            return false;
+        }
+        lock(&self.s.persist.slots).insert(
+            instance_id.to_owned(),
+            SlotState {
+                slot: stored.slot,
+                seq: stored.seq,
+                persisted: stored.credential.as_ref().map(|c| c.expose().to_owned()),
+            },
+        );
+        fapi.set_credential(stored.credential);
+        true
+    }
+
+    /// Saves the instance's credential if it changed since it was last
+    /// written or read: called after every Frontend API call (a response may
+    /// rotate it). A failure never fails the caller: the credential stays in
+    /// memory, the state becomes [`StorageState::SaveFailed`], and the save
+    /// is retried with backoff.
+    pub(super) async fn save_credential(&self, instance_id: &str) {
+        match self.write_credential(instance_id).await {
+            Ok(()) => self.saved_ok(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not save the rotated sign-in to secure storage; kept in memory, retrying");
+                self.set_storage(StorageState::from_error(&e, true));
+                self.retry_save(instance_id);
+            }
+        }
+    }
+
+    fn saved_ok(&self) {
+        let degraded = matches!(
+            *lock(&self.s.persist.storage),
+            StorageState::SaveFailed { .. }
+        );
+        if degraded {
+            self.set_storage(StorageState::Secure {
+                backend: self.s.cfg.keychain.describe().to_owned(),
+            });
+        }
+    }
+
+    /// Retries a failed save (1 s, 2 s … 60 s) until it lands or there is
+    /// nothing left to save (a newer credential was saved meanwhile).
+    fn retry_save(&self, instance_id: &str) {
+        if !lock(&self.s.persist.retrying).insert(instance_id.to_owned()) {
+            return; // already retrying
+        }
+        let engine = self.clone();
+        let id = instance_id.to_owned();
+        tokio::spawn(async move {
+            let mut wait = Duration::from_secs(1);
+            loop {
+                tokio::time::sleep(wait).await;
+                match engine.write_credential(&id).await {
+                    Ok(()) => {
+                        engine.saved_ok();
+                        break;
+                    }
+                    Err(e) => {
+                        engine.set_storage(StorageState::from_error(&e, true));
+                        wait = (wait * 2).min(Duration::from_secs(60));
+                    }
+                }
+            }
+            lock(&engine.s.persist.retrying).remove(&id);
+        });
+    }
+
+    /// The rotation write: new slot → index → delete the old slot.
+    async fn write_credential(&self, instance_id: &str) -> std::result::Result<(), StoreError> {
+        let _serial = self.s.persist.save.lock().await;
+        if matches!(
+            *lock(&self.s.persist.storage),
+            StorageState::Unavailable { .. }
+        ) {
+            return Ok(());
+        }
+        let Ok(fapi) = self.fapi(instance_id).await else {
+            return Ok(());
+        };
+        let cred = fapi.credential();
+        let (old_slot, seq) = {
+            let mut slots = lock(&self.s.persist.slots);
+            let st = slots.entry(instance_id.to_owned()).or_default();
+            if cred.as_ref().map(|c| c.expose()) == st.persisted.as_deref() {
+                return Ok(()); // already stored (or adopted from storage)
+            }
+            st.seq += 1;
+            (st.slot, st.seq)
+        };
+        let new_slot = old_slot.other();
+        let entry = CredentialEntry {
+            seq,
+            credential: cred.as_ref().map(|c| c.expose().to_owned()),
+        };
+        let bytes = serde_json::to_vec(&entry).map_err(|_| {
+            StoreError::new(StoreErrorKind::Other, "could not encode a credential entry")
+        })?;
+        self.s
+            .cfg
+            .keychain
+            .set(&new_slot.key(instance_id), &bytes)
+            .await?;
+        crate::failpoint::hit("rotation:after-new-slot");
+        if let Some(st) = lock(&self.s.persist.slots).get_mut(instance_id) {
+            st.persisted = entry.credential;
+            st.slot = new_slot;
+        }
+        self.save_index().await?;
+        crate::failpoint::hit("rotation:after-index");
+        self.s
+            .cfg
+            .keychain
+            .delete(&old_slot.key(instance_id))
+            .await?;
+        crate::failpoint::hit("rotation:after-delete-old");
+        Ok(())
+    }
+
+    /// Writes the index: every instance, its current slot, the active
+    /// account.
+    pub(super) async fn save_index(&self) -> std::result::Result<(), StoreError> {
+        if matches!(
+            *lock(&self.s.persist.storage),
+            StorageState::Unavailable { .. }
+        ) {
+            return Ok(());
+        }
+        let instances = self.instances().await;
+        let index = {
+            let slots = lock(&self.s.persist.slots);
+            Index {
+                v: 1,
+                instances: instances
+                    .iter()
+                    .map(|i| IndexInstance {
+                        id: i.id().to_owned(),
+                        kind: i.kind(),
+                        frontend_api: i.frontend_api().as_str().trim_end_matches('/').to_owned(),
+                        publishable_key: i.publishable_key().to_owned(),
+                        slot: slots.get(i.id()).map_or(Slot::A, |s| s.slot),
+                    })
+                    .collect(),
+                active: self.active(),
+            }
+        };
+        let bytes = serde_json::to_vec(&index).map_err(|_| {
+            StoreError::new(StoreErrorKind::Other, "could not encode the account index")
+        })?;
+        self.s.cfg.keychain.set("index", &bytes).await
+    }
+
+    /// Remembers a new instance's slot state (nothing stored yet).
+    pub(super) fn track_new_instance(&self, instance_id: &str) {
+        lock(&self.s.persist.slots)
+            .entry(instance_id.to_owned())
+            .or_default();
+    }
+
+    pub(super) fn set_storage(&self, state: StorageState) {
+        let changed = {
+            let mut s = lock(&self.s.persist.storage);
+            let changed = *s != state;
+            *s = state.clone();
+            changed
+        };
+        if changed {
+            self.emit(Event::Storage { state });
+        }
+    }
+
+    /// Whether (and how) secrets are kept in secure storage.
+    pub fn storage_state(&self) -> StorageState {
+        lock(&self.s.persist.storage).clone()
+    }
+
+    /// Writes any credential not yet saved, now (the CLI calls this before
+    /// it exits, so a retry loop is not cut off with a rotation unsaved).
+    ///
+    /// # Errors
+    /// A storage kind when secure storage refuses the write.
+    pub async fn flush(&self) -> Result<()> {
+        for id in self
+            .instances()
+            .await
+            .iter()
+            .map(|i| i.id().to_owned())
+            .collect::<Vec<_>>()
+        {
+            // Serialised with any save in progress: one that had written its
+            // slot but not yet the index counts as done only once it has.
+            self.write_credential(&id).await.map_err(Error::from)?;
+        }
+        Ok(())
+    }
+}

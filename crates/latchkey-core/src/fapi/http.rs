@@ -1,0 +1,331 @@
+//! The HTTP side of the Frontend API client: the HTTP client every call
+//! uses (TLS with rustls' ring provider, timeouts, no redirects), transport
+//! errors (never printing a URL), capped body reading, and the
+//! classification of an answer into a value or a typed error.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{
+    Answer, CONNECT_TIMEOUT, MAX_BODY, MAX_JWT, RETRY_AFTER_MAX, RETRY_AFTER_MIN, Scope, user_agent,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::instance::Instance;
+use crate::secret::SessionToken;
+
+pub(super) fn transport_error(e: reqwest::Error) -> Error {
+    // reqwest's Display can include the URL; never print it (query strings
+    // may carry nonces or verifiers). The error is kept as the source for
+    // logs only without its URL.
+    let (kind, message) = transport_kind(&e);
+    Error::new(kind, message).with_source(e.without_url())
+}
+
+fn transport_kind(e: &reqwest::Error) -> (ErrorKind, &'static str) {
+    if e.is_timeout() {
+        (
+            ErrorKind::Timeout,
+            "the Clerk Frontend API did not answer in time",
+        )
+    } else if e.is_redirect() {
+        (
+            ErrorKind::Protocol,
+            "the Clerk Frontend API answered with a redirect, which is not followed",
+        )
+    } else if certificate_refused(e) {
+        (
+            ErrorKind::Network,
+            "could not reach the Clerk Frontend API: its TLS certificate is not trusted \
+             by this system (a proxy that intercepts HTTPS needs its certificate \
+             installed)",
+        )
+    } else {
+        (ErrorKind::Network, "could not reach the Clerk Frontend API")
+    }
+}
+
+/// Whether a transport error is rustls refusing the server's certificate.
+/// The rustls error sits in the source chain inside (nested) `io::Error`s,
+/// whose `source()` skips the wrapped error itself, so those are opened.
+fn certificate_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    // Bounded: a source chain is a handful of links.
+    for _ in 0..16 {
+        let Some(err) = cur else { return false };
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidCertRevocationList(_)
+            );
+        }
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _).or(err.source()),
+            None => err.source(),
+        };
+    }
+    false
+}
+
+/// Parses `Retry-After` (delta-seconds or HTTP-date), clamped; garbage or
+/// negative values give `None` (callers fall back to backoff).
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    let d = if let Ok(secs) = v.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else if let Ok(at) = httpdate::parse_http_date(v) {
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    } else {
+        return None;
+    };
+    Some(d.clamp(RETRY_AFTER_MIN, RETRY_AFTER_MAX))
+}
+
+/// A `reqwest` client builder with TLS ready: installs rustls' `ring`
+/// provider as the process default the first time (reqwest is built with
+/// `rustls-no-provider`, which panics in `build()` without one). Every HTTP
+/// client in Latchkey — the app's avatar fetches and the tests' clients too —
+/// starts here.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // Err means another provider is already the default: keep it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
+/// The HTTP client for an instance: Latchkey's User-Agent, timeouts, no
+/// redirects. A Clerk instance is https-only with the system's roots; the
+/// local demo instance is plain http on loopback, so it trusts no
+/// certificate at all (which also skips loading the system store, ≈ 3–10 ms
+/// per process).
+pub(crate) fn http_client(instance: &Instance, total: Duration) -> Result<reqwest::Client> {
+    let clerk = instance.kind() == crate::instance::InstanceKind::Clerk;
+    let mut b = http_client_builder()
+        .user_agent(user_agent())
+        .connect_timeout(CONNECT_TIMEOUT.min(total))
+        .timeout(total)
+        .redirect(reqwest::redirect::Policy::none())
+        .https_only(clerk);
+    if !clerk {
+        b = b.tls_certs_only(Vec::<reqwest::Certificate>::new());
+    }
+    b.build()
+        .map_err(|_| Error::new(ErrorKind::Config, "could not set up the HTTP client"))
+}
+
+/// A path segment must be a plain id (no `/`, `?`, `#`, `..`).
+pub(super) fn seg(s: &str) -> Result<&str> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(s)
+    } else {
+        Err(Error::new(ErrorKind::Config, "not a valid Clerk id"))
+    }
+}
+
+pub(super) fn protocol(msg: &str) -> Error {
+    Error::new(
+        ErrorKind::Protocol,
+        format!("unexpected answer from the Clerk Frontend API: {msg}"),
+    )
+}
+
+pub(super) fn decode<T: DeserializeOwned>(v: Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| {
+        // The serde message names a field or type, never a value.
+        let what = e.to_string();
+        let what = what
+            .split(" at line")
+            .next()
+            .unwrap_or("wrong shape")
+            .to_owned();
+        protocol(&what)
+    })
+}
+
+pub(super) fn check_jwt_shape(jwt: String) -> Result<SessionToken> {
+    let ok = jwt.len() <= MAX_JWT
+        && jwt.split('.').count() == 3
+        && jwt
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if ok {
+        Ok(SessionToken::new(jwt))
+    } else {
+        Err(protocol("the token is not a compact JWT"))
+    }
+}
+
+pub(super) async fn read_capped(mut res: reqwest::Response) -> Result<Vec<u8>> {
+    if res.content_length().is_some_and(|n| n as usize > MAX_BODY) {
+        return Err(protocol("the answer is larger than 1 MiB"));
+    }
+    let mut body = Vec::new();
+    loop {
+        match res.chunk().await {
+            Ok(Some(c)) => {
+                if body.len() + c.len() > MAX_BODY {
+                    return Err(protocol("the answer is larger than 1 MiB"));
+                }
+                body.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(transport_error(e)),
+        }
+    }
+}
+
+/// Turns an HTTP answer into a value or a typed error.
+pub(super) fn classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    scope: Scope,
+) -> Result<Answer> {
+    let is_json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    let json: Option<Value> = if is_json {
+        serde_json::from_slice(body).ok()
+    } else {
+        None
+    };
+    if status.is_success() {
+        return match json {
+            Some(body) => Ok(Answer { body }),
+            None if is_json => Err(protocol("the JSON is malformed or truncated")),
+            None => Err(protocol(
+                "the answer is not JSON (a captive portal or proxy?)",
+            )),
+        };
+    }
+    if status.is_redirection() {
+        return Err(protocol("a redirect, which is not followed"));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+        return Err(Error::new(
+            ErrorKind::RateLimited { retry_after },
+            "Clerk is rate limiting requests; try again shortly",
+        ));
+    }
+    if status.is_server_error() {
+        return Err(Error::new(
+            ErrorKind::Server,
+            format!(
+                "the Clerk Frontend API had a server error ({})",
+                status.as_u16()
+            ),
+        ));
+    }
+    let first = json
+        .as_ref()
+        .and_then(|j| j.get("errors"))
+        .and_then(|e| e.get(0));
+    let Some(err) = first else {
+        return Err(protocol(&format!(
+            "status {} without a Clerk error",
+            status.as_u16()
+        )));
+    };
+    let code = err
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let long = err
+        .get("long_message")
+        .or_else(|| err.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("the request was refused");
+    let meta = err.get("meta");
+    let param = meta
+        .and_then(|m| m.get("param_name"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let session_id = meta
+        .and_then(|m| m.get("session_id"))
+        .and_then(Value::as_str)
+        .filter(|s| seg(s).is_ok())
+        .map(str::to_owned);
+    // Clerk's messages are fixed texts about the request; cap the length.
+    let long: String = long.chars().take(300).collect();
+    let kind = match (status.as_u16(), code.as_str(), scope) {
+        (403, "session_reverification_required", _) => ErrorKind::ReverificationRequired,
+        (404, "resource_not_found", Scope::Session) => ErrorKind::SessionGone,
+        (401, "signed_out", Scope::Session) => ErrorKind::SessionGone,
+        (401, _, _) => ErrorKind::Unauthenticated,
+        (403, "user_banned" | "user_deactivated" | "user_locked", _) => ErrorKind::Unauthenticated,
+        _ => ErrorKind::InvalidRequest {
+            code: code.clone(),
+            param,
+            session_id,
+        },
+    };
+    Err(Error::new(
+        kind,
+        format!("Clerk refused the request ({code}): {long}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_000); // 2015-10-21 07:20 UTC
+        assert_eq!(parse_retry_after("5", now), Some(Duration::from_secs(5)));
+        assert_eq!(
+            parse_retry_after("0", now),
+            Some(Duration::from_secs(1)),
+            "clamped up"
+        );
+        assert_eq!(
+            parse_retry_after("99999999", now),
+            Some(Duration::from_secs(600)),
+            "clamped down"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(480))
+        );
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("abc", now), None);
+        assert_eq!(parse_retry_after("", SystemTime::now()), None);
+    }
+
+    #[test]
+    fn user_agent_names_latchkey() {
+        let ua = user_agent();
+        assert!(ua.starts_with("Latchkey/"), "{ua}");
+        assert!(ua.contains("; "), "{ua}");
+    }
+
+    #[test]
+    fn ids_in_paths_are_plain() {
+        assert!(seg("sess_abc123").is_ok());
+        for bad in ["", "../x", "a/b", "a?b", "a#b", "sess x", &"a".repeat(129)] {
+            assert!(seg(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Session tokens: one request for many callers, cancellation, sleep and
+//! resume, late results after a switch or a sign-out.
+
+use super::*;
+
+#[tokio::test]
+async fn a_hundred_concurrent_get_token_make_one_request() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    env.emu.clear_requests();
+    env.emu.add_fault(
+        FaultRule::new(
+            "/v1/client/sessions/*/tokens",
+            FaultAction::Delay { ms: 300 },
+        )
+        .times(1),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (e, a) = (r.engine.clone(), ada.clone());
+        tasks.push(tokio::spawn(async move {
+            e.get_token(&a, None, OrgSel::Active)
+                .await
+                .map(|t| t.expose().to_owned())
+        }));
+    }
+    let mut tokens = std::collections::BTreeSet::new();
+    for t in tasks {
+        tokens.insert(t.await.unwrap().unwrap());
+    }
+    assert_eq!(tokens.len(), 1, "everyone got the same token");
+    assert_eq!(token_requests(&env, &ada), 1, "one request for 100 callers");
+    // From memory while fresh.
+    r.engine
+        .get_token(&ada, None, OrgSel::Active)
+        .await
+        .unwrap();
+    assert_eq!(token_requests(&env, &ada), 1);
+}
+
+#[tokio::test]
+async fn a_cancelled_caller_does_not_cancel_the_others() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    env.emu.clear_requests();
+    env.emu.add_fault(
+        FaultRule::new(
+            "/v1/client/sessions/*/tokens",
+            FaultAction::Delay { ms: 400 },
+        )
+        .times(1),
+    );
+    let leader = {
+        let (e, a) = (r.engine.clone(), ada.clone());
+        tokio::spawn(async move { e.get_token(&a, None, OrgSel::Active).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let followers: Vec<_> = (0..10)
+        .map(|_| {
+            let (e, a) = (r.engine.clone(), ada.clone());
+            tokio::spawn(async move { e.get_token(&a, None, OrgSel::Active).await })
+        })
+        .collect();
+    leader.abort();
+    for f in followers {
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), f)
+                .await
+                .expect("no hung waiter")
+                .unwrap()
+                .is_ok()
+        );
+    }
+    assert_eq!(token_requests(&env, &ada), 1);
+}
+
+#[tokio::test]
+async fn sleep_and_resume_refreshes_before_the_next_use() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    let t1 = r
+        .engine
+        .get_token(&ada, None, OrgSel::Active)
+        .await
+        .unwrap();
+    let n = token_requests(&env, &ada);
+    // One hour of suspend: wall time moves (here and at Clerk), monotonic
+    // time does not.
+    r.clock.suspend(Duration::from_secs(3600));
+    env.emu.advance_clock(Duration::from_secs(3600));
+    let t2 = r
+        .engine
+        .get_token(&ada, None, OrgSel::Active)
+        .await
+        .unwrap();
+    assert_ne!(
+        t1.expose(),
+        t2.expose(),
+        "a stale token is never handed out after resume"
+    );
+    assert_eq!(token_requests(&env, &ada), n + 1);
+    // A wall clock set back does not make an old token look fresh either.
+    r.clock.wall_back(Duration::from_secs(7200));
+    let t3 = r
+        .engine
+        .get_token(&ada, None, OrgSel::Active)
+        .await
+        .unwrap();
+    assert_eq!(
+        t3.expose(),
+        t2.expose(),
+        "monotonic time still says it is fresh"
+    );
+}
+
+#[tokio::test]
+async fn late_results_never_land_in_the_wrong_place() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    let grace = sign_in(&r.engine, &env, "grace@example.com").await;
+    // A slow refresh for Ada while switching to Grace.
+    env.emu.add_fault(
+        FaultRule::new(
+            &format!("/v1/client/sessions/{}/tokens", ada.session_id),
+            FaultAction::Delay { ms: 300 },
+        )
+        .times(1),
+    );
+    let slow = {
+        let (e, a) = (r.engine.clone(), ada.clone());
+        tokio::spawn(async move { e.get_token(&a, None, OrgSel::Active).await })
+    };
+    r.engine.switch(&grace).await.unwrap();
+    let gt = r
+        .engine
+        .get_token(&grace, None, OrgSel::Active)
+        .await
+        .unwrap();
+    let at = slow.await.unwrap().unwrap();
+    assert_eq!(
+        decode_unverified(gt.expose()).unwrap()["sub"],
+        env.user_id("grace@example.com").as_str()
+    );
+    assert_eq!(
+        decode_unverified(at.expose()).unwrap()["sub"],
+        env.user_id("ada@example.com").as_str()
+    );
+
+    // Sign-out during a refresh: no zombie token afterwards.
+    env.emu.add_fault(
+        FaultRule::new(
+            &format!("/v1/client/sessions/{}/tokens", ada.session_id),
+            FaultAction::Delay { ms: 300 },
+        )
+        .times(1),
+    );
+    r.clock.advance(Duration::from_secs(120));
+    let slow = {
+        let (e, a) = (r.engine.clone(), ada.clone());
+        tokio::spawn(async move { e.get_token(&a, None, OrgSel::Active).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    r.engine.sign_out(&ada).await.unwrap();
+    let _ = slow.await.unwrap();
+    let e = r
+        .engine
+        .get_token(&ada, None, OrgSel::Active)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::SessionGone,
+        "nothing cached for a signed-out account"
+    );
+    assert_eq!(r.engine.accounts().await.len(), 1);
+}
