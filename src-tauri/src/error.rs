@@ -109,6 +109,16 @@ impl From<latchkey_core::Error> for IpcError {
     }
 }
 
+impl From<latchkey_host::HostError> for IpcError {
+    fn from(e: latchkey_host::HostError) -> Self {
+        match e {
+            latchkey_host::HostError::Engine(e) => e.into(),
+            // The data dir or the port, on this machine: a setup problem.
+            e @ latchkey_host::HostError::Demo(_) => Self::new(ErrorKind::Config, e.to_string()),
+        }
+    }
+}
+
 /// Command result.
 pub type Result<T, E = IpcError> = std::result::Result<T, E>;
 

@@ -77,7 +77,7 @@ pub fn run() {
         std::process::exit(1);
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let settings = match Settings::from_args(&args, &|k| std::env::var_os(k)) {
+    let settings = match settings::from_args(&args, &|k| std::env::var_os(k)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("latchkey-app: {}", e.message);
@@ -122,31 +122,10 @@ pub fn run() {
 /// choice), else the opener plugin (xdg-open / gio on Linux).
 fn default_opener<R: Runtime>(app: AppHandle<R>) -> Opener {
     Arc::new(move |url: &str| {
-        if let Some(b) = std::env::var("BROWSER")
-            .ok()
-            .filter(|b| !b.trim().is_empty())
-        {
-            let mut parts = b.split_whitespace();
-            let Some(prog) = parts.next() else {
-                return false;
-            };
-            return match std::process::Command::new(prog)
-                .args(parts)
-                .arg(url)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-            {
-                Ok(mut child) => {
-                    std::thread::spawn(move || child.wait());
-                    true
-                }
-                Err(_) => false,
-            };
-        }
-        use tauri_plugin_opener::OpenerExt;
-        app.opener().open_url(url, None::<&str>).is_ok()
+        latchkey_host::browser::from_env(url).unwrap_or_else(|| {
+            use tauri_plugin_opener::OpenerExt;
+            app.opener().open_url(url, None::<&str>).is_ok()
+        })
     })
 }
 

@@ -3,15 +3,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use clerk_emulator::{Emulator, EmulatorHandle, Seed};
-use latchkey_core::engine::{AccountRef, Engine, EngineConfig, OrgSel};
-use latchkey_core::store::{Keychain, platform_store};
+use latchkey_core::engine::{AccountRef, Engine, OrgSel};
 use latchkey_core::{
     HandoffResult, Instance, LoopbackListener, OrganizationId, Outcome, Redirect, SessionId,
     decode_unverified,
 };
+use latchkey_host::{Host, OpenOptions};
 use tokio::sync::watch;
 
 use crate::avatar::Avatars;
@@ -19,18 +18,13 @@ use crate::error::{ErrorKind, IpcError, Result};
 use crate::settings::Settings;
 use crate::view::*;
 
+use latchkey_host::time::ms;
+pub use latchkey_host::time::now_ms;
+
 /// Opens a URL in the system browser; false when nothing could be started.
 pub type Opener = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
-/// The running engine and what it needs.
-pub struct Ctx {
-    pub engine: Engine,
-    /// Keeps an emulator this process started alive.
-    _demo: Option<EmulatorHandle>,
-    _stop: watch::Sender<bool>,
-}
-
-type Startup = Option<std::result::Result<Arc<Ctx>, IpcError>>;
+type Startup = Option<std::result::Result<Arc<Host>, IpcError>>;
 
 /// App state, managed by Tauri (`app.latchkey()`).
 pub struct Latchkey {
@@ -49,63 +43,21 @@ pub struct Latchkey {
     revoked: Mutex<Vec<AccountView>>,
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Starts the engine: keychain, index, the configured Clerk instance, and
-/// the local demo instance when nothing else is configured (started, or
-/// attached to when the CLI or a test already runs it for this data dir).
+/// Starts the engine (`latchkey_host::open`): keychain, index, the
+/// configured Clerk instance, and the local demo instance when nothing else
+/// is configured (started, or attached to when the CLI or a test already
+/// runs it for this data dir); the background refresher runs until the
+/// app exits.
 pub async fn start_engine(
     settings: &Settings,
     store: Option<Arc<dyn latchkey_core::store::SecretStore>>,
-) -> Result<Ctx> {
-    let store = store.unwrap_or_else(|| platform_store(&settings.keychain_service));
-    let keychain = Keychain::new(store, Duration::from_secs(10));
-    let cfg = EngineConfig::new(settings.data_dir.clone(), keychain);
-    let engine = Engine::open(cfg).await?;
-    if let Some(pk) = &settings.publishable_key {
-        let inst = Instance::from_publishable_key(pk)?;
-        engine.set_templates(inst.id(), settings.templates.clone());
-        engine.add_instance(inst).await?;
-    }
-    let mut demo = None;
-    if engine.needs_local_demo().await {
-        let templates: Vec<String> = Seed::demo().jwt_templates.keys().cloned().collect();
-        let (info, handle) = Emulator::start_or_attach_demo(&settings.data_dir)
-            .await
-            .map_err(|e| {
-                IpcError::new(
-                    ErrorKind::Config,
-                    format!("could not start the local demo instance: {e}"),
-                )
-            })?
-            .into_parts();
-        demo = handle;
-        let inst = Instance::local_demo(
-            &info.frontend_api_url,
-            &info.instance_id,
-            &info.publishable_key,
-        )?;
-        engine.set_templates(inst.id(), templates);
-        engine.add_instance(inst).await?;
-    }
-    let (stop, rx) = watch::channel(false);
-    engine.start_background(rx);
-    Ok(Ctx {
-        engine,
-        _demo: demo,
-        _stop: stop,
-    })
+) -> Result<Host> {
+    let options = OpenOptions {
+        probe_storage: true,
+        store,
+        background: true,
+    };
+    Ok(latchkey_host::open(settings, options).await?)
 }
 
 impl Latchkey {
@@ -124,12 +76,12 @@ impl Latchkey {
     }
 
     /// Records the result of [`start_engine`].
-    pub fn set_started(&self, r: Result<Ctx>) {
+    pub fn set_started(&self, r: Result<Host>) {
         let _ = self.ctx.send_replace(Some(r.map(Arc::new)));
     }
 
     /// The engine, waiting (bounded) while it starts.
-    pub async fn ctx(&self) -> Result<Arc<Ctx>> {
+    pub async fn ctx(&self) -> Result<Arc<Host>> {
         let mut rx = self.ctx.subscribe();
         let r = tokio::time::timeout(Duration::from_secs(60), rx.wait_for(Option::is_some)).await;
         match r {
@@ -142,7 +94,7 @@ impl Latchkey {
         }
     }
 
-    fn try_ctx(&self) -> Option<std::result::Result<Arc<Ctx>, IpcError>> {
+    fn try_ctx(&self) -> Option<std::result::Result<Arc<Host>, IpcError>> {
         self.ctx.borrow().clone()
     }
 
@@ -738,7 +690,7 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A template token is only minted for a name configured for the account's
 /// instance (the UI offers only those; anything else is bad input).
-fn configured_template(ctx: &Ctx, acct: &AccountRef, template: &str) -> Result<()> {
+fn configured_template(ctx: &Host, acct: &AccountRef, template: &str) -> Result<()> {
     if ctx
         .engine
         .templates(&acct.instance_id)

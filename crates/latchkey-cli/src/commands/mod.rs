@@ -1,0 +1,7 @@
+//! One file per group of commands; `main.rs` dispatches to them.
+
+pub mod accounts;
+pub mod devices;
+pub mod sign_in;
+pub mod status;
+pub mod token;
