@@ -158,7 +158,7 @@ impl Latchkey {
             let name = e
                 .environment(i.id())
                 .await
-                .map(|env| env.display_config.application_name);
+                .and_then(|env| env.application_name().map(str::to_owned));
             instances.push(InstanceView::new(&i, name));
         }
         // Signed-in accounts; one signed out here on purpose disappears, one
@@ -166,7 +166,7 @@ impl Latchkey {
         let mut accounts: Vec<AccountView> = e
             .cached_accounts()
             .iter()
-            .filter(|a| a.status.is_signed_in())
+            .filter(|a| !a.status.is_ended())
             .map(|a| self.account_view(a))
             .collect();
         {
@@ -280,7 +280,7 @@ impl Latchkey {
             })
             .collect();
         Ok(SignInOptions {
-            instance: InstanceView::new(&inst, Some(env.display_config.application_name)),
+            instance: InstanceView::new(&inst, env.application_name().map(str::to_owned)),
             providers,
         })
     }
@@ -426,7 +426,7 @@ impl Latchkey {
                 .engine
                 .environment(&instance_id)
                 .await
-                .map(|e| e.display_config.application_name)
+                .and_then(|e| e.application_name().map(str::to_owned))
                 .unwrap_or_else(|| instance_id.clone());
             *lock(&self.handoff) = Some(HandoffView {
                 instance_id,
@@ -612,7 +612,7 @@ impl Latchkey {
         let accounts = ctx.engine.accounts().await;
         let mut ids: Vec<String> = accounts
             .iter()
-            .filter(|a| a.status.is_signed_in())
+            .filter(|a| !a.status.is_ended())
             .map(|a| a.account.instance_id.clone())
             .collect();
         ids.dedup();
@@ -623,7 +623,7 @@ impl Latchkey {
         for id in ids {
             let n = accounts
                 .iter()
-                .filter(|a| a.account.instance_id == id && a.status.is_signed_in())
+                .filter(|a| a.account.instance_id == id && !a.status.is_ended())
                 .count() as u32;
             match ctx.engine.sign_out_device(&id).await {
                 Ok(()) => out.signed_out += n,

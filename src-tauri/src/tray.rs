@@ -182,6 +182,7 @@ mod tests {
             active_org_id: None,
             instance_name: "Demo".into(),
             instance_kind: InstanceKindView::LocalDemo,
+            problem: None,
         }
     }
 

@@ -94,6 +94,10 @@ pub struct AccountView {
     pub active_org_id: Option<String>,
     pub instance_name: String,
     pub instance_kind: InstanceKindView,
+    /// Why the account's details could not be refreshed (an answer that did
+    /// not parse, say); it is kept meanwhile.
+    #[ts(optional = nullable)]
+    pub problem: Option<String>,
 }
 
 /// A session's status (Clerk's enum; `unknown` for a value Clerk added
@@ -155,13 +159,14 @@ impl AccountView {
             avatar,
             active: a.active,
             status: a.status.into(),
-            signed_in: a.status.is_signed_in(),
+            signed_in: !a.status.is_ended(),
             active_org_id: a.active_organization.as_ref().map(ToString::to_string),
             instance_name: a.instance_name.clone(),
             instance_kind: match a.instance_kind {
                 InstanceKind::Clerk => InstanceKindView::Clerk,
                 InstanceKind::LocalDemo => InstanceKindView::LocalDemo,
             },
+            problem: a.problem.clone(),
         }
     }
 }

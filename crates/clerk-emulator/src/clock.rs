@@ -29,6 +29,16 @@ impl Clock {
         self.now_ms().div_euclid(1000)
     }
 
+    /// Now, as a `SystemTime` (for the `Date` header).
+    pub fn now_system(&self) -> SystemTime {
+        let ms = self.now_ms();
+        if ms >= 0 {
+            UNIX_EPOCH + std::time::Duration::from_millis(ms as u64)
+        } else {
+            UNIX_EPOCH
+        }
+    }
+
     /// Moves the clock forward (or back, with a negative value).
     #[cfg_attr(not(feature = "test-controls"), allow(dead_code))]
     pub(crate) fn advance_ms(&self, ms: i64) {

@@ -83,12 +83,29 @@ pub(crate) async fn prelude(State(state): State<AppState>, req: Request, next: N
         record.finish(&state, early.status());
         return early;
     }
+    #[cfg(feature = "test-controls")]
+    let req = {
+        let mut req = req;
+        if let Some(f) = &fault {
+            f.mark(&mut req);
+        }
+        req
+    };
 
     let res = match prepare(&state, req).await {
         Ok(req) => next.run(req).await,
         Err(e) => e.into_response(),
     };
 
+    // Clerk's answers carry its time in `Date`; clients estimate their clock
+    // skew from it. The emulator's clock can be moved (test controls), so
+    // `Date` is set from that clock rather than by the HTTP library.
+    let mut res = res;
+    if let Ok(v) =
+        axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(state.clock.now_system()))
+    {
+        res.headers_mut().insert(header::DATE, v);
+    }
     #[cfg(feature = "test-controls")]
     let res = match fault {
         Some(f) => f.after(res).await,

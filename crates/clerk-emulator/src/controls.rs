@@ -103,6 +103,12 @@ pub enum FaultAction {
     Html200,
     /// 200 with bytes that are not JSON.
     Garbage200,
+    /// 200 with this JSON body instead of the real one (a response from a
+    /// later Clerk: extra fields, new enum values, nulls).
+    Json200 {
+        /// The body to send.
+        body: serde_json::Value,
+    },
     /// The real response with its body cut in half.
     TruncatedJson,
     /// Wait, then answer normally.
@@ -117,7 +123,19 @@ pub enum FaultAction {
     },
     /// Headers, then the connection is dropped mid-body.
     Drop,
+    /// A token endpoint answers a token minted `secs` seconds in the past
+    /// (already expired when `secs` exceeds the token lifetime): a replayed
+    /// or stale cached token.
+    StaleToken {
+        /// How far in the past it was minted.
+        secs: u64,
+    },
 }
+
+/// Marks a request whose token must be minted in the past
+/// ([`FaultAction::StaleToken`]); read by the token handlers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StaleToken(pub u64);
 
 /// A fault chosen for one request.
 pub(crate) struct Fault(FaultAction);
@@ -139,6 +157,7 @@ impl Fault {
                 ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], "<!doctype html><html><body><h1>Wi-Fi sign-in</h1><p>Accept the terms to continue.</p></body></html>").into_response(),
             ),
             FaultAction::Garbage200 => Some(([(header::CONTENT_TYPE, "application/json")], "\u{1}\u{2}not json at all").into_response()),
+            FaultAction::Json200 { body } => Some(axum::Json(body.clone()).into_response()),
             FaultAction::Delay { ms } => {
                 tokio::time::sleep(Duration::from_millis(*ms)).await;
                 None
@@ -147,7 +166,16 @@ impl Fault {
                 let stream = futures_util::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by fault injection")) });
                 Some(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
             }
-            FaultAction::TruncatedJson | FaultAction::Trickle { .. } => None,
+            FaultAction::TruncatedJson
+            | FaultAction::Trickle { .. }
+            | FaultAction::StaleToken { .. } => None,
+        }
+    }
+
+    /// What the handler must know of this fault (a stale token to mint).
+    pub fn mark(&self, req: &mut axum::extract::Request) {
+        if let FaultAction::StaleToken { secs } = self.0 {
+            req.extensions_mut().insert(StaleToken(secs));
         }
     }
 

@@ -548,6 +548,12 @@ impl EmulatorHandle {
         self.state.clock.advance_ms(by.as_millis() as i64);
     }
 
+    /// Moves the emulator's clock back (its `Date`, tokens and expiry
+    /// follow), e.g. to stand for a local clock that is fast.
+    pub fn rewind_clock(&self, by: std::time::Duration) {
+        self.state.clock.advance_ms(-(by.as_millis() as i64));
+    }
+
     /// The emulator's current time (ms).
     pub fn now_ms(&self) -> i64 {
         self.state.clock.now_ms()

@@ -255,10 +255,22 @@ impl SignInFlows {
         let id = self.begin()?;
         let state = pkce::new_state();
         let verifier = pkce::new_verifier();
-        let url = self
-            .fapi
-            .start_hosted_auth(&redirect.url(true), &pkce::challenge(&verifier), &state)
-            .await?;
+        let challenge = pkce::challenge(&verifier);
+        let redirect_url = redirect.url(true);
+        let start = || {
+            self.fapi
+                .start_hosted_auth(&redirect_url, &challenge, &state)
+        };
+        let url = match start().await {
+            // Clerk's native SDKs: a 401 here (`signed_out`) means the
+            // client behind the credential changed; its answer already
+            // rotated the credential. Re-read the client, then try once more.
+            Err(e) if e.kind() == &ErrorKind::Unauthenticated => {
+                self.fapi.get_client().await?;
+                start().await?
+            }
+            r => r?,
+        };
         self.install(
             id,
             FlowKind::Hosted,

@@ -1,11 +1,41 @@
 //! Clerk's Frontend API resources, as much as a session manager reads.
-//! Unknown fields are ignored (Clerk adds fields); the fields used here are
-//! typed, so a wrong type is a protocol error rather than a panic later.
+//!
+//! Parsing is tolerant where Clerk may change and strict where Latchkey
+//! depends on the data: unknown fields are ignored (Clerk adds fields), an
+//! unknown enum value is kept as `Unknown` (and shown as such), a missing or
+//! `null` optional field is its default (`None`, empty, `false`). Only the
+//! data Latchkey cannot do without (ids, a session's status, a token's JWT)
+//! is required; a wrong type there is a protocol error naming the JSON path
+//! (`fapi::http::decode`), never a panic and never a sign-out.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::types::{ClientId, OrganizationId, SessionId, SignInId, UserId};
+
+/// The entries of a providers object that parse as providers.
+fn providers<'de, D>(d: D) -> Result<std::collections::BTreeMap<String, SocialProvider>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw: Option<std::collections::BTreeMap<String, Value>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+        .collect())
+}
+
+/// `null` (or a missing field, with `#[serde(default)]`) as the type's
+/// default: Clerk sends `null` for some lists and flags the spec types as
+/// plain arrays and booleans.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
 
 /// A Clerk client: this app install's view of its sessions.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -13,7 +43,7 @@ pub struct Client {
     /// `client_…`
     pub id: ClientId,
     /// Every session this client lists (any status; see [`Client::signed_in`]).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub sessions: Vec<Session>,
     /// The client's current session, if signed in.
     pub last_active_session_id: Option<SessionId>,
@@ -29,6 +59,12 @@ impl Client {
     /// Sessions that count as signed in (`active`, `pending`).
     pub fn signed_in(&self) -> impl Iterator<Item = &Session> {
         self.sessions.iter().filter(|s| s.status.is_signed_in())
+    }
+
+    /// Sessions that are accounts here: signed in, or of a status this
+    /// version does not know (kept, never signed out for it).
+    pub fn accounts(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.iter().filter(|s| !s.status.is_ended())
     }
 
     /// A session of this client by id (any status).
@@ -66,6 +102,21 @@ impl SessionStatus {
     /// `active` and `pending` are signed in (as clerk-js counts them).
     pub fn is_signed_in(self) -> bool {
         matches!(self, Self::Active | Self::Pending)
+    }
+
+    /// Over for good: signed out, revoked, expired, replaced. An `Unknown`
+    /// status is not: a status Clerk adds later must not sign anyone out
+    /// here; the account is kept and shown as "unknown".
+    pub fn is_ended(self) -> bool {
+        matches!(
+            self,
+            Self::Ended
+                | Self::Removed
+                | Self::Revoked
+                | Self::Expired
+                | Self::Abandoned
+                | Self::Replaced
+        )
     }
 }
 
@@ -164,10 +215,10 @@ pub struct User {
     #[serde(default)]
     pub primary_email_address_id: Option<String>,
     /// Every address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub email_addresses: Vec<EmailAddress>,
     /// Organizations the user belongs to.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub organization_memberships: Vec<OrganizationMembership>,
 }
 
@@ -223,7 +274,7 @@ pub struct SessionActivity {
     #[serde(default)]
     pub device_type: Option<String>,
     /// A phone or tablet.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub is_mobile: bool,
     /// Browser name.
     #[serde(default)]
@@ -312,12 +363,15 @@ pub struct SignUp {
     pub created_user_id: Option<UserId>,
 }
 
-/// The instance settings Latchkey needs.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+/// The instance settings Latchkey needs. Every part is optional in Clerk's
+/// spec, so each has a default.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct Environment {
     /// Sign-in settings.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub auth_config: AuthConfig,
     /// Names and URLs.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub display_config: DisplayConfig,
     /// Which sign-in methods are on.
     #[serde(default)]
@@ -325,10 +379,10 @@ pub struct Environment {
 }
 
 /// The instance's sign-in settings Latchkey reads.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct AuthConfig {
     /// One account per client (no multi-session).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub single_session_mode: bool,
     /// The Dashboard's Native API switch.
     #[serde(default)]
@@ -339,14 +393,16 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct NativeSettings {
     /// The Frontend API accepts native (non-browser) clients.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub api_enabled: bool,
 }
 
 /// How the instance presents itself.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct DisplayConfig {
-    /// The application's name.
+    /// The application's name (empty when Clerk sent none: use
+    /// [`Environment::application_name`]).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub application_name: String,
     /// `development` or `production`.
     #[serde(default)]
@@ -356,8 +412,10 @@ pub struct DisplayConfig {
 /// Sign-in methods.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct UserSettings {
-    /// Social providers by strategy (`oauth_google`, …).
-    #[serde(default)]
+    /// Social providers by strategy (`oauth_google`, …). An entry that is
+    /// not a provider's shape (a field a later Clerk adds here) is left out,
+    /// never a reason to refuse the whole environment.
+    #[serde(default, deserialize_with = "providers")]
     pub social: std::collections::BTreeMap<String, SocialProvider>,
 }
 
@@ -365,10 +423,10 @@ pub struct UserSettings {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct SocialProvider {
     /// Switched on.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub enabled: bool,
     /// Usable to sign in (not only to connect).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub authenticatable: bool,
     /// `oauth_google`, …
     pub strategy: String,
@@ -378,6 +436,11 @@ pub struct SocialProvider {
 }
 
 impl Environment {
+    /// The application's name, if Clerk sent one.
+    pub fn application_name(&self) -> Option<&str> {
+        Some(self.display_config.application_name.trim()).filter(|n| !n.is_empty())
+    }
+
     /// Enabled OAuth strategies that can sign in (`oauth_google`, …).
     pub fn sign_in_providers(&self) -> Vec<&SocialProvider> {
         self.user_settings

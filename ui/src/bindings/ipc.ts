@@ -24,7 +24,12 @@ export type AccountView = { key: AccountKey, userId?: string | null, name: strin
 /**
  * A `data:` URL fetched by Rust (size-capped), or none: show initials.
  */
-avatar?: string | null, active: boolean, status: SessionStatusView, signedIn: boolean, activeOrgId?: string | null, instanceName: string, instanceKind: InstanceKindView, };
+avatar?: string | null, active: boolean, status: SessionStatusView, signedIn: boolean, activeOrgId?: string | null, instanceName: string, instanceKind: InstanceKindView, 
+/**
+ * Why the account's details could not be refreshed (an answer that did
+ * not parse, say); it is kept meanwhile.
+ */
+problem?: string | null, };
 
 export type StorageStateView = "unknown" | "secure" | "unavailable" | "save_failed";
 

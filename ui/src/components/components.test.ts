@@ -60,6 +60,14 @@ describe('Sidebar', () => {
     await fireEvent.click(screen.getByRole('button', { name: /Grace Hopper/ }));
     expect(invoke).toHaveBeenCalledWith('switch_account', { key: { instanceId: 'ins_demo', sessionId: 's2' } });
   });
+  it('marks an account whose details could not be refreshed, and keeps it', () => {
+    store.snap = snapshot([
+      account('Ada Lovelace', 's1', { active: true, problem: 'unexpected answer … at `response.sessions[0].id`' }),
+    ]);
+    render(Sidebar);
+    const ada = screen.getByRole('button', { name: /Ada Lovelace.*details could not be refreshed/ });
+    expect(ada.getAttribute('title')).toContain('sessions[0].id');
+  });
   it('sends a signed-out account to sign-in instead of switching', async () => {
     store.snap = snapshot([account('Ada Lovelace', 's1', { signedIn: false, status: 'revoked' })]);
     render(Sidebar);

@@ -90,6 +90,9 @@ pub(crate) fn current_client(state: &Inner, db: &Db, ctx: &Ctx) -> Option<String
 pub(crate) struct Call {
     pub state: AppState,
     pub ctx: Ctx,
+    /// With test controls: mint this request's token this many seconds in
+    /// the past (`FaultAction::StaleToken`).
+    stale_token: Option<u64>,
 }
 
 impl FromRequestParts<AppState> for Call {
@@ -103,9 +106,17 @@ impl FromRequestParts<AppState> for Call {
             .get::<Ctx>()
             .cloned()
             .ok_or_else(ApiError::internal)?;
+        #[cfg(feature = "test-controls")]
+        let stale_token = parts
+            .extensions
+            .get::<crate::controls::StaleToken>()
+            .map(|s| s.0);
+        #[cfg(not(feature = "test-controls"))]
+        let stale_token = None;
         Ok(Call {
             state: state.clone(),
             ctx,
+            stale_token,
         })
     }
 }
@@ -219,6 +230,20 @@ impl Call {
         let mut scope = self.scope(db, cid);
         scope.session = Some(s);
         Ok(scope)
+    }
+
+    /// Token claims as minted, or moved into the past when a test asked for
+    /// a stale token (never in the build users run).
+    pub fn stale(&self, mut claims: Value) -> Value {
+        if let Some(secs) = self.stale_token {
+            let back = i64::try_from(secs).unwrap_or(i64::MAX);
+            for k in ["iat", "nbf", "exp"] {
+                if let Some(t) = claims.get(k).and_then(Value::as_i64) {
+                    claims[k] = json!(t.saturating_sub(back));
+                }
+            }
+        }
+        claims
     }
 
     /// Applies one of Clerk's per-IP rate limits (429 with `Retry-After`).

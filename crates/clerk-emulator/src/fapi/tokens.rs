@@ -42,7 +42,7 @@ pub(crate) async fn create_token(call: Call, Path(id): Path<String>) -> ApiResul
     let jwt = call
         .state
         .keys
-        .sign(&claims)
+        .sign(&call.stale(claims))
         .ok_or_else(ApiError::internal)?;
     Ok(Json(json!({"object": "token", "jwt": jwt})))
 }
@@ -69,7 +69,7 @@ pub(crate) async fn create_template_token(
     let jwt = call
         .state
         .keys
-        .sign(&claims)
+        .sign(&call.stale(claims))
         .ok_or_else(ApiError::internal)?;
     Ok(Json(json!({"object": "token", "jwt": jwt})))
 }

@@ -277,3 +277,53 @@ async fn controls_are_scriptable_over_http_with_the_secret_key() {
         204
     );
 }
+
+#[tokio::test]
+async fn date_follows_the_clock_and_tokens_can_be_served_stale_or_replaced() {
+    let emu = start().await;
+    let mut c = Native::new(&emu);
+    let sid = c.sign_in_ticket("ada@example.com").await;
+    let tokens = format!("/v1/client/sessions/{sid}/tokens");
+    let date_of = |r: &Resp| {
+        let d = httpdate::parse_http_date(r.header("date").expect("a Date header")).unwrap();
+        d.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    };
+    // `Date` is the emulator's clock, wherever it was moved.
+    let r = c.get("/v1/client").await;
+    assert!((date_of(&r) - emu.now_ms() / 1000).abs() <= 1);
+    emu.rewind_clock(Duration::from_secs(50));
+    let r = c.get("/v1/client").await;
+    assert!((date_of(&r) - emu.now_ms() / 1000).abs() <= 1);
+    let real = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (real - date_of(&r) - 50).abs() <= 1,
+        "50 s behind real time"
+    );
+
+    // A stale token: minted two minutes before the emulator's now.
+    emu.add_fault(FaultRule::new(&tokens, FaultAction::StaleToken { secs: 120 }).times(1));
+    let r = c.post(&tokens, &[]).await;
+    let (_, claims) = decode_jwt(r.json["jwt"].as_str().unwrap());
+    let now = emu.now_ms() / 1000;
+    assert!((now - claims["iat"].as_i64().unwrap() - 120).abs() <= 1);
+    assert!(claims["exp"].as_i64().unwrap() < now, "already expired");
+    let r = c.post(&tokens, &[]).await;
+    let (_, claims) = decode_jwt(r.json["jwt"].as_str().unwrap());
+    assert!(claims["exp"].as_i64().unwrap() > now, "the rule is used up");
+
+    // Any body, as a later Clerk might answer.
+    emu.add_fault(
+        FaultRule::new(
+            "/v1/client",
+            FaultAction::Json200 {
+                body: serde_json::json!({"response": {"id": "client_x", "new": true}}),
+            },
+        )
+        .times(1),
+    );
+    let r = c.get("/v1/client").await;
+    assert_eq!(r.json["response"]["new"], true);
+}

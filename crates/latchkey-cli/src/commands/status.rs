@@ -26,7 +26,7 @@ pub async fn status(ctx: &Ctx, json_out: bool) -> Out<u8> {
                 .engine
                 .environment(i.id())
                 .await
-                .map(|e| e.display_config.application_name);
+                .and_then(|e| e.application_name().map(str::to_owned));
             inst.push(json!({"id": i.id(), "kind": i.kind(), "frontend_api": i.frontend_api().as_str().trim_end_matches('/'), "name": name}));
         }
         print_json(&json!({

@@ -88,6 +88,9 @@ pub(super) struct AccountsState {
     /// Accounts being (or that were) signed out here on purpose: their
     /// disappearance is not announced as a revocation.
     signing_out: Mutex<BTreeSet<AccountRef>>,
+    /// Per instance: why its client could not be read last time (not
+    /// offline: an answer that did not parse, a refusal).
+    problems: Mutex<BTreeMap<String, String>>,
 }
 
 impl AccountsState {
@@ -102,6 +105,7 @@ impl AccountsState {
             cache: Mutex::new(cache),
             online: Mutex::new(true),
             signing_out: Mutex::new(BTreeSet::new()),
+            problems: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -154,10 +158,20 @@ impl Engine {
             match client {
                 Ok(c) => {
                     self.set_online(true);
+                    let had_problem = lock(&self.s.accounts.problems).remove(&id).is_some();
                     self.apply_client(&id, c).await;
+                    if had_problem {
+                        self.emit(Event::AccountsChanged);
+                    }
                 }
                 Err(e) => {
                     self.note_failure(&e);
+                    // Not a reason to sign anyone out (only a confirmed
+                    // "session gone" is): the accounts stay, marked.
+                    if !matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout) {
+                        lock(&self.s.accounts.problems).insert(id.clone(), e.to_string());
+                        self.emit(Event::AccountsChanged);
+                    }
                     first_err.get_or_insert(e);
                 }
             }
@@ -203,11 +217,11 @@ impl Engine {
             let before: Vec<Session> = i
                 .client
                 .as_ref()
-                .map(|c| c.signed_in().cloned().collect())
+                .map(|c| c.accounts().cloned().collect())
                 .unwrap_or_default();
             let now_in: BTreeSet<SessionId> = client
                 .as_ref()
-                .map(|c| c.signed_in().map(|s| s.id.clone()).collect())
+                .map(|c| c.accounts().map(|s| s.id.clone()).collect())
                 .unwrap_or_default();
             i.client = client;
             before
@@ -324,6 +338,7 @@ impl Engine {
     /// accounts first, each in sign-in order.
     pub async fn accounts(&self) -> Vec<Account> {
         let active = self.active();
+        let problems = lock(&self.s.accounts.problems).clone();
         let inst = self.s.instances.lock().await;
         let mut out = Vec::new();
         for (id, i) in inst.iter() {
@@ -331,7 +346,7 @@ impl Engine {
             let instance_name = i
                 .environment
                 .as_ref()
-                .map(|e| e.display_config.application_name.clone())
+                .and_then(|e| e.application_name().map(str::to_owned))
                 .unwrap_or_else(|| {
                     i.instance
                         .frontend_api()
@@ -339,7 +354,7 @@ impl Engine {
                         .unwrap_or("")
                         .to_owned()
                 });
-            for s in client.signed_in() {
+            for s in client.accounts() {
                 let account = AccountRef {
                     instance_id: id.clone(),
                     session_id: s.id.clone(),
@@ -356,15 +371,22 @@ impl Engine {
                     active_organization: s.last_active_organization_id.clone(),
                     instance_name: instance_name.clone(),
                     instance_kind: i.instance.kind(),
+                    problem: problems.get(id).cloned(),
                 });
             }
         }
         out
     }
 
-    /// Accounts from the display cache (for an offline start).
+    /// Accounts from the display cache (for an offline start), with the
+    /// current problems.
     pub fn cached_accounts(&self) -> Vec<Account> {
-        lock(&self.s.accounts.cache).accounts.clone()
+        let problems = lock(&self.s.accounts.problems).clone();
+        let mut accounts = lock(&self.s.accounts.cache).accounts.clone();
+        for a in &mut accounts {
+            a.problem = problems.get(&a.account.instance_id).cloned();
+        }
+        accounts
     }
 
     /// The account Latchkey answers for by default.
@@ -378,7 +400,7 @@ impl Engine {
         inst.get(&acct.instance_id)
             .and_then(|i| i.client.as_ref())
             .and_then(|c| c.session(&acct.session_id))
-            .filter(|s| s.status.is_signed_in())
+            .filter(|s| !s.status.is_ended())
             .cloned()
             .ok_or_else(|| Error::new(ErrorKind::SessionGone, "that account is not signed in"))
     }

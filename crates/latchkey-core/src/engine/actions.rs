@@ -211,7 +211,7 @@ impl Engine {
             .await?;
         let mut devices: Vec<Device> = list
             .into_iter()
-            .filter(|s| s.status.is_signed_in())
+            .filter(|s| !s.status.is_ended())
             .map(|s| Device {
                 this_device: here.contains(&s.id),
                 session: s,

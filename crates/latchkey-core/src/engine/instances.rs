@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Engine;
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fapi::Fapi;
 use crate::flows::SignInFlows;
@@ -45,8 +46,12 @@ impl Instances {
 
 /// A Frontend API client, the flows and the verifier for `instance`, all
 /// sharing one HTTP client.
-fn connect(instance: &Instance, credential: Option<ClientCredential>) -> Result<InstanceState> {
-    let fapi = Fapi::new(instance.clone(), credential)?;
+fn connect(
+    instance: &Instance,
+    credential: Option<ClientCredential>,
+    clock: &Arc<dyn Clock>,
+) -> Result<InstanceState> {
+    let fapi = Fapi::new(instance.clone(), credential)?.with_clock(clock.clone());
     Ok(InstanceState {
         instance: instance.clone(),
         flows: Arc::new(SignInFlows::new(fapi.clone())),
@@ -64,7 +69,7 @@ impl Engine {
         instance: Instance,
         credential: Option<ClientCredential>,
     ) -> Result<()> {
-        let state = connect(&instance, credential)?;
+        let state = connect(&instance, credential, &self.s.cfg.clock)?;
         self.s
             .instances
             .lock()
@@ -87,13 +92,14 @@ impl Engine {
                 // costs milliseconds on every CLI call).
                 Some(existing) if existing.instance == instance => return Ok(()),
                 Some(existing) => {
-                    let mut moved = connect(&instance, existing.fapi.credential())?;
+                    let mut moved =
+                        connect(&instance, existing.fapi.credential(), &self.s.cfg.clock)?;
                     moved.client = existing.client.take();
                     moved.environment = existing.environment.take();
                     *existing = moved;
                 }
                 None => {
-                    inst.insert(id.clone(), connect(&instance, None)?);
+                    inst.insert(id.clone(), connect(&instance, None, &self.s.cfg.clock)?);
                     self.track_new_instance(&id);
                 }
             }

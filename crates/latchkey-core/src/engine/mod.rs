@@ -144,6 +144,11 @@ pub struct Account {
     pub instance_name: String,
     /// Clerk instance or the local demo.
     pub instance_kind: InstanceKind,
+    /// Why the account's details could not be refreshed, when the last read
+    /// of its client failed in a way that is not "offline" (an answer that
+    /// did not parse, say). The account is kept; this says what went wrong.
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 /// Something the UI should react to. Never carries a token.

@@ -29,13 +29,19 @@ pub const REFRESH_AT_REMAINING: Duration = Duration::from_secs(17);
 /// See [`REFRESH_AT_REMAINING`].
 pub const MIN_REMAINING: Duration = Duration::from_secs(5);
 /// Local clock skew against Clerk that is tolerated (and reported).
-pub const MAX_TRUSTED_SKEW_SECS: i64 = 600;
+pub const MAX_TRUSTED_SKEW_SECS: i64 = crate::fapi::MAX_CLOCK_OFFSET.as_secs() as i64;
 
 /// A token and when it arrived, by both clocks.
 #[derive(Clone)]
 pub(super) struct CachedToken {
     pub token: SessionToken,
+    /// Its whole life (`exp − iat`): what the refresh thresholds scale
+    /// with.
     pub lifetime: Duration,
+    /// Its life left when it arrived, by Clerk's clock (`exp` − Clerk's
+    /// now): a token served with less than its whole life is refreshed
+    /// sooner.
+    valid_for: Duration,
     pub exp_ms: i64,
     received_wall: SystemTime,
     received_mono: Instant,
@@ -50,7 +56,7 @@ impl CachedToken {
             .wall()
             .duration_since(self.received_wall)
             .unwrap_or(Duration::ZERO);
-        self.lifetime.saturating_sub(mono.max(wall))
+        self.valid_for.saturating_sub(mono.max(wall))
     }
 }
 
@@ -214,8 +220,8 @@ impl Engine {
         let acct = key.account();
         let generation = self.generation(&acct);
         let session = self.session(&acct).await?;
-        let verifier = self
-            .with_instance(&key.instance, |i| i.verifier.clone())
+        let (verifier, fapi) = self
+            .with_instance(&key.instance, |i| (i.verifier.clone(), i.fapi.clone()))
             .await?;
         let result = self
             .call(&key.instance, async |f| match &key.template {
@@ -241,16 +247,19 @@ impl Engine {
             (None, Some(uid)) => Some((key.session.clone(), uid)),
             _ => None,
         };
-        // Verify as of the server's time: the token was just minted, so its
-        // `iat` says what time it is at Clerk. Trusted within ±10 min of the
-        // local clock (docs/threat-model.md F11: a skewed local clock must
-        // not reject every token); beyond that, the local clock decides (and
-        // rejects).
+        // Verify as of Clerk's time (docs/threat-model.md F11): from the
+        // `Date` of its answers (bounded to ±10 min of the local clock and
+        // smoothed), so a skewed local clock neither rejects good tokens nor
+        // accepts one that expired by Clerk's clock. Without a `Date` (a
+        // proxy that strips it), the fresh token's own `iat` stands in,
+        // within the same bound; beyond it, the local clock decides.
         let local = self.now_secs();
-        let server_now = crate::jwt::decode_unverified(token.expose())
-            .and_then(|c| c.get("iat").and_then(serde_json::Value::as_i64))
-            .filter(|iat| (iat - local).abs() <= MAX_TRUSTED_SKEW_SECS)
-            .unwrap_or(local);
+        let server_now = fapi.server_now_secs().unwrap_or_else(|| {
+            crate::jwt::decode_unverified(token.expose())
+                .and_then(|c| c.get("iat").and_then(serde_json::Value::as_i64))
+                .filter(|iat| (iat - local).abs() <= MAX_TRUSTED_SKEW_SECS)
+                .unwrap_or(local)
+        });
         *lock(&self.s.tokens.skew) = server_now - local;
         let claims = verifier
             .verify_at(
@@ -273,6 +282,7 @@ impl Engine {
         let cached = CachedToken {
             token,
             lifetime: Duration::from_secs((claims.exp - iat).max(1) as u64),
+            valid_for: Duration::from_secs((claims.exp - server_now).max(0) as u64),
             exp_ms: claims.exp * 1000,
             received_wall: self.s.cfg.clock.wall(),
             received_mono: self.s.cfg.clock.mono(),

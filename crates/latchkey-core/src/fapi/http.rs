@@ -138,17 +138,51 @@ pub(super) fn protocol(msg: &str) -> Error {
     )
 }
 
-pub(super) fn decode<T: DeserializeOwned>(v: Value) -> Result<T> {
-    serde_json::from_value(v).map_err(|e| {
-        // The serde message names a field or type, never a value.
-        let what = e.to_string();
-        let what = what
-            .split(" at line")
-            .next()
-            .unwrap_or("wrong shape")
-            .to_owned();
-        protocol(&what)
+/// Parses `v` (found at `at` in the answer: `response`, `client`, or `""`
+/// for the whole body) as `T`. A failure is a protocol error whose message
+/// and log line name the JSON path that failed and what was wrong with it,
+/// never the value found there (it may be a token).
+pub(super) fn decode<T: DeserializeOwned>(v: Value, at: &str) -> Result<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = match (at, inner.as_str()) {
+            ("", p) => p.to_owned(),
+            (a, ".") => a.to_owned(),
+            (a, p) => format!("{a}.{p}"),
+        };
+        let what = without_values(&e.into_inner().to_string());
+        tracing::warn!(
+            path = %path,
+            "unexpected answer from the Clerk Frontend API: {what}"
+        );
+        protocol(&format!("{what} at `{path}`"))
     })
+}
+
+/// A serde message with the string values it quotes taken out: `invalid
+/// type: string "…", expected a map` keeps the shape of the mistake, not the
+/// data. Field names (in backticks) stay.
+pub(super) fn without_values(msg: &str) -> String {
+    let msg = msg.split(" at line").next().unwrap_or(msg);
+    let mut out = String::with_capacity(msg.len());
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in msg.chars() {
+        if quoted {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => quoted = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            out.push_str("\"…\"");
+            quoted = true;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub(super) fn check_jwt_shape(jwt: String) -> Result<SessionToken> {
@@ -319,6 +353,32 @@ mod tests {
         let ua = user_agent();
         assert!(ua.starts_with("Latchkey/"), "{ua}");
         assert!(ua.contains("; "), "{ua}");
+    }
+
+    #[test]
+    fn parse_errors_name_the_path_and_never_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Inner {
+            #[allow(dead_code)]
+            id: u64,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Outer {
+            #[allow(dead_code)]
+            items: Vec<Inner>,
+        }
+        let v = serde_json::json!({"items": [{"id": 1}, {"id": "eyJsecret.value.here"}]});
+        let e = decode::<Outer>(v, "response").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("`response.items[1].id`"), "{msg}");
+        assert!(!msg.contains("eyJsecret"), "{msg}");
+        assert_eq!(e.kind(), &ErrorKind::Protocol);
+        let e = decode::<Outer>(serde_json::json!({}), "").unwrap_err();
+        assert!(e.to_string().contains("missing field `items`"), "{e}");
+        assert_eq!(
+            without_values(r#"invalid type: string "a\"b", expected u64"#),
+            r#"invalid type: string "…", expected u64"#
+        );
     }
 
     #[test]

@@ -14,15 +14,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::{AUTHORIZATION, DATE, HeaderMap};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 mod http;
+mod server_time;
 
 pub(crate) use http::http_client;
 use http::{check_jwt_shape, classify, decode, protocol, read_capped, seg, transport_error};
 pub use http::{http_client_builder, parse_retry_after};
+pub use server_time::MAX_CLOCK_OFFSET;
+use server_time::ServerClock;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::instance::Instance;
@@ -70,6 +73,7 @@ pub struct Fapi {
     http: reqwest::Client,
     instance: Instance,
     slot: Arc<Mutex<CredentialSlot>>,
+    server: ServerClock,
 }
 
 impl std::fmt::Debug for Fapi {
@@ -129,7 +133,28 @@ impl Fapi {
                 value: credential,
                 version: 0,
             })),
+            server: ServerClock::new(Arc::new(crate::clock::SystemClock)),
         })
+    }
+
+    /// The same client, measuring Clerk's clock against `clock` (the
+    /// engine's, so tests can move it).
+    pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
+        self.server = ServerClock::new(clock);
+        self
+    }
+
+    /// Clerk's clock minus ours, in milliseconds, from the `Date` of recent
+    /// answers (the median of the last few; `None` before any answer, or
+    /// when every answer's `Date` was missing or more than 10 minutes off).
+    pub fn clock_offset_ms(&self) -> Option<i64> {
+        self.server.offset_ms()
+    }
+
+    /// The time at Clerk now (seconds since the epoch), once an answer told
+    /// it.
+    pub fn server_now_secs(&self) -> Option<i64> {
+        self.server.now_secs()
     }
 
     /// The instance this client talks to.
@@ -198,6 +223,9 @@ impl Fapi {
         let res = req.send().await.map_err(transport_error)?;
         let status = res.status();
         let headers = res.headers().clone();
+        if let Some(date) = headers.get(DATE).and_then(|v| v.to_str().ok()) {
+            self.server.observe(date);
+        }
         self.adopt_credential(&headers, version);
         let body = read_capped(res).await?;
         classify(status, &headers, &body, scope)
@@ -237,7 +265,7 @@ impl Fapi {
         scope: Scope,
     ) -> Result<T> {
         let a = self.send(method, path, query, form, scope).await?;
-        decode(a.body)
+        decode(a.body, "")
     }
 
     /// A `{response, client}` answer.
@@ -256,10 +284,10 @@ impl Fapi {
         if !m.contains_key("response") {
             return Err(protocol("the answer has no response field"));
         }
-        let response = decode(m.remove("response").unwrap_or(Value::Null))?;
+        let response = decode(m.remove("response").unwrap_or(Value::Null), "response")?;
         let client = match m.remove("client") {
             None | Some(Value::Null) => None,
-            Some(c) => Some(decode(c)?),
+            Some(c) => Some(decode(c, "client")?),
         };
         Ok(Envelope { response, client })
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use clerk_emulator::{FaultAction, FaultRule};
 use latchkey_core::callback::{Callback, parse_deep_link};
 use latchkey_core::{
     ErrorKind, FlowKind, HandoffResult, LoopbackListener, Outcome, Redirect, SignInFlows,
@@ -470,4 +471,42 @@ async fn a_callback_captured_by_another_process_is_useless_there() {
         Outcome::SignedIn { .. }
     ));
     assert_eq!(env.emu.session_count(), before + 1);
+}
+
+#[tokio::test]
+async fn hosted_auth_signed_out_rereads_the_client_and_retries_once() {
+    let env = env().await;
+    let flows = SignInFlows::new(env.fapi());
+    let signed_out = || FaultAction::Status {
+        status: 401,
+        code: "signed_out".into(),
+        retry_after: None,
+    };
+    env.emu
+        .add_fault(FaultRule::new("/v1/client/hosted_auth", signed_out()).times(1));
+    flows
+        .start_hosted(Redirect::DeepLink)
+        .await
+        .expect("retried after re-reading the client");
+    let log: Vec<String> = env
+        .emu
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            "POST /v1/client/hosted_auth",
+            "GET /v1/client",
+            "POST /v1/client/hosted_auth"
+        ],
+        "{log:?}"
+    );
+    // Once only: a second refusal is the answer.
+    flows.cancel();
+    env.emu
+        .add_fault(FaultRule::new("/v1/client/hosted_auth", signed_out()).times(2));
+    let e = flows.start_hosted(Redirect::DeepLink).await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Unauthenticated);
 }

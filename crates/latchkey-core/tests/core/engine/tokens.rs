@@ -178,3 +178,106 @@ async fn late_results_never_land_in_the_wrong_place() {
     );
     assert_eq!(r.engine.accounts().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_token_served_already_expired_is_refused_and_nothing_is_cached() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    env.emu.clear_requests();
+    // A token minted two minutes ago (expired a minute ago), as a replay or
+    // a stale cache would serve it: its own `iat` says "fresh", Clerk's
+    // clock (the `Date` of the answer) says expired.
+    env.emu.add_fault(
+        FaultRule::new(
+            "/v1/client/sessions/*/tokens",
+            FaultAction::StaleToken { secs: 120 },
+        )
+        .times(1),
+    );
+    let e = r
+        .engine
+        .get_token(&ada, None, OrgSel::Active)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Protocol, "{e}");
+    assert!(e.to_string().contains("expired"), "{e}");
+    assert_eq!(r.engine.accounts().await.len(), 1, "not a sign-out");
+    // Nothing was cached: the next call asks again, and gets a good one.
+    let t = r
+        .engine
+        .get_token(&ada, None, OrgSel::Active)
+        .await
+        .unwrap();
+    let exp = decode_unverified(t.expose()).unwrap()["exp"]
+        .as_i64()
+        .unwrap();
+    assert!(exp * 1000 > env.emu.now_ms());
+    assert_eq!(token_requests(&env, &ada), 2);
+}
+
+#[tokio::test]
+async fn a_token_with_part_of_its_life_left_is_refreshed_by_clerks_clock() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    // Served with 10 s of its 60 left: due for a refresh from the start, and
+    // never handed out once fewer than 5 s are left.
+    env.emu.add_fault(
+        FaultRule::new(
+            "/v1/client/sessions/*/tokens",
+            FaultAction::StaleToken { secs: 50 },
+        )
+        .times(1),
+    );
+    let t1 = r
+        .engine
+        .get_token(&ada, None, OrgSel::Active)
+        .await
+        .unwrap();
+    r.clock.advance(Duration::from_secs(6));
+    env.emu.advance_clock(Duration::from_secs(6));
+    let t2 = r
+        .engine
+        .get_token(&ada, None, OrgSel::Active)
+        .await
+        .unwrap();
+    assert_ne!(
+        t1.expose(),
+        t2.expose(),
+        "4 s left by Clerk's clock: not handed out again"
+    );
+}
+
+#[tokio::test]
+async fn a_local_clock_50_s_off_refuses_no_good_token_and_causes_no_refresh_storm() {
+    for (ahead, label) in [(true, "Clerk 50 s ahead"), (false, "Clerk 50 s behind")] {
+        let env = env().await;
+        if ahead {
+            env.emu.advance_clock(Duration::from_secs(50));
+        } else {
+            env.emu.rewind_clock(Duration::from_secs(50));
+        }
+        let r = rig(&env).await;
+        let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+        env.emu.clear_requests();
+        for _ in 0..20 {
+            r.engine
+                .get_token(&ada, None, OrgSel::Active)
+                .await
+                .unwrap_or_else(|e| panic!("{label}: a good token refused: {e}"));
+        }
+        let mut sleeps = Vec::new();
+        for _ in 0..5 {
+            sleeps.push(r.engine.tick().await);
+        }
+        assert_eq!(token_requests(&env, &ada), 1, "{label}: no refresh storm");
+        assert!(
+            sleeps.iter().all(|s| *s >= Duration::from_secs(14)),
+            "{label}: the next refresh is a tick away at least: {sleeps:?}"
+        );
+        let skew = r.engine.clock_skew_secs();
+        let want = if ahead { 50 } else { -50 };
+        assert!((skew - want).abs() <= 1, "{label}: skew {skew}");
+    }
+}
