@@ -66,10 +66,15 @@ export class World {
   procs = [];
   runs = 0;
 
-  /** `tokenLifetime`: seconds (the tests use 2 to see refresh quickly). */
-  constructor({ tokenLifetime = 2, app = appBin } = {}) {
+  /** `tokenLifetime`: seconds (the tests use 2 to see refresh quickly);
+   * `emulatorArgs`: more flags for the emulator (`--single-session`, …). */
+  /** `service`: the keychain service (each world its own: the test files
+   * share one keyring session). */
+  constructor({ tokenLifetime = 2, app = appBin, emulatorArgs = [], service = 'dev.latchkey.desktop' } = {}) {
     this.tokenLifetime = tokenLifetime;
     this.app = app;
+    this.emulatorArgs = emulatorArgs;
+    this.service = service;
   }
 
   async start() {
@@ -99,7 +104,7 @@ export class World {
       HOME: this.home,
       XDG_CONFIG_HOME: path.join(this.home, '.config'),
       LATCHKEY_DATA_DIR: this.dataDir,
-      LATCHKEY_KEYCHAIN_SERVICE: 'dev.latchkey.desktop',
+      LATCHKEY_KEYCHAIN_SERVICE: this.service,
       BROWSER: this.browser,
       // No GTK accessibility bus noise, no stray dbus-launch.
       NO_AT_BRIDGE: '1',
@@ -152,6 +157,7 @@ export class World {
     const p = this.spawn(emulatorBin, [
       '--port', '0', '--seed', 'demo', '--json', '--token-lifetime', String(this.tokenLifetime),
       '--data-dir', path.join(this.dataDir, 'local-demo'),
+      ...this.emulatorArgs,
     ], { stdout: 'pipe' });
     const lines = createInterface({ input: p.stdout });
     return new Promise((resolve, reject) => {
@@ -329,6 +335,41 @@ export class World {
     }
     if (!process.env.E2E_KEEP) fs.rmSync(this.tmp, { recursive: true, force: true });
   }
+}
+
+/** What a test does in the window: read, wait for, click, sign in. `session`
+ * returns the current WebDriver session (it changes on a restart). */
+export function ui(w, session) {
+  const bodyText = () => session().text();
+  const seeText = (text, ms) => waitFor(`"${text}" on screen`, async () => (await bodyText()).includes(text), ms);
+  const noText = (text, ms) => waitFor(`"${text}" gone`, async () => !(await bodyText()).includes(text), ms);
+  async function click(text) {
+    const b = await waitFor(`a "${text}" button`, () => session().button(text));
+    await b.click();
+  }
+  async function headerName() {
+    const h = await session().find('.account-name');
+    return h ? h.text() : null;
+  }
+  /** Sign in through the browser; `deliver` gets the callback URL. */
+  async function signIn(identifier, password, deliver) {
+    const before = w.browserUrls().length;
+    await click('Continue in browser');
+    const page = await w.nextBrowserUrl(before);
+    if (!/^http:\/\/127\.0\.0\.1:\d+\/hosted\/sign-in\?/.test(page)) {
+      throw new Error(`the browser was sent to ${page}, not the hosted page`);
+    }
+    await seeText('Finish signing in in your browser');
+    await seeText('Time left');
+    const callback = await w.hostedSignIn(page, identifier, password);
+    if (!callback.startsWith('dev.latchkey.desktop://callback?')) {
+      throw new Error(`the hosted page sent the browser to ${callback}`);
+    }
+    await deliver(callback);
+    return callback;
+  }
+  const accountItems = () => session().findAll('.account-item');
+  return { bodyText, seeText, noText, click, headerName, signIn, accountItems };
 }
 
 function isRunning(bin) {

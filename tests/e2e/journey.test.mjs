@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { World, waitFor, sleep } from './harness.mjs';
+import { World, waitFor, sleep, ui } from './harness.mjs';
 
 const w = new World();
 let s; // the WebDriver session
@@ -26,31 +26,7 @@ after(async () => {
   await w.stop();
 });
 
-const bodyText = () => s.text();
-const seeText = (text, ms) => waitFor(`"${text}" on screen`, async () => (await bodyText()).includes(text), ms);
-const noText = (text, ms) => waitFor(`"${text}" gone`, async () => !(await bodyText()).includes(text), ms);
-async function click(text) {
-  const b = await waitFor(`a "${text}" button`, () => s.button(text));
-  await b.click();
-}
-async function headerName() {
-  const h = await s.find('.account-name');
-  return h ? h.text() : null;
-}
-
-/** Sign in through the browser; `deliver` gets the callback URL. */
-async function signIn(identifier, password, deliver) {
-  const before = w.browserUrls().length;
-  await click('Continue in browser');
-  const page = await w.nextBrowserUrl(before);
-  assert.match(page, /^http:\/\/127\.0\.0\.1:\d+\/hosted\/sign-in\?/, 'the browser opens the hosted page');
-  await seeText('Finish signing in in your browser');
-  await seeText('Time left');
-  const callback = await w.hostedSignIn(page, identifier, password);
-  assert.match(callback, /^dev\.latchkey\.desktop:\/\/callback\?/);
-  await deliver(callback);
-  return callback;
-}
+const { bodyText, seeText, noText, click, headerName, signIn } = ui(w, () => s);
 
 test('the journey', async (t) => {
   await t.test('starts on the local demo instance and asks to sign in', async () => {
@@ -295,7 +271,7 @@ test('the journey', async (t) => {
 
   await t.test('restart: the accounts come back from the Secret Service, no credential in any file', async () => {
     await w.closeApp();
-    const found = execFileSync('secret-tool', ['search', '--all', 'service', 'dev.latchkey.desktop'], {
+    const found = execFileSync('secret-tool', ['search', '--all', 'service', w.service], {
       env: w.env,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],

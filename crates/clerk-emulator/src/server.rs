@@ -548,6 +548,15 @@ impl EmulatorHandle {
         self.state.clock.advance_ms(by.as_millis() as i64);
     }
 
+    /// Switches single-session mode (as a Dashboard change would): new
+    /// sign-ins on a client that holds a session are then refused with
+    /// `session_exists`.
+    pub fn set_single_session_mode(&self, on: bool) {
+        let mut db = self.state.db();
+        db.single_session_mode = on;
+        self.state.persist(&db);
+    }
+
     /// Moves the emulator's clock back (its `Date`, tokens and expiry
     /// follow), e.g. to stand for a local clock that is fast.
     pub fn rewind_clock(&self, by: std::time::Duration) {

@@ -52,6 +52,10 @@ impl Drop for Rig {
 }
 
 async fn rig() -> Rig {
+    rig_with(|_| {}).await
+}
+
+async fn rig_with(f: impl FnOnce(&mut EmulatorConfig)) -> Rig {
     let tag: String = format!(
         "{:x}",
         std::time::SystemTime::now()
@@ -61,14 +65,14 @@ async fn rig() -> Rig {
     );
     let dir = std::env::temp_dir().join(format!("latchkey-cli-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let emu = Emulator::start(EmulatorConfig {
+    let mut config = EmulatorConfig {
         data_dir: Some(dir.join("local-demo")),
         key_material: Some(keys()),
         rate_limits: false,
         ..EmulatorConfig::default()
-    })
-    .await
-    .unwrap();
+    };
+    f(&mut config);
+    let emu = Emulator::start(config).await.unwrap();
     Rig {
         dir,
         service: format!("dev.latchkey.test.cli.{tag}"),
@@ -628,4 +632,65 @@ async fn a_kill_at_each_step_leaves_a_consistent_state() {
         assert!(!stdout(&late).contains("sign-in in progress"));
         eprintln!("killed at {point}: {n} accounts after restart");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_single_session_instance_holds_several_accounts() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig_with(|c| c.single_session_mode = Some(true)).await;
+    for email in ["ada@example.com", "grace@example.com"] {
+        let o = r.sign_in(email).await;
+        assert!(o.status.success(), "{email}: {}", stderr(&o));
+    }
+    let s = r.json(&["status", "--json"]);
+    assert_eq!(s["accounts"].as_array().unwrap().len(), 2, "{s}");
+    assert_eq!(s["accounts"][1]["email"], "grace@example.com");
+    assert_eq!(s["accounts"][1]["active"], true);
+
+    // Switch, and a token for each from its own client.
+    let o = r.run(&["switch", "ada@example.com"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ada_sid = s["accounts"][0]["session_id"].as_str().unwrap().to_owned();
+    let grace_sid = s["accounts"][1]["session_id"].as_str().unwrap().to_owned();
+    let t = r.run(&["token"]);
+    assert_eq!(claims(&stdout(&t))["sid"], ada_sid.as_str());
+    let t = r.run(&["token", "--account", "grace@example.com"]);
+    assert_eq!(claims(&stdout(&t))["sid"], grace_sid.as_str());
+
+    // Revoke another device of Grace's, through her client.
+    let uid = r.emu.user_id("grace@example.com").unwrap();
+    let other = latchkey_core::http_client_builder()
+        .build()
+        .unwrap()
+        .post(format!("{}/v1/sessions", r.emu.backend_api_url()))
+        .bearer_auth(r.emu.secret_key())
+        .json(&serde_json::json!({"user_id": uid}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let o = r.run(&["revoke", &other, "--account", "grace@example.com"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(r.emu.session_status(&other).as_deref(), Some("revoked"));
+
+    // Sign one out; the other stays, in a new process too.
+    let o = r.run(&["sign-out", "--account", "grace@example.com"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = r.json(&["status", "--json"]);
+    let emails: Vec<&str> = s["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["email"].as_str())
+        .collect();
+    assert_eq!(emails, vec!["ada@example.com"]);
+    assert_eq!(r.emu.session_status(&grace_sid).as_deref(), Some("removed"));
+    assert!(r.run(&["token"]).status.success());
 }

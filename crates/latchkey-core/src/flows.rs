@@ -531,6 +531,16 @@ impl SignInFlows {
     /// [`ErrorKind::SignIn`] when nothing is pending, the link expired, or
     /// the instance allows one account and one is signed in already.
     pub async fn confirm_handoff(&self, keep_active: Option<&SessionId>) -> Result<HandoffResult> {
+        let ticket = self.take_handoff()?;
+        self.redeem_ticket(&ticket, keep_active).await
+    }
+
+    /// Takes the pending handoff's ticket (to redeem it here or on another
+    /// client of the instance).
+    ///
+    /// # Errors
+    /// [`ErrorKind::SignIn`] when nothing is pending or the link expired.
+    pub fn take_handoff(&self) -> Result<SignInTicket> {
         let (ticket, at) = Self::lock(&self.handoff)
             .take()
             .ok_or_else(|| sign_in_error("there is no account link waiting"))?;
@@ -539,7 +549,21 @@ impl SignInFlows {
                 "the account link expired; open it again from the web page",
             ));
         }
-        match self.fapi.sign_in_with_ticket(&ticket).await {
+        Ok(ticket)
+    }
+
+    /// Redeems a handoff ticket on this client. Only ever adds an account:
+    /// `keep_active` (the account active before, on this client) is made
+    /// active again afterwards.
+    ///
+    /// # Errors
+    /// As [`confirm_handoff`](Self::confirm_handoff).
+    pub async fn redeem_ticket(
+        &self,
+        ticket: &SignInTicket,
+        keep_active: Option<&SessionId>,
+    ) -> Result<HandoffResult> {
+        match self.fapi.sign_in_with_ticket(ticket).await {
             Ok(si) if si.status == "complete" => {
                 let session = si
                     .created_session_id

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::instances::ClientRef;
 use super::{Account, AccountRef, Engine, Event, lock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::models::{Client, Session};
@@ -136,49 +137,60 @@ impl Engine {
         *lock(&self.s.accounts.active) = active;
     }
 
-    /// Re-reads the client of one instance, or all. Accounts whose session
-    /// is no longer signed in are signed out here.
+    /// Re-reads the clients of one instance, or of all. Accounts whose
+    /// session is no longer signed in are signed out here; a client of one
+    /// account's own that holds none any more is forgotten.
     ///
     /// # Errors
-    /// The first failure (the other instances are still re-read); transport
+    /// The first failure (the other clients are still re-read); transport
     /// failures also mark Latchkey offline.
     pub async fn reload(&self, instance_id: Option<&str>) -> Result<()> {
-        let ids: Vec<String> = match instance_id {
-            Some(i) => vec![i.to_owned()],
-            None => self.s.instances.lock().await.keys().cloned().collect(),
+        let clients = match instance_id {
+            Some(i) => self.clients_of(i).await,
+            None => self.all_clients().await,
         };
         let mut first_err = None;
-        for id in ids {
-            let mut client = self.call(&id, async |f| f.get_client().await).await;
-            // No client for our credential: another process may have rotated
-            // it; take the newer one from secure storage and ask again.
-            if matches!(client, Ok(None)) && self.adopt_newer_credential(&id).await {
-                client = self.call(&id, async |f| f.get_client().await).await;
-            }
-            match client {
-                Ok(c) => {
-                    self.set_online(true);
-                    let had_problem = lock(&self.s.accounts.problems).remove(&id).is_some();
-                    self.apply_client(&id, c).await;
-                    if had_problem {
-                        self.emit(Event::AccountsChanged);
-                    }
-                }
-                Err(e) => {
-                    self.note_failure(&e);
-                    // Not a reason to sign anyone out (only a confirmed
-                    // "session gone" is): the accounts stay, marked.
-                    if !matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout) {
-                        lock(&self.s.accounts.problems).insert(id.clone(), e.to_string());
-                        self.emit(Event::AccountsChanged);
-                    }
-                    first_err.get_or_insert(e);
-                }
+        for c in clients {
+            if let Err(e) = self.reload_client(&c).await {
+                first_err.get_or_insert(e);
             }
         }
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+
+    /// Re-reads one client.
+    pub(super) async fn reload_client(&self, c: &ClientRef) -> Result<()> {
+        let mut client = self.call(c, async |f| f.get_client().await).await;
+        // No client for our credential: another process may have rotated
+        // it; take the newer one from secure storage and ask again.
+        if matches!(client, Ok(None)) && self.adopt_newer_credential(c).await {
+            client = self.call(c, async |f| f.get_client().await).await;
+        }
+        match client {
+            Ok(read) => {
+                self.set_online(true);
+                let had_problem = lock(&self.s.accounts.problems)
+                    .remove(&c.instance_id)
+                    .is_some();
+                self.apply_client(c, read).await;
+                if had_problem {
+                    self.emit(Event::AccountsChanged);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.note_failure(&e);
+                // Not a reason to sign anyone out (only a confirmed "session
+                // gone" is): the accounts stay, marked.
+                if !matches!(e.kind(), ErrorKind::Network | ErrorKind::Timeout) {
+                    lock(&self.s.accounts.problems).insert(c.instance_id.clone(), e.to_string());
+                    self.emit(Event::AccountsChanged);
+                }
+                Err(e)
+            }
         }
     }
 
@@ -206,15 +218,19 @@ impl Engine {
         }
     }
 
-    /// Takes a fresh client: notices accounts that are gone, keeps the
-    /// active account valid, updates the display cache.
-    pub(super) async fn apply_client(&self, instance_id: &str, client: Option<Client>) {
-        let gone: Vec<(AccountRef, String)> = {
+    /// Takes a fresh read of a client: notices accounts that are gone,
+    /// forgets a client of one account's own that holds none any more, keeps
+    /// the active account valid, updates the display cache.
+    pub(super) async fn apply_client(&self, c: &ClientRef, client: Option<Client>) {
+        let (gone, forget): (Vec<(AccountRef, String)>, bool) = {
             let mut inst = self.s.instances.lock().await;
-            let Some(i) = inst.get_mut(instance_id) else {
+            let Some(cs) = inst
+                .get_mut(&c.instance_id)
+                .and_then(|i| i.clients.get_mut(&c.key))
+            else {
                 return;
             };
-            let before: Vec<Session> = i
+            let before: Vec<Session> = cs
                 .client
                 .as_ref()
                 .map(|c| c.accounts().cloned().collect())
@@ -223,20 +239,23 @@ impl Engine {
                 .as_ref()
                 .map(|c| c.accounts().map(|s| s.id.clone()).collect())
                 .unwrap_or_default();
-            i.client = client;
-            before
+            cs.client = client;
+            cs.read = true;
+            let gone = before
                 .iter()
                 .filter(|s| !now_in.contains(&s.id))
                 .map(|s| {
                     (
                         AccountRef {
-                            instance_id: instance_id.to_owned(),
+                            instance_id: c.instance_id.clone(),
                             session_id: s.id.clone(),
                         },
                         Identity::of(s).name,
                     )
                 })
-                .collect()
+                .collect();
+            let forget = !c.is_main() && !cs.has_account() && cs.flows.pending().is_none();
+            (gone, forget)
         };
         for (acct, name) in gone {
             self.forget_tokens(&acct);
@@ -249,21 +268,41 @@ impl Engine {
                 name,
             });
         }
+        if forget {
+            self.forget_client(c).await;
+        }
         self.fix_active().await;
         self.refresh_display_cache().await;
         self.emit(Event::AccountsChanged);
     }
 
+    /// Drops a client of one account's own and its credential (the account
+    /// is gone from it; `main` is never dropped).
+    pub(super) async fn forget_client(&self, c: &ClientRef) {
+        if c.is_main() {
+            return;
+        }
+        let removed = {
+            let mut inst = self.s.instances.lock().await;
+            inst.get_mut(&c.instance_id)
+                .and_then(|i| i.clients.remove(&c.key))
+                .is_some()
+        };
+        if removed {
+            self.delete_credential(c).await;
+        }
+    }
+
     /// A "session gone" answer is confirmed by re-reading the client before
     /// the account is signed out.
     pub(super) async fn confirm_gone(&self, acct: &AccountRef) {
+        let Ok(c) = self.client_of(acct).await else {
+            return;
+        };
         // Another process may have rotated the credential meanwhile.
-        self.adopt_newer_credential(&acct.instance_id).await;
-        match self
-            .call(&acct.instance_id, async |f| f.get_client().await)
-            .await
-        {
-            Ok(c) => self.apply_client(&acct.instance_id, c).await,
+        self.adopt_newer_credential(&c).await;
+        match self.call(&c, async |f| f.get_client().await).await {
+            Ok(read) => self.apply_client(&c, read).await,
             Err(e) => tracing::debug!(
                 kind = e.kind_name(),
                 "could not confirm a session is gone; keeping the account"
@@ -281,13 +320,23 @@ impl Engine {
         r
     }
 
-    /// Ensures the active account is a signed-in one (or none).
+    /// Ensures the active account is a signed-in one (or none). While some
+    /// client of its instance has not been read yet, the active account may
+    /// be on it: it stays.
     async fn fix_active(&self) {
         let accounts = self.accounts().await;
         let current = self.active();
-        let valid = current
-            .as_ref()
-            .is_some_and(|a| accounts.iter().any(|x| &x.account == a));
+        let unread = match &current {
+            Some(a) => self
+                .with_instance(&a.instance_id, |i| i.clients.values().any(|c| !c.read))
+                .await
+                .unwrap_or(false),
+            None => false,
+        };
+        let valid = unread
+            || current
+                .as_ref()
+                .is_some_and(|a| accounts.iter().any(|x| &x.account == a));
         if !valid {
             let next = accounts.first().map(|a| a.account.clone());
             *lock(&self.s.accounts.active) = next.clone();
@@ -342,7 +391,6 @@ impl Engine {
         let inst = self.s.instances.lock().await;
         let mut out = Vec::new();
         for (id, i) in inst.iter() {
-            let Some(client) = &i.client else { continue };
             let instance_name = i
                 .environment
                 .as_ref()
@@ -354,7 +402,11 @@ impl Engine {
                         .unwrap_or("")
                         .to_owned()
                 });
-            for s in client.accounts() {
+            for s in i
+                .ordered()
+                .filter_map(|(_, c)| c.client.as_ref())
+                .flat_map(|c| c.accounts())
+            {
                 let account = AccountRef {
                     instance_id: id.clone(),
                     session_id: s.id.clone(),
@@ -398,8 +450,11 @@ impl Engine {
     pub(super) async fn session(&self, acct: &AccountRef) -> Result<Session> {
         let inst = self.s.instances.lock().await;
         inst.get(&acct.instance_id)
-            .and_then(|i| i.client.as_ref())
-            .and_then(|c| c.session(&acct.session_id))
+            .and_then(|i| {
+                i.clients
+                    .values()
+                    .find_map(|c| c.client.as_ref()?.session(&acct.session_id))
+            })
             .filter(|s| !s.status.is_ended())
             .cloned()
             .ok_or_else(|| Error::new(ErrorKind::SessionGone, "that account is not signed in"))

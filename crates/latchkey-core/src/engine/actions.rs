@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 
+use super::instances::ClientState;
 use super::{AccountRef, Engine, OrgSel};
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt::OrgClaim;
@@ -96,18 +97,31 @@ impl Engine {
     ///
     /// # Errors
     /// [`ErrorKind::SessionGone`] when it is not signed in (any more).
+    ///
+    /// On a client of its own (one account per client, a single-session
+    /// instance) the switch is local: there is no other session to select.
     pub async fn switch(&self, acct: &AccountRef) -> Result<()> {
         let session = self.session(acct).await?;
-        let org = session.last_active_organization_id;
-        let touched = self
-            .call(&acct.instance_id, async |f| {
-                f.touch(&acct.session_id, org.as_ref(), "select_session")
-                    .await
+        let c = self.client_of(acct).await?;
+        let shared = self
+            .with_client(&c, |cs| {
+                cs.client
+                    .as_ref()
+                    .is_some_and(|cl| cl.accounts().nth(1).is_some())
             })
-            .await;
-        let touched = self.on_gone(acct, touched).await?;
-        if let Some(c) = touched.client {
-            self.apply_client(&acct.instance_id, Some(c)).await;
+            .await?;
+        if shared {
+            let org = session.last_active_organization_id;
+            let touched = self
+                .call(&c, async |f| {
+                    f.touch(&acct.session_id, org.as_ref(), "select_session")
+                        .await
+                })
+                .await;
+            let touched = self.on_gone(acct, touched).await?;
+            if let Some(read) = touched.client {
+                self.apply_client(&c, Some(read)).await;
+            }
         }
         self.set_active(acct.clone()).await;
         Ok(())
@@ -120,15 +134,16 @@ impl Engine {
     /// for an organization the user is not a member of.
     pub async fn switch_org(&self, acct: &AccountRef, org: Option<&OrganizationId>) -> Result<()> {
         self.session(acct).await?;
+        let c = self.client_of(acct).await?;
         let touched = self
-            .call(&acct.instance_id, async |f| {
+            .call(&c, async |f| {
                 f.touch(&acct.session_id, org, "select_org").await
             })
             .await;
         let touched = self.on_gone(acct, touched).await?;
         self.forget_active_org_tokens(acct);
-        if let Some(c) = touched.client {
-            self.apply_client(&acct.instance_id, Some(c)).await;
+        if let Some(read) = touched.client {
+            self.apply_client(&c, Some(read)).await;
         }
         Ok(())
     }
@@ -138,23 +153,20 @@ impl Engine {
     /// # Errors
     /// Transport kinds when Clerk cannot be reached (nothing changed).
     pub async fn sign_out(&self, acct: &AccountRef) -> Result<()> {
+        let c = self.client_of(acct).await?;
         self.forget_tokens(acct);
         self.s.accounts.signing_out([acct.clone()]);
         match self
-            .call(&acct.instance_id, async |f| {
-                f.remove_session(&acct.session_id).await
-            })
+            .call(&c, async |f| f.remove_session(&acct.session_id).await)
             .await
         {
             Ok(removed) => {
-                let client = match removed.client {
-                    Some(c) => Some(c),
-                    None => {
-                        self.call(&acct.instance_id, async |f| f.get_client().await)
-                            .await?
-                    }
+                let read = match removed.client {
+                    Some(read) => Some(read),
+                    None => self.call(&c, async |f| f.get_client().await).await?,
                 };
-                self.apply_client(&acct.instance_id, client).await;
+                // A client of its own with nothing left is forgotten here.
+                self.apply_client(&c, read).await;
                 Ok(())
             }
             Err(e) if e.is_session_gone() => {
@@ -181,11 +193,16 @@ impl Engine {
             self.forget_tokens(a);
         }
         self.s.accounts.signing_out(here);
-        let client = self
-            .call(instance_id, async |f| f.sign_out_all().await)
-            .await?;
-        self.apply_client(instance_id, client).await;
-        Ok(())
+        let mut first_err = None;
+        for c in self.clients_of(instance_id).await {
+            match self.call(&c, async |f| f.sign_out_all().await).await {
+                Ok(read) => self.apply_client(&c, read).await,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     /// The user's active sessions everywhere; this device's first, then the
@@ -195,18 +212,19 @@ impl Engine {
     /// [`ErrorKind::SessionGone`] when the acting session is gone; transport
     /// kinds.
     pub async fn devices(&self, acct: &AccountRef) -> Result<Vec<Device>> {
+        let c = self.client_of(acct).await?;
         let list = self
-            .call(&acct.instance_id, async |f| {
-                f.active_sessions(&acct.session_id).await
-            })
+            .call(&c, async |f| f.active_sessions(&acct.session_id).await)
             .await;
         let list = self.on_gone(acct, list).await?;
+        // Every client of the instance is on this device.
         let here: Vec<SessionId> = self
             .with_instance(&acct.instance_id, |i| {
-                i.client
-                    .as_ref()
-                    .map(|c| c.sessions.iter().map(|s| s.id.clone()).collect())
-                    .unwrap_or_default()
+                i.clients
+                    .values()
+                    .filter_map(|c| c.client.as_ref())
+                    .flat_map(|c| c.sessions.iter().map(|s| s.id.clone()))
+                    .collect()
             })
             .await?;
         let mut devices: Vec<Device> = list
@@ -263,8 +281,9 @@ impl Engine {
                 "use sign out for the session on this device",
             ));
         }
+        let c = self.client_of(acct).await?;
         let r = self
-            .call(&acct.instance_id, async |f| {
+            .call(&c, async |f| {
                 f.revoke_session(&acct.session_id, target).await
             })
             .await;
@@ -323,17 +342,18 @@ impl Engine {
         if !failed.is_empty() && !force {
             return Ok(EverywhereOutcome::Partial { failed });
         }
+        let c = self.client_of(acct).await?;
         self.sign_out(acct).await?;
         let left = self
-            .accounts()
+            .with_client(&c, ClientState::has_account)
             .await
-            .iter()
-            .any(|a| a.account.instance_id == acct.instance_id);
-        if !left {
-            // Nothing left on this client: end it, and forget its credential
-            // (saved as "none", so a restart finds nothing to resume).
+            .unwrap_or(false);
+        if !left && c.is_main() {
+            // Nothing left on the shared client: end it, and forget its
+            // credential (saved as "none", so a restart finds nothing to
+            // resume). A client of its own was forgotten by the sign-out.
             let _ = self
-                .call(&acct.instance_id, async |f| {
+                .call(&c, async |f| {
                     let r = f.delete_client().await;
                     f.set_credential(None);
                     r
@@ -392,7 +412,8 @@ impl Engine {
             }
         };
         let org = OrganizationId(org.id);
-        self.call(&acct.instance_id, async |f| {
+        let c = self.client_of(acct).await?;
+        self.call(&c, async |f| {
             f.organization_memberships(&acct.session_id, &org).await
         })
         .await

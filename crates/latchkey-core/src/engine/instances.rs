@@ -1,15 +1,24 @@
-//! The instances Latchkey knows and, for each, what talks to it: the
-//! Frontend API client (with the client credential), the sign-in flows, the
-//! JWT verifier, the client as last read, and the environment.
+//! The instances Latchkey knows and, for each, what talks to it: the JWT
+//! verifier, the environment, and its Clerk clients — each with its own
+//! client credential, sign-in flows and the client as last read.
+//!
+//! An instance has a `main` client, shared by its accounts on a
+//! multi-session instance. On a single-session instance (Clerk's default:
+//! one signed-in session per client) every further account gets a client of
+//! its own (`c1`, `c2`, …), so several accounts can be signed in there too.
+//! A client of its own that has no account left (signed out, or a sign-in
+//! that never finished) is forgotten with its credential; `main` stays.
 //!
 //! Every Frontend API call of the engine goes through [`Engine::call`]: the
-//! call, then the keychain write if the answer rotated the client
+//! call, then the keychain write if the answer rotated that client's
 //! credential, in that order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::{AccountRef, Engine};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fapi::Fapi;
@@ -19,17 +28,88 @@ use crate::jwt::Verifier;
 use crate::models::{Client, Environment};
 use crate::secret::ClientCredential;
 
-/// One instance and what talks to it.
-pub(super) struct InstanceState {
-    pub instance: Instance,
+/// The key of an instance's shared (first) client.
+pub(super) const MAIN: &str = "main";
+
+/// One Clerk client of one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub(super) struct ClientRef {
+    pub instance_id: String,
+    /// `main`, or `c<n>` for a client of one account's own.
+    pub key: String,
+}
+
+impl ClientRef {
+    pub(super) fn main(instance_id: &str) -> Self {
+        Self {
+            instance_id: instance_id.to_owned(),
+            key: MAIN.to_owned(),
+        }
+    }
+
+    pub(super) fn is_main(&self) -> bool {
+        self.key == MAIN
+    }
+}
+
+/// One Clerk client: its credential (in the Frontend API client), its
+/// sign-in flows, and what Clerk said it holds.
+pub(super) struct ClientState {
     pub fapi: Fapi,
     pub flows: Arc<SignInFlows>,
-    pub verifier: Arc<Verifier>,
     /// The client as last read from Clerk (`None` before the first read, or
     /// when there is no client for the credential).
     pub client: Option<Client>,
-    /// Read once, on demand (not needed on the token path).
+    /// Clerk has been asked at least once (so `client: None` means "none").
+    pub read: bool,
+}
+
+impl ClientState {
+    fn new(fapi: Fapi) -> Self {
+        Self {
+            flows: Arc::new(SignInFlows::new(fapi.clone())),
+            fapi,
+            client: None,
+            read: false,
+        }
+    }
+
+    /// It holds an account (a session that is not over).
+    pub(super) fn has_account(&self) -> bool {
+        self.client
+            .as_ref()
+            .is_some_and(|c| c.accounts().next().is_some())
+    }
+}
+
+/// One instance and what talks to it.
+pub(super) struct InstanceState {
+    pub instance: Instance,
+    pub verifier: Arc<Verifier>,
+    /// `main` first, then the others by key.
+    pub clients: BTreeMap<String, ClientState>,
+    /// Read on demand (not needed on the token path).
     pub environment: Option<Environment>,
+}
+
+impl InstanceState {
+    /// The client that holds `session_id`, if any read says so.
+    pub(super) fn client_with(&self, session_id: &crate::SessionId) -> Option<&str> {
+        self.clients.iter().find_map(|(k, c)| {
+            c.client
+                .as_ref()
+                .and_then(|c| c.session(session_id))
+                .map(|_| k.as_str())
+        })
+    }
+
+    /// The clients in the order accounts are listed: `main`, then by key.
+    pub(super) fn ordered(&self) -> impl Iterator<Item = (&String, &ClientState)> {
+        self.clients
+            .iter()
+            .filter(|(k, _)| *k == MAIN)
+            .chain(self.clients.iter().filter(|(k, _)| *k != MAIN))
+    }
 }
 
 /// What this module owns: every instance, by id.
@@ -44,32 +124,35 @@ impl Instances {
     }
 }
 
-/// A Frontend API client, the flows and the verifier for `instance`, all
-/// sharing one HTTP client.
+/// An instance with its clients (key → stored credential), all sharing one
+/// HTTP client and one estimate of Clerk's clock.
 fn connect(
     instance: &Instance,
-    credential: Option<ClientCredential>,
+    credentials: Vec<(String, Option<ClientCredential>)>,
     clock: &Arc<dyn Clock>,
 ) -> Result<InstanceState> {
-    let fapi = Fapi::new(instance.clone(), credential)?.with_clock(clock.clone());
+    let base = Fapi::new(instance.clone(), None)?.with_clock(clock.clone());
+    let mut clients = BTreeMap::new();
+    clients.insert(MAIN.to_owned(), ClientState::new(base.clone()));
+    for (key, cred) in credentials {
+        clients.insert(key, ClientState::new(base.sibling(cred)));
+    }
     Ok(InstanceState {
         instance: instance.clone(),
-        flows: Arc::new(SignInFlows::new(fapi.clone())),
-        verifier: Arc::new(Verifier::with_http(instance.clone(), fapi.http_client())),
-        fapi,
-        client: None,
+        verifier: Arc::new(Verifier::with_http(instance.clone(), base.http_client())),
+        clients,
         environment: None,
     })
 }
 
 impl Engine {
-    /// Installs an instance with its stored credential (or none).
+    /// Installs an instance with its clients' stored credentials.
     pub(super) async fn install(
         &self,
         instance: Instance,
-        credential: Option<ClientCredential>,
+        credentials: Vec<(String, Option<ClientCredential>)>,
     ) -> Result<()> {
-        let state = connect(&instance, credential, &self.s.cfg.clock)?;
+        let state = connect(&instance, credentials, &self.s.cfg.clock)?;
         self.s
             .instances
             .lock()
@@ -92,15 +175,23 @@ impl Engine {
                 // costs milliseconds on every CLI call).
                 Some(existing) if existing.instance == instance => return Ok(()),
                 Some(existing) => {
-                    let mut moved =
-                        connect(&instance, existing.fapi.credential(), &self.s.cfg.clock)?;
-                    moved.client = existing.client.take();
+                    let creds = existing
+                        .clients
+                        .iter()
+                        .map(|(k, c)| (k.clone(), c.fapi.credential()))
+                        .collect();
+                    let mut moved = connect(&instance, creds, &self.s.cfg.clock)?;
+                    for (k, c) in &mut existing.clients {
+                        if let Some(m) = moved.clients.get_mut(k) {
+                            m.client = c.client.take();
+                        }
+                    }
                     moved.environment = existing.environment.take();
                     *existing = moved;
                 }
                 None => {
-                    inst.insert(id.clone(), connect(&instance, None, &self.s.cfg.clock)?);
-                    self.track_new_instance(&id);
+                    inst.insert(id.clone(), connect(&instance, vec![], &self.s.cfg.clock)?);
+                    self.track_new_client(&ClientRef::main(&id));
                 }
             }
         }
@@ -133,23 +224,106 @@ impl Engine {
             .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
     }
 
-    pub(super) async fn fapi(&self, instance_id: &str) -> Result<Fapi> {
-        self.with_instance(instance_id, |i| i.fapi.clone()).await
+    /// Reads something from one client's state.
+    pub(super) async fn with_client<T>(
+        &self,
+        c: &ClientRef,
+        f: impl FnOnce(&ClientState) -> T,
+    ) -> Result<T> {
+        self.s
+            .instances
+            .lock()
+            .await
+            .get(&c.instance_id)
+            .and_then(|i| i.clients.get(&c.key))
+            .map(f)
+            .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
     }
 
-    /// Calls the instance's Frontend API with `f`, then saves the client
-    /// credential if the answer rotated it (before returning, so what the
-    /// caller does next — and a crash — finds it saved).
+    pub(super) async fn fapi(&self, c: &ClientRef) -> Result<Fapi> {
+        self.with_client(c, |c| c.fapi.clone()).await
+    }
+
+    /// The instance's clients, `main` first.
+    pub(super) async fn clients_of(&self, instance_id: &str) -> Vec<ClientRef> {
+        self.with_instance(instance_id, |i| {
+            i.ordered()
+                .map(|(k, _)| ClientRef {
+                    instance_id: instance_id.to_owned(),
+                    key: k.clone(),
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Every client of every instance.
+    pub(super) async fn all_clients(&self) -> Vec<ClientRef> {
+        let inst = self.s.instances.lock().await;
+        inst.iter()
+            .flat_map(|(id, i)| {
+                i.ordered().map(|(k, _)| ClientRef {
+                    instance_id: id.clone(),
+                    key: k.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The client that holds the account's session.
+    ///
+    /// # Errors
+    /// [`ErrorKind::SessionGone`] when no client of the instance lists it.
+    pub(super) async fn client_of(&self, acct: &AccountRef) -> Result<ClientRef> {
+        self.with_instance(&acct.instance_id, |i| {
+            i.client_with(&acct.session_id).map(|k| ClientRef {
+                instance_id: acct.instance_id.clone(),
+                key: k.to_owned(),
+            })
+        })
+        .await?
+        .ok_or_else(|| Error::new(ErrorKind::SessionGone, "that account is not signed in"))
+    }
+
+    /// A new, empty client of the instance (no credential yet: its first
+    /// request creates it at Clerk).
+    pub(super) async fn new_client(&self, instance_id: &str) -> Result<ClientRef> {
+        let mut inst = self.s.instances.lock().await;
+        let i = inst
+            .get_mut(instance_id)
+            .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))?;
+        let n = (1..)
+            .find(|n| !i.clients.contains_key(&format!("c{n}")))
+            .unwrap_or(1);
+        let key = format!("c{n}");
+        let base = i
+            .clients
+            .get(MAIN)
+            .map(|c| c.fapi.sibling(None))
+            .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))?;
+        i.clients.insert(key.clone(), ClientState::new(base));
+        let c = ClientRef {
+            instance_id: instance_id.to_owned(),
+            key,
+        };
+        self.track_new_client(&c);
+        Ok(c)
+    }
+
+    /// Calls the client's Frontend API with `f`, then saves its credential
+    /// if the answer rotated it (before returning, so what the caller does
+    /// next — and a crash — finds it saved).
     pub(super) async fn call<T>(
         &self,
-        instance_id: &str,
+        c: &ClientRef,
         f: impl AsyncFnOnce(&Fapi) -> Result<T>,
     ) -> Result<T> {
-        let fapi = self.fapi(instance_id).await?;
+        let fapi = self.fapi(c).await?;
         let before = fapi.credential_version();
         let r = f(&fapi).await;
         if fapi.credential_version() != before {
-            self.save_credential(instance_id).await;
+            self.save_credential(c).await;
         }
         r
     }
@@ -174,8 +348,19 @@ impl Engine {
         if let Some(e) = self.environment(instance_id).await {
             return Ok(e);
         }
+        self.reload_environment(instance_id).await
+    }
+
+    /// Reads the instance's environment again (its mode may have changed in
+    /// the Dashboard).
+    ///
+    /// # Errors
+    /// Transport and protocol kinds when Clerk cannot be read.
+    pub async fn reload_environment(&self, instance_id: &str) -> Result<Environment> {
         let e = self
-            .call(instance_id, async |f| f.environment().await)
+            .call(&ClientRef::main(instance_id), async |f| {
+                f.environment().await
+            })
             .await?;
         if let Some(i) = self.s.instances.lock().await.get_mut(instance_id) {
             i.environment = Some(e.clone());

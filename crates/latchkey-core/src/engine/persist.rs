@@ -1,5 +1,13 @@
-//! Secure storage: the account index, two credential slots per instance,
-//! and the storage state the UI shows.
+//! Secure storage: the account index, two credential slots per Clerk
+//! client, and the storage state the UI shows.
+//!
+//! Layout (service `dev.latchkey.desktop`): `index`, and for each client
+//! `credential:<instance>:<a|b>` (the instance's `main` client: the layout
+//! of version 1, unchanged) or `credential:<instance>/<key>:<a|b>` (a client
+//! of one account's own). Index version 1 named one slot per instance; it is
+//! read as that instance's `main` client and rewritten as version 2 at
+//! open. An index from a newer version is never overwritten: secure storage
+//! is then treated as unavailable, with a message saying why.
 //!
 //! A rotated credential is written to the slot not in use, then the index
 //! is switched to it, then the old slot is deleted; each slot carries a
@@ -16,6 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::instances::{ClientRef, MAIN};
 use super::{AccountRef, Engine, EngineConfig, Event, lock};
 use crate::error::{Error, Result};
 use crate::instance::{Instance, InstanceKind};
@@ -59,7 +68,7 @@ impl StorageState {
     }
 }
 
-/// One of an instance's two credential slots (`credential:<id>:a|b`).
+/// One of a client's two credential slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) enum Slot {
     #[serde(rename = "a")]
@@ -76,12 +85,16 @@ impl Slot {
         }
     }
 
-    fn key(self, instance_id: &str) -> String {
+    fn key(self, c: &ClientRef) -> String {
         let s = match self {
             Slot::A => 'a',
             Slot::B => 'b',
         };
-        format!("credential:{instance_id}:{s}")
+        if c.is_main() {
+            format!("credential:{}:{s}", c.instance_id)
+        } else {
+            format!("credential:{}/{}:{s}", c.instance_id, c.key)
+        }
     }
 }
 
@@ -100,7 +113,11 @@ struct StoredCredential {
     credential: Option<ClientCredential>,
 }
 
-/// The `index` entry: instances, their current slots, the active account.
+/// The index format this version writes.
+const INDEX_VERSION: u32 = 2;
+
+/// The `index` entry: instances, their clients' current slots, the active
+/// account.
 #[derive(Default, Serialize, Deserialize)]
 struct Index {
     v: u32,
@@ -114,7 +131,32 @@ struct IndexInstance {
     kind: InstanceKind,
     frontend_api: String,
     publishable_key: String,
+    /// Version 1: the one client's slot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    slot: Option<Slot>,
+    /// Version 2: every client of the instance.
+    #[serde(default)]
+    clients: Vec<IndexClient>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct IndexClient {
+    key: String,
     slot: Slot,
+}
+
+impl IndexInstance {
+    /// Its clients, whichever version wrote it.
+    fn clients(&self) -> Vec<IndexClient> {
+        if self.clients.is_empty() {
+            vec![IndexClient {
+                key: MAIN.to_owned(),
+                slot: self.slot.unwrap_or(Slot::A),
+            }]
+        } else {
+            self.clients.clone()
+        }
+    }
 }
 
 /// Per instance: the slot in use, the last sequence number, and the
@@ -139,11 +181,11 @@ impl Default for SlotState {
 /// What this module owns.
 pub(super) struct PersistState {
     storage: Mutex<StorageState>,
-    slots: Mutex<HashMap<String, SlotState>>,
+    slots: Mutex<HashMap<ClientRef, SlotState>>,
     /// Serialises saves.
     save: tokio::sync::Mutex<()>,
-    /// Instances whose failed save is being retried.
-    retrying: Mutex<BTreeSet<String>>,
+    /// Clients whose failed save is being retried.
+    retrying: Mutex<BTreeSet<ClientRef>>,
 }
 
 impl PersistState {
@@ -205,7 +247,19 @@ impl Engine {
                 return;
             }
         };
-        for ii in index.instances {
+        if index.v > INDEX_VERSION {
+            // Written by a newer Latchkey: not ours to read or to overwrite.
+            self.set_storage(StorageState::Unavailable {
+                reason: format!(
+                    "secure storage holds accounts saved by a newer version of Latchkey \
+                     (format {}); update Latchkey to use them (nothing was changed)",
+                    index.v
+                ),
+                locked: false,
+            });
+            return;
+        }
+        for ii in &index.instances {
             let instance = match ii.kind {
                 InstanceKind::Clerk => Instance::from_publishable_key(&ii.publishable_key),
                 InstanceKind::LocalDemo => Instance::local_demo(
@@ -218,34 +272,48 @@ impl Engine {
             if instance.id() != ii.id {
                 continue;
             }
-            // Both slots are read and the newest write wins, so a crash
-            // between writing a new slot and switching the index loses
-            // nothing; the index's slot only breaks ties.
-            let stored = self.read_credential(&ii.id, ii.slot).await;
-            let state = match &stored {
-                Some(c) => SlotState {
-                    slot: c.slot,
-                    seq: c.seq,
-                    persisted: c.credential.as_ref().map(|c| c.expose().to_owned()),
-                },
-                None => SlotState {
-                    slot: ii.slot,
-                    ..SlotState::default()
-                },
-            };
-            lock(&self.s.persist.slots).insert(ii.id.clone(), state);
-            let _ = self
-                .install(instance, stored.and_then(|c| c.credential))
-                .await;
+            let mut credentials = Vec::new();
+            for ic in ii.clients() {
+                let c = ClientRef {
+                    instance_id: ii.id.clone(),
+                    key: ic.key.clone(),
+                };
+                // Both slots are read and the newest write wins, so a crash
+                // between writing a new slot and switching the index loses
+                // nothing; the index's slot only breaks ties.
+                let stored = self.read_credential(&c, ic.slot).await;
+                let state = match &stored {
+                    Some(sc) => SlotState {
+                        slot: sc.slot,
+                        seq: sc.seq,
+                        persisted: sc.credential.as_ref().map(|c| c.expose().to_owned()),
+                    },
+                    None => SlotState {
+                        slot: ic.slot,
+                        ..SlotState::default()
+                    },
+                };
+                lock(&self.s.persist.slots).insert(c, state);
+                credentials.push((ic.key, stored.and_then(|c| c.credential)));
+            }
+            let _ = self.install(instance, credentials).await;
         }
-        self.restore_active(index.active);
+        self.restore_active(index.active.clone());
+        if index.v < INDEX_VERSION {
+            // Migrated forward now, in one write: a crash before it leaves
+            // the old index, still readable; after it, the new one.
+            match self.save_index().await {
+                Ok(()) => tracing::info!(from = index.v, "account index migrated"),
+                Err(e) => tracing::warn!(error = %e, "could not migrate the account index yet"),
+            }
+        }
     }
 
     /// The newest readable credential in either slot.
-    async fn read_credential(&self, instance_id: &str, hint: Slot) -> Option<StoredCredential> {
+    async fn read_credential(&self, c: &ClientRef, hint: Slot) -> Option<StoredCredential> {
         let mut best: Option<StoredCredential> = None;
         for slot in [hint, hint.other()] {
-            let Ok(Some(bytes)) = self.s.cfg.keychain.get(&slot.key(instance_id)).await else {
+            let Ok(Some(bytes)) = self.s.cfg.keychain.get(&slot.key(c)).await else {
                 continue;
             };
             let Ok(entry) = serde_json::from_slice::<CredentialEntry>(&bytes) else {
@@ -265,28 +333,28 @@ impl Engine {
     /// Another process (the app, another CLI call) may have rotated the
     /// credential since we read it: adopt a newer one from secure storage.
     /// True if it changed.
-    pub(super) async fn adopt_newer_credential(&self, instance_id: &str) -> bool {
+    pub(super) async fn adopt_newer_credential(&self, c: &ClientRef) -> bool {
         if matches!(
             *lock(&self.s.persist.storage),
             StorageState::Unavailable { .. }
         ) {
             return false;
         }
-        let Ok(fapi) = self.fapi(instance_id).await else {
+        let Ok(fapi) = self.fapi(c).await else {
             return false;
         };
         let known = lock(&self.s.persist.slots)
-            .get(instance_id)
+            .get(c)
             .cloned()
             .unwrap_or_default();
-        let Some(stored) = self.read_credential(instance_id, known.slot).await else {
+        let Some(stored) = self.read_credential(c, known.slot).await else {
             return false;
         };
         if stored.seq <= known.seq || stored.credential == fapi.credential() {
             return false;
         }
         lock(&self.s.persist.slots).insert(
-            instance_id.to_owned(),
+            c.clone(),
             SlotState {
                 slot: stored.slot,
                 seq: stored.seq,
@@ -297,18 +365,18 @@ impl Engine {
         true
     }
 
-    /// Saves the instance's credential if it changed since it was last
+    /// Saves the client's credential if it changed since it was last
     /// written or read: called after every Frontend API call (a response may
     /// rotate it). A failure never fails the caller: the credential stays in
     /// memory, the state becomes [`StorageState::SaveFailed`], and the save
     /// is retried with backoff.
-    pub(super) async fn save_credential(&self, instance_id: &str) {
-        match self.write_credential(instance_id).await {
+    pub(super) async fn save_credential(&self, c: &ClientRef) {
+        match self.write_credential(c).await {
             Ok(()) => self.saved_ok(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not save the rotated sign-in to secure storage; kept in memory, retrying");
                 self.set_storage(StorageState::from_error(&e, true));
-                self.retry_save(instance_id);
+                self.retry_save(c);
             }
         }
     }
@@ -327,17 +395,17 @@ impl Engine {
 
     /// Retries a failed save (1 s, 2 s … 60 s) until it lands or there is
     /// nothing left to save (a newer credential was saved meanwhile).
-    fn retry_save(&self, instance_id: &str) {
-        if !lock(&self.s.persist.retrying).insert(instance_id.to_owned()) {
+    fn retry_save(&self, c: &ClientRef) {
+        if !lock(&self.s.persist.retrying).insert(c.clone()) {
             return; // already retrying
         }
         let engine = self.clone();
-        let id = instance_id.to_owned();
+        let c = c.clone();
         tokio::spawn(async move {
             let mut wait = Duration::from_secs(1);
             loop {
                 tokio::time::sleep(wait).await;
-                match engine.write_credential(&id).await {
+                match engine.write_credential(&c).await {
                     Ok(()) => {
                         engine.saved_ok();
                         break;
@@ -348,12 +416,12 @@ impl Engine {
                     }
                 }
             }
-            lock(&engine.s.persist.retrying).remove(&id);
+            lock(&engine.s.persist.retrying).remove(&c);
         });
     }
 
     /// The rotation write: new slot → index → delete the old slot.
-    async fn write_credential(&self, instance_id: &str) -> std::result::Result<(), StoreError> {
+    async fn write_credential(&self, c: &ClientRef) -> std::result::Result<(), StoreError> {
         let _serial = self.s.persist.save.lock().await;
         if matches!(
             *lock(&self.s.persist.storage),
@@ -361,13 +429,13 @@ impl Engine {
         ) {
             return Ok(());
         }
-        let Ok(fapi) = self.fapi(instance_id).await else {
-            return Ok(());
+        let Ok(fapi) = self.fapi(c).await else {
+            return Ok(()); // forgotten meanwhile
         };
         let cred = fapi.credential();
         let (old_slot, seq) = {
             let mut slots = lock(&self.s.persist.slots);
-            let st = slots.entry(instance_id.to_owned()).or_default();
+            let st = slots.entry(c.clone()).or_default();
             if cred.as_ref().map(|c| c.expose()) == st.persisted.as_deref() {
                 return Ok(()); // already stored (or adopted from storage)
             }
@@ -382,29 +450,35 @@ impl Engine {
         let bytes = serde_json::to_vec(&entry).map_err(|_| {
             StoreError::new(StoreErrorKind::Other, "could not encode a credential entry")
         })?;
-        self.s
-            .cfg
-            .keychain
-            .set(&new_slot.key(instance_id), &bytes)
-            .await?;
+        self.s.cfg.keychain.set(&new_slot.key(c), &bytes).await?;
         crate::failpoint::hit("rotation:after-new-slot");
-        if let Some(st) = lock(&self.s.persist.slots).get_mut(instance_id) {
+        if let Some(st) = lock(&self.s.persist.slots).get_mut(c) {
             st.persisted = entry.credential;
             st.slot = new_slot;
         }
         self.save_index().await?;
         crate::failpoint::hit("rotation:after-index");
-        self.s
-            .cfg
-            .keychain
-            .delete(&old_slot.key(instance_id))
-            .await?;
+        self.s.cfg.keychain.delete(&old_slot.key(c)).await?;
         crate::failpoint::hit("rotation:after-delete-old");
         Ok(())
     }
 
-    /// Writes the index: every instance, its current slot, the active
-    /// account.
+    /// Forgets a client's secrets: out of the index first (so a crash
+    /// leaves no index entry naming deleted slots), then both slots.
+    pub(super) async fn delete_credential(&self, c: &ClientRef) {
+        let _serial = self.s.persist.save.lock().await;
+        lock(&self.s.persist.slots).remove(c);
+        if let Err(e) = self.save_index().await {
+            tracing::warn!(error = %e, "could not update the account index");
+            return;
+        }
+        for slot in [Slot::A, Slot::B] {
+            let _ = self.s.cfg.keychain.delete(&slot.key(c)).await;
+        }
+    }
+
+    /// Writes the index: every instance, its clients' current slots, the
+    /// active account.
     pub(super) async fn save_index(&self) -> std::result::Result<(), StoreError> {
         if matches!(
             *lock(&self.s.persist.storage),
@@ -412,19 +486,42 @@ impl Engine {
         ) {
             return Ok(());
         }
-        let instances = self.instances().await;
+        let instances: Vec<(crate::Instance, Vec<String>)> = {
+            let inst = self.s.instances.lock().await;
+            inst.values()
+                .map(|i| {
+                    (
+                        i.instance.clone(),
+                        i.ordered().map(|(k, _)| k.clone()).collect(),
+                    )
+                })
+                .collect()
+        };
         let index = {
             let slots = lock(&self.s.persist.slots);
             Index {
-                v: 1,
+                v: INDEX_VERSION,
                 instances: instances
                     .iter()
-                    .map(|i| IndexInstance {
+                    .map(|(i, keys)| IndexInstance {
                         id: i.id().to_owned(),
                         kind: i.kind(),
                         frontend_api: i.frontend_api().as_str().trim_end_matches('/').to_owned(),
                         publishable_key: i.publishable_key().to_owned(),
-                        slot: slots.get(i.id()).map_or(Slot::A, |s| s.slot),
+                        slot: None,
+                        clients: keys
+                            .iter()
+                            .map(|k| {
+                                let c = ClientRef {
+                                    instance_id: i.id().to_owned(),
+                                    key: k.clone(),
+                                };
+                                IndexClient {
+                                    key: k.clone(),
+                                    slot: slots.get(&c).map_or(Slot::A, |s| s.slot),
+                                }
+                            })
+                            .collect(),
                     })
                     .collect(),
                 active: self.active(),
@@ -436,11 +533,9 @@ impl Engine {
         self.s.cfg.keychain.set("index", &bytes).await
     }
 
-    /// Remembers a new instance's slot state (nothing stored yet).
-    pub(super) fn track_new_instance(&self, instance_id: &str) {
-        lock(&self.s.persist.slots)
-            .entry(instance_id.to_owned())
-            .or_default();
+    /// Remembers a new client's slot state (nothing stored yet).
+    pub(super) fn track_new_client(&self, c: &ClientRef) {
+        lock(&self.s.persist.slots).entry(c.clone()).or_default();
     }
 
     pub(super) fn set_storage(&self, state: StorageState) {
@@ -466,16 +561,10 @@ impl Engine {
     /// # Errors
     /// A storage kind when secure storage refuses the write.
     pub async fn flush(&self) -> Result<()> {
-        for id in self
-            .instances()
-            .await
-            .iter()
-            .map(|i| i.id().to_owned())
-            .collect::<Vec<_>>()
-        {
+        for c in self.all_clients().await {
             // Serialised with any save in progress: one that had written its
             // slot but not yet the index counts as done only once it has.
-            self.write_credential(&id).await.map_err(Error::from)?;
+            self.write_credential(&c).await.map_err(Error::from)?;
         }
         Ok(())
     }

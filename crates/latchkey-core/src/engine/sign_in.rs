@@ -1,11 +1,14 @@
 //! Browser sign-ins (hosted auth, OAuth; `crate::flows` holds the attempts
 //! and their secrets) and the web-to-desktop handoff, as the engine runs
-//! them: a callback goes to the instance whose attempt it completes; a
-//! completed sign-in's client is applied and its credential saved before the
-//! new account is made active.
+//! them: a new account signs in on the instance's shared client, or — on a
+//! single-session instance whose shared client already holds an account — on
+//! a client of its own; a callback goes to the client whose attempt it
+//! completes; a completed sign-in's client is applied and its credential
+//! saved before the new account is made active.
 
 use std::sync::Arc;
 
+use super::instances::{ClientRef, MAIN};
 use super::{AccountRef, Engine};
 use crate::callback::{Callback, parse_deep_link};
 use crate::error::{Error, ErrorKind, Result};
@@ -30,8 +33,55 @@ pub struct HandoffAdded {
 }
 
 impl Engine {
-    async fn flows(&self, instance_id: &str) -> Result<Arc<SignInFlows>> {
-        self.with_instance(instance_id, |i| i.flows.clone()).await
+    async fn flows(&self, c: &ClientRef) -> Result<Arc<SignInFlows>> {
+        self.with_client(c, |cs| cs.flows.clone()).await
+    }
+
+    /// Whether the instance allows one account per client (read afresh:
+    /// it can change in Clerk's Dashboard; the last known answer, else
+    /// "several", when Clerk cannot be read now).
+    pub async fn single_session(&self, instance_id: &str) -> bool {
+        let env = match self.reload_environment(instance_id).await {
+            Ok(e) => Some(e),
+            Err(_) => self.environment(instance_id).await,
+        };
+        env.is_some_and(|e| e.auth_config.single_session_mode)
+    }
+
+    /// The client a new account signs in on: the shared one, unless the
+    /// instance is single-session and it already holds an account; then one
+    /// without an account (or a new one).
+    async fn sign_in_client(&self, instance_id: &str) -> Result<ClientRef> {
+        let main = ClientRef::main(instance_id);
+        if !self.single_session(instance_id).await {
+            return Ok(main);
+        }
+        let free = self
+            .with_instance(instance_id, |i| {
+                i.ordered()
+                    .find(|(_, c)| !c.has_account() && c.flows.pending().is_none())
+                    .map(|(k, _)| k.clone())
+            })
+            .await?;
+        match free {
+            Some(key) => Ok(ClientRef {
+                instance_id: instance_id.to_owned(),
+                key,
+            }),
+            None => self.new_client(instance_id).await,
+        }
+    }
+
+    /// Forgets a client of its own that holds no account and no attempt
+    /// (a sign-in that failed, was cancelled or expired on it).
+    async fn drop_if_unused(&self, c: &ClientRef) {
+        let unused = self
+            .with_client(c, |cs| !cs.has_account() && cs.flows.pending().is_none())
+            .await
+            .unwrap_or(false);
+        if unused {
+            self.forget_client(c).await;
+        }
     }
 
     /// Starts hosted auth (`strategy` None) or a direct OAuth sign-in.
@@ -45,37 +95,72 @@ impl Engine {
         strategy: Option<&str>,
         redirect: Redirect,
     ) -> Result<Started> {
-        let flows = self.flows(instance_id).await?;
+        if self
+            .pending_sign_in()
+            .await
+            .is_some_and(|p| p.instance_id == instance_id)
+        {
+            return Err(Error::new(
+                ErrorKind::SignIn,
+                "a sign-in is already in progress; finish or cancel it first",
+            ));
+        }
+        let c = self.sign_in_client(instance_id).await?;
+        let flows = self.flows(&c).await?;
         let started = match strategy {
             None => flows.start_hosted(redirect).await,
             Some(s) => flows.start_oauth(s, redirect).await,
         };
-        // The first request of a new install creates its client: keep the
+        // The first request of a new client creates it at Clerk: keep the
         // credential Clerk handed out for it.
-        self.save_credential(instance_id).await;
+        self.save_credential(&c).await;
+        if started.is_err() {
+            self.drop_if_unused(&c).await;
+        }
         started
     }
 
     /// Cancels the sign-in in progress on an instance.
     pub async fn cancel_sign_in(&self, instance_id: &str) -> bool {
-        self.flows(instance_id)
-            .await
-            .map(|f| f.cancel())
-            .unwrap_or(false)
+        let mut cancelled = false;
+        for c in self.clients_of(instance_id).await {
+            if let Ok(f) = self.flows(&c).await {
+                cancelled |= f.cancel();
+            }
+            self.drop_if_unused(&c).await;
+        }
+        cancelled
     }
 
     /// The sign-in in progress, if any.
     pub async fn pending_sign_in(&self) -> Option<PendingSignIn> {
+        self.pending_attempt()
+            .await
+            .map(|(c, started)| PendingSignIn {
+                instance_id: c.instance_id,
+                started,
+            })
+    }
+
+    /// The client whose attempt is live, and the attempt.
+    async fn pending_attempt(&self) -> Option<(ClientRef, Started)> {
         let inst = self.s.instances.lock().await;
         inst.iter().find_map(|(id, i)| {
-            i.flows.pending().map(|started| PendingSignIn {
-                instance_id: id.clone(),
-                started,
+            i.clients.iter().find_map(|(k, c)| {
+                c.flows.pending().map(|started| {
+                    (
+                        ClientRef {
+                            instance_id: id.clone(),
+                            key: k.clone(),
+                        },
+                        started,
+                    )
+                })
             })
         })
     }
 
-    /// Handles a deep link. Sign-in callbacks go to the instance whose
+    /// Handles a deep link. Sign-in callbacks go to the client whose
     /// attempt is live; a handoff goes to the active account's instance (or
     /// the only one) and waits for [`confirm_handoff`](Self::confirm_handoff).
     ///
@@ -93,11 +178,12 @@ impl Engine {
     /// As [`handle_deep_link`](Self::handle_deep_link).
     pub async fn handle_callback(&self, cb: Callback) -> Result<Outcome> {
         let target = match &cb {
-            Callback::Handoff { .. } => self.handoff_instance().await?,
+            // Held on the shared client until the user answers.
+            Callback::Handoff { .. } => ClientRef::main(&self.handoff_instance().await?),
             _ => self
-                .pending_sign_in()
+                .pending_attempt()
                 .await
-                .map(|p| p.instance_id)
+                .map(|(c, _)| c)
                 .ok_or_else(|| {
                     Error::new(
                         ErrorKind::Callback,
@@ -113,23 +199,73 @@ impl Engine {
         // The redemption rotated the credential (and the new session lives
         // only on the rotated one): save it before anything else.
         self.save_credential(&target).await;
-        let outcome = outcome?;
-        crate::failpoint::hit("sign-in:after-save");
-        if let Outcome::SignedIn {
-            session, client, ..
-        } = &outcome
-        {
-            if self.environment(&target).await.is_none() {
-                let _ = self.load_environment(&target).await;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                self.drop_if_unused(&target).await;
+                return Err(e);
             }
-            self.apply_client(&target, Some((**client).clone())).await;
-            self.set_active(AccountRef {
-                instance_id: target.clone(),
-                session_id: session.clone(),
-            })
-            .await;
+        };
+        crate::failpoint::hit("sign-in:after-save");
+        let Outcome::SignedIn {
+            session,
+            user,
+            client,
+        } = outcome
+        else {
+            return Ok(outcome);
+        };
+        if self.environment(&target.instance_id).await.is_none() {
+            let _ = self.load_environment(&target.instance_id).await;
         }
-        Ok(outcome)
+        self.apply_client(&target, Some((*client).clone())).await;
+        let mut account = AccountRef {
+            instance_id: target.instance_id.clone(),
+            session_id: session,
+        };
+        // The same user signed in again on a client of its own (a
+        // single-session instance cannot say "already signed in" across
+        // clients): keep the account there was, end the new session.
+        if let Some(existing) = self.same_user_elsewhere(&account, &target).await {
+            let _ = self.sign_out(&account).await;
+            account = existing;
+        }
+        self.set_active(account.clone()).await;
+        Ok(Outcome::SignedIn {
+            session: account.session_id,
+            user,
+            client,
+        })
+    }
+
+    /// Another account of the same user as `acct`, on another client of the
+    /// instance.
+    async fn same_user_elsewhere(&self, acct: &AccountRef, c: &ClientRef) -> Option<AccountRef> {
+        let accounts = self.accounts().await;
+        let user = accounts
+            .iter()
+            .find(|a| &a.account == acct)?
+            .user_id
+            .clone()?;
+        let others = self
+            .with_instance(&acct.instance_id, |i| {
+                i.clients
+                    .iter()
+                    .filter(|(k, _)| **k != c.key)
+                    .filter_map(|(_, cs)| cs.client.as_ref())
+                    .flat_map(|cl| cl.accounts().map(|s| s.id.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .ok()?;
+        accounts
+            .into_iter()
+            .find(|a| {
+                a.account.instance_id == acct.instance_id
+                    && others.contains(&a.account.session_id)
+                    && a.user_id.as_ref() == Some(&user)
+            })
+            .map(|a| a.account)
     }
 
     /// The instance a handoff link goes to: the active account's, or the
@@ -151,23 +287,35 @@ impl Engine {
         ))
     }
 
-    /// Redeems a pending handoff after the user said "Continue".
+    /// Redeems a pending handoff after the user said "Continue": on the
+    /// shared client, or on a client of its own on a single-session
+    /// instance whose shared client holds an account.
     ///
     /// # Errors
     /// [`ErrorKind::SignIn`] when nothing waits, the link expired or was
-    /// used, or the instance allows one account and one is signed in.
+    /// used.
     pub async fn confirm_handoff(&self) -> Result<HandoffAdded> {
         let id = self.handoff_instance().await?;
-        let flows = self.flows(&id).await?;
+        let ticket = self.flows(&ClientRef::main(&id)).await?.take_handoff()?;
+        let c = self.sign_in_client(&id).await?;
         let keep = self
             .active()
             .filter(|a| a.instance_id == id)
             .map(|a| a.session_id);
-        let r = flows.confirm_handoff(keep.as_ref()).await;
-        self.save_credential(&id).await;
-        let result = r?;
-        let client = self.call(&id, async |f| f.get_client().await).await?;
-        self.apply_client(&id, client).await;
+        let r = self
+            .flows(&c)
+            .await?
+            .redeem_ticket(&ticket, keep.as_ref())
+            .await;
+        self.save_credential(&c).await;
+        let result = match r {
+            Ok(r) => r,
+            Err(e) => {
+                self.drop_if_unused(&c).await;
+                return Err(e);
+            }
+        };
+        self.reload_client(&c).await?;
         let session = match &result {
             HandoffResult::Added { session, .. } | HandoffResult::AlreadySignedIn { session } => {
                 session.clone()
@@ -187,7 +335,7 @@ impl Engine {
     pub async fn decline_handoff(&self) -> bool {
         match self.handoff_instance().await {
             Ok(id) => self
-                .flows(&id)
+                .flows(&ClientRef::main(&id))
                 .await
                 .map(|f| f.decline_handoff())
                 .unwrap_or(false),
@@ -198,6 +346,8 @@ impl Engine {
     /// True while a handoff waits for an answer.
     pub async fn handoff_pending(&self) -> bool {
         let inst = self.s.instances.lock().await;
-        inst.values().any(|i| i.flows.handoff_pending())
+        inst.values()
+            .filter_map(|i| i.clients.get(MAIN))
+            .any(|c| c.flows.handoff_pending())
     }
 }

@@ -220,11 +220,13 @@ impl Engine {
         let acct = key.account();
         let generation = self.generation(&acct);
         let session = self.session(&acct).await?;
-        let (verifier, fapi) = self
-            .with_instance(&key.instance, |i| (i.verifier.clone(), i.fapi.clone()))
+        let c = self.client_of(&acct).await?;
+        let verifier = self
+            .with_instance(&key.instance, |i| i.verifier.clone())
             .await?;
+        let fapi = self.fapi(&c).await?;
         let result = self
-            .call(&key.instance, async |f| match &key.template {
+            .call(&c, async |f| match &key.template {
                 Some(t) => f.template_token(&key.session, t).await,
                 None => f.session_token(&key.session, &key.org).await,
             })

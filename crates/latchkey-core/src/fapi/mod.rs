@@ -137,6 +137,20 @@ impl Fapi {
         })
     }
 
+    /// A client of the same instance with another credential (another Clerk
+    /// client): it shares the HTTP client and the estimate of Clerk's clock.
+    pub fn sibling(&self, credential: Option<ClientCredential>) -> Self {
+        Self {
+            http: self.http.clone(),
+            instance: self.instance.clone(),
+            slot: Arc::new(Mutex::new(CredentialSlot {
+                value: credential,
+                version: 0,
+            })),
+            server: self.server.clone(),
+        }
+    }
+
     /// The same client, measuring Clerk's clock against `clock` (the
     /// engine's, so tests can move it).
     pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
