@@ -124,6 +124,7 @@ pub(crate) async fn create_user(
         email,
         password: u.password,
         avatar_color: None,
+        mfa: false,
         now: state.clock.now_ms(),
     });
     let user = db.users.get(&id).cloned().ok_or_else(ApiError::internal)?;
@@ -365,6 +366,8 @@ pub(crate) async fn create_session(
         actor: req.actor,
         org_id: org,
         lifetimes: &state.settings.lifetimes,
+        second_factor_at: None,
+        tasks: Vec::new(),
     });
     if let Some(c) = db.clients.get_mut(&cid) {
         c.last_active_session_id = Some(sid.clone());

@@ -40,9 +40,28 @@ pub struct Args {
     /// Turn Clerk's per-IP rate limits off (load tests).
     #[arg(long)]
     no_rate_limits: bool,
-    /// Require a first factor newer than this many minutes to revoke sessions.
+    /// Require a factor verified within this many minutes to revoke
+    /// sessions (Clerk's reverification).
     #[arg(long)]
     reverification_minutes: Option<i64>,
+    /// Which factor reverification asks for: first_factor or second_factor.
+    #[arg(long, value_parser = ["first_factor", "second_factor"])]
+    reverification_level: Option<String>,
+    /// Strict reverification: a second factor within 10 minutes.
+    #[arg(long, conflicts_with_all = ["reverification_minutes", "reverification_level"])]
+    reverification_strict: bool,
+    /// Hold new sessions as pending with a task until it is done
+    /// (repeatable): TASK or EMAIL=TASK, TASK one of choose-organization,
+    /// reset-password, setup-mfa.
+    #[arg(long = "session-task")]
+    session_tasks: Vec<crate::SessionTaskRule>,
+    /// Give this user (by email) a second factor (repeatable; code 424242).
+    #[arg(long = "mfa")]
+    mfa_users: Vec<String>,
+    /// Clerk's Client Trust: ticket and OAuth sign-ins on a new client come
+    /// back `needs_client_trust`.
+    #[arg(long)]
+    client_trust: bool,
     /// Extra allowed redirect URL (repeatable), besides Latchkey's callbacks.
     #[arg(long = "allow-redirect")]
     allow_redirect: Vec<String>,
@@ -84,7 +103,21 @@ where
         token_lifetime: Duration::from_secs(args.token_lifetime),
         single_session_mode: args.single_session.then_some(true),
         rate_limits: !args.no_rate_limits,
-        reverification_minutes: args.reverification_minutes,
+        reverification_minutes: if args.reverification_strict {
+            Some(10)
+        } else {
+            args.reverification_minutes
+        },
+        reverification_level: if args.reverification_strict
+            || args.reverification_level.as_deref() == Some("second_factor")
+        {
+            crate::ReverificationLevel::SecondFactor
+        } else {
+            crate::ReverificationLevel::FirstFactor
+        },
+        session_tasks: args.session_tasks,
+        mfa_users: args.mfa_users,
+        client_trust: args.client_trust,
         ..EmulatorConfig::default()
     };
     config.redirect_allowlist.extend(args.allow_redirect);

@@ -33,8 +33,11 @@ pub struct EmulatorConfig {
     pub single_session_mode: Option<bool>,
     /// Clerk's per-IP FAPI rate limits. Off for load tests.
     pub rate_limits: bool,
-    /// When set, revoking a session needs a first factor verified within
-    /// this many minutes (403 `session_reverification_required`).
+    /// When set, the actions Clerk guards with reverification (revoking a
+    /// session, which signing out other devices is made of) need a factor
+    /// verified within this many minutes (403
+    /// `session_reverification_required`); which factor is
+    /// [`EmulatorConfig::reverification_level`].
     pub reverification_minutes: Option<i64>,
     /// "Allowlist for mobile SSO redirect": exact redirect URLs allowed
     /// (scheme compared case-insensitively).
@@ -49,6 +52,99 @@ pub struct EmulatorConfig {
     /// Reuse these keys instead of generating new ones (tests share one RSA
     /// key to avoid paying for key generation per instance).
     pub key_material: Option<KeyMaterial>,
+    /// Which factor reverification asks for.
+    pub reverification_level: ReverificationLevel,
+    /// Session tasks new sessions are held for (`pending`) until done.
+    pub session_tasks: Vec<SessionTaskRule>,
+    /// Users (by email) with a second factor set up, besides the seed's.
+    pub mfa_users: Vec<String>,
+    /// Clerk's Client Trust: a ticket or OAuth sign-in on a new client
+    /// comes back `needs_client_trust` (finished on the hosted pages).
+    pub client_trust: bool,
+}
+
+/// Which factor a reverification asks for (Clerk's levels
+/// `first_factor` and `second_factor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReverificationLevel {
+    /// A recent first factor.
+    #[default]
+    FirstFactor,
+    /// A recent second factor, for users who have one (others: a recent
+    /// first factor; an assumption, see `docs/DESIGN.md`).
+    SecondFactor,
+}
+
+impl ReverificationLevel {
+    /// Clerk's name for the level.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FirstFactor => "first_factor",
+            Self::SecondFactor => "second_factor",
+        }
+    }
+}
+
+/// A session task: Clerk holds a new session as `pending` until it is done
+/// (the token says `sts: pending`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionTask {
+    /// Choose an organization ("force organization selection"): done by
+    /// making one active (`touch` with `active_organization_id`).
+    ChooseOrganization,
+    /// Set a new password: done on the hosted sign-in page.
+    ResetPassword,
+    /// Set up a second factor: done on the hosted sign-in page.
+    SetupMfa,
+}
+
+impl SessionTask {
+    /// Clerk's key for the task.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::ChooseOrganization => "choose-organization",
+            Self::ResetPassword => "reset-password",
+            Self::SetupMfa => "setup-mfa",
+        }
+    }
+
+    /// The task for Clerk's key.
+    pub fn from_key(key: &str) -> Option<Self> {
+        [
+            Self::ChooseOrganization,
+            Self::ResetPassword,
+            Self::SetupMfa,
+        ]
+        .into_iter()
+        .find(|t| t.key() == key)
+    }
+}
+
+/// Which new sessions a task holds: every user's, or one user's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTaskRule {
+    /// The user's email; `None` for everyone.
+    pub email: Option<String>,
+    /// The task.
+    pub task: SessionTask,
+}
+
+impl std::str::FromStr for SessionTaskRule {
+    type Err = String;
+
+    /// `TASK` or `EMAIL=TASK`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (email, key) = match s.split_once('=') {
+            Some((e, k)) => (Some(e.trim().to_owned()), k.trim()),
+            None => (None, s.trim()),
+        };
+        let task = SessionTask::from_key(key).ok_or_else(|| {
+            format!(
+                "{key:?} is not a session task (choose-organization, reset-password, setup-mfa)"
+            )
+        })?;
+        Ok(Self { email, task })
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -70,6 +166,10 @@ impl Default for EmulatorConfig {
             native_api_enabled: true,
             lifetimes: Lifetimes::default(),
             key_material: None,
+            reverification_level: ReverificationLevel::FirstFactor,
+            session_tasks: Vec::new(),
+            mfa_users: Vec::new(),
+            client_trust: false,
         }
     }
 }

@@ -47,7 +47,9 @@ mod store;
 mod templates;
 mod ua;
 
-pub use config::{DEFAULT_REDIRECT_ALLOWLIST, EmulatorConfig};
+pub use config::{
+    DEFAULT_REDIRECT_ALLOWLIST, EmulatorConfig, ReverificationLevel, SessionTask, SessionTaskRule,
+};
 #[cfg(feature = "test-controls")]
 pub use controls::{FaultAction, FaultRule, LoggedRequest};
 pub use keys::{KeyError, KeyMaterial};

@@ -27,6 +27,14 @@ pub struct User {
     pub updated_at: i64,
     pub last_sign_in_at: Option<i64>,
     pub last_active_at: Option<i64>,
+    /// A second factor is set up (TOTP; the emulator's code is Clerk's test
+    /// code `424242`).
+    #[serde(default)]
+    pub mfa: bool,
+    /// Session tasks this user has done (`reset-password`, `setup-mfa`):
+    /// later sessions are not held for them.
+    #[serde(default)]
+    pub tasks_done: Vec<String>,
 }
 
 impl User {
@@ -266,6 +274,13 @@ pub struct HostedAuth {
     pub nonce: Option<Nonce>,
     pub failures: u32,
     pub created_at: i64,
+    /// The user chosen on the page, while it still asks for a second factor
+    /// or a task.
+    #[serde(default)]
+    pub chosen_user: Option<String>,
+    /// When the second factor was verified on the page.
+    #[serde(default)]
+    pub second_factor_at: Option<i64>,
 }
 
 /// A Backend API sign-in token (the ticket strategy).

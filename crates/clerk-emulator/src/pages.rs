@@ -249,6 +249,9 @@ pub(crate) async fn hosted_sign_in_submit(
         );
         return redirect(&url);
     }
+    if let Some(step) = f.get("step") {
+        return hosted_step(&state, &attempt_id, &attempt, step, &f);
+    }
     let user_id = if let Some(uid) = f.get("user_id") {
         match state.db().users.get(uid) {
             Some(u) => u.id.clone(),
@@ -275,7 +278,86 @@ pub(crate) async fn hosted_sign_in_submit(
             }
         }
     };
-    let nonce = new_nonce(&state);
+    {
+        let mut db = state.db();
+        if let Some(a) = db.hosted.get_mut(&attempt_id) {
+            a.chosen_user = Some(user_id);
+        }
+    }
+    next_hosted_step(&state, &attempt_id, None)
+}
+
+/// What the hosted page asks next for the chosen user: a second factor
+/// (the user has one), then the session tasks done on the page
+/// (`reset-password`, `setup-mfa`); when nothing is left, back to the app.
+/// A `choose-organization` task is left for the app: the session comes
+/// back `pending` and the app makes an organization active.
+fn next_hosted_step(state: &Inner, attempt_id: &str, error: Option<&str>) -> Response {
+    let (app, attempt, user) = {
+        let db = state.db();
+        let attempt = db.hosted.get(attempt_id).cloned();
+        let user = attempt
+            .as_ref()
+            .and_then(|a| a.chosen_user.as_ref())
+            .and_then(|u| db.users.get(u))
+            .cloned();
+        (db.application_name.clone(), attempt, user)
+    };
+    let (Some(attempt), Some(user)) = (attempt, user) else {
+        return error_page(
+            state,
+            StatusCode::GONE,
+            "This sign-in has expired",
+            "Go back to the app and start again.",
+        );
+    };
+    let err = error
+        .map(|e| format!("<p class=\"err\" role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    let form = |title: &str, sub: &str, step: &str, fields: &str, button: &str| {
+        let body = format!(
+            "<h1>{title}</h1><p class=\"sub\">{sub}</p>{err}\
+<form method=\"post\" action=\"/hosted/sign-in\"><input type=\"hidden\" name=\"attempt\" value=\"{id}\">\
+<input type=\"hidden\" name=\"step\" value=\"{step}\">{fields}\
+<p><button class=\"primary\" type=\"submit\">{button}</button></p></form>",
+            title = esc(title),
+            sub = esc(sub),
+            id = esc(attempt_id),
+            step = esc(step),
+        );
+        Html(page(title, &app, &body)).into_response()
+    };
+    let code_field = "<label for=\"code\">Code from your authenticator app (the emulator's is 424242)</label>\
+<input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\">";
+    if user.mfa && attempt.second_factor_at.is_none() {
+        return form(
+            "Two-step verification",
+            &format!("Enter the code for {}.", user.email),
+            "mfa",
+            code_field,
+            "Verify",
+        );
+    }
+    let tasks = state.tasks_for(&state.db(), &user.id);
+    if tasks.iter().any(|t| t == "reset-password") {
+        return form(
+            "Choose a new password",
+            "Your password must be changed before you continue.",
+            "reset-password",
+            "<label for=\"new_password\">New password</label><input id=\"new_password\" name=\"new_password\" type=\"password\" autocomplete=\"new-password\">",
+            "Set password",
+        );
+    }
+    if tasks.iter().any(|t| t == "setup-mfa") {
+        return form(
+            "Set up two-step verification",
+            "This application requires a second factor. Add it to your authenticator app, then enter a code.",
+            "setup-mfa",
+            code_field,
+            "Turn on",
+        );
+    }
+    let nonce = new_nonce(state);
     let url = with_params(
         &attempt.redirect_url,
         &[
@@ -286,13 +368,77 @@ pub(crate) async fn hosted_sign_in_submit(
     );
     {
         let mut db = state.db();
-        if let Some(a) = db.hosted.get_mut(&attempt_id) {
-            a.user_id = Some(user_id);
+        if let Some(a) = db.hosted.get_mut(attempt_id) {
+            a.user_id = Some(user.id.clone());
             a.nonce = Some(nonce);
         }
         state.persist(&db);
     }
     redirect(&url)
+}
+
+/// A step of the hosted page for the chosen user: the second factor, or a
+/// session task.
+fn hosted_step(
+    state: &Inner,
+    attempt_id: &str,
+    attempt: &crate::model::HostedAuth,
+    step: &str,
+    f: &HashMap<String, String>,
+) -> Response {
+    let Some(uid) = attempt.chosen_user.clone() else {
+        return render_hosted(state, attempt_id, Some("Choose an account first."));
+    };
+    let code_ok = f.get("code").is_some_and(|c| c.trim() == "424242");
+    let now = state.clock.now_ms();
+    let mut db = state.db();
+    match step {
+        "mfa" if code_ok => {
+            if let Some(a) = db.hosted.get_mut(attempt_id) {
+                a.second_factor_at = Some(now);
+            }
+        }
+        "reset-password" => {
+            let pw = f.get("new_password").map(|p| p.trim()).unwrap_or("");
+            if pw.len() < 8 {
+                drop(db);
+                return bad_step(
+                    state,
+                    attempt_id,
+                    "Choose a password of at least 8 characters.",
+                );
+            }
+            if let Some(u) = db.users.get_mut(&uid) {
+                u.password = Some(pw.to_owned());
+                u.tasks_done.push("reset-password".to_owned());
+            }
+        }
+        "setup-mfa" if code_ok => {
+            if let Some(u) = db.users.get_mut(&uid) {
+                u.mfa = true;
+                u.tasks_done.push("setup-mfa".to_owned());
+            }
+            if let Some(a) = db.hosted.get_mut(attempt_id) {
+                a.second_factor_at = Some(now);
+            }
+        }
+        _ => {
+            drop(db);
+            return bad_step(state, attempt_id, "That code is not right.");
+        }
+    }
+    state.persist(&db);
+    drop(db);
+    next_hosted_step(state, attempt_id, None)
+}
+
+/// The same step again, with what was wrong (422).
+fn bad_step(state: &Inner, attempt_id: &str, message: &str) -> Response {
+    let mut res = next_hosted_step(state, attempt_id, Some(message));
+    if res.status().is_success() {
+        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    res
 }
 
 // ---------------------------------------------------------------- fake OAuth provider

@@ -339,7 +339,7 @@ impl Render<'_> {
             "status": si.status,
             "supported_identifiers": ["email_address", "username"],
             "supported_first_factors": supported,
-            "supported_second_factors": null,
+            "supported_second_factors": if si.status == "needs_second_factor" { json!([{"strategy": "totp"}]) } else { Value::Null },
             "first_factor_verification": first_factor,
             "second_factor_verification": null,
             "identifier": si.identifier,

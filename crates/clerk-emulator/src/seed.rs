@@ -70,6 +70,9 @@ pub struct SeedUser {
     #[serde(default)]
     pub oauth: Vec<String>,
     pub avatar_color: Option<String>,
+    /// A second factor is set up (the code is `424242`).
+    #[serde(default)]
+    pub mfa: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

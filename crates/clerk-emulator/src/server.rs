@@ -165,6 +165,15 @@ impl Emulator {
         if let Some(single) = config.single_session_mode {
             db.single_session_mode = single;
         }
+        for email in &config.mfa_users {
+            if let Some(u) = db
+                .users
+                .values_mut()
+                .find(|u| u.email.eq_ignore_ascii_case(email))
+            {
+                u.mfa = true;
+            }
+        }
         // Reuse the last port when free, so URLs stay the same across runs.
         let listener = match (config.bind.port(), db.last_port) {
             (0, Some(p)) => match TcpListener::bind(SocketAddr::new(config.bind.ip(), p)).await {
@@ -184,6 +193,9 @@ impl Emulator {
             token_lifetime_secs: config.token_lifetime.as_secs().max(1) as i64,
             rate_limits: AtomicBool::new(config.rate_limits),
             reverification_minutes: config.reverification_minutes,
+            reverification_level: config.reverification_level,
+            session_tasks: config.session_tasks.clone(),
+            client_trust: config.client_trust,
             redirect_allowlist: config.redirect_allowlist.clone(),
             allow_loopback_redirects: config.allow_loopback_redirects,
             native_api_enabled: config.native_api_enabled,

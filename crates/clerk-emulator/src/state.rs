@@ -21,6 +21,9 @@ pub(crate) struct Settings {
     pub token_lifetime_secs: i64,
     pub rate_limits: AtomicBool,
     pub reverification_minutes: Option<i64>,
+    pub reverification_level: crate::ReverificationLevel,
+    pub session_tasks: Vec<crate::SessionTaskRule>,
+    pub client_trust: bool,
     pub redirect_allowlist: Vec<String>,
     pub allow_loopback_redirects: bool,
     pub native_api_enabled: bool,
@@ -189,6 +192,29 @@ impl Inner {
         {
             s.token_cache = Some(CachedToken { jwt, iat, exp });
         }
+    }
+
+    /// The session tasks a new session of `user_id` is held for: the
+    /// configured ones that match the user, less those the user has done.
+    pub fn tasks_for(&self, db: &Db, user_id: &str) -> Vec<String> {
+        let Some(user) = db.users.get(user_id) else {
+            return Vec::new();
+        };
+        let mut tasks = Vec::new();
+        for rule in &self.settings.session_tasks {
+            let key = rule.task.key();
+            let applies = rule
+                .email
+                .as_deref()
+                .is_none_or(|e| e.eq_ignore_ascii_case(&user.email));
+            if applies
+                && !user.tasks_done.iter().any(|d| d == key)
+                && !tasks.iter().any(|t| t == key)
+            {
+                tasks.push(key.to_owned());
+            }
+        }
+        tasks
     }
 
     pub fn issuer(&self) -> &str {

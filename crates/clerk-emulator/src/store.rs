@@ -138,6 +138,7 @@ impl Db {
                 email: u.email.clone(),
                 password: u.password.clone(),
                 avatar_color: u.avatar_color.clone(),
+                mfa: u.mfa,
                 now,
             });
             for p in &u.oauth {
@@ -191,6 +192,8 @@ impl Db {
                     actor: d.actor.clone(),
                     org_id: None,
                     lifetimes: &Lifetimes::default(),
+                    second_factor_at: None,
+                    tasks: Vec::new(),
                 });
                 if let Some(c) = db.clients.get_mut(&client) {
                     c.last_active_session_id = Some(sid);
@@ -225,6 +228,8 @@ impl Db {
                 updated_at: u.now,
                 last_sign_in_at: None,
                 last_active_at: None,
+                mfa: u.mfa,
+                tasks_done: Vec::new(),
             },
         );
         id
@@ -297,12 +302,17 @@ impl Db {
                 id: id.clone(),
                 client_id: s.client_id.to_owned(),
                 user_id: s.user_id.to_owned(),
-                status: SessionStatus::Active,
+                // Held as pending while the user has tasks to finish.
+                status: if s.tasks.is_empty() {
+                    SessionStatus::Active
+                } else {
+                    SessionStatus::Pending
+                },
                 last_active_org_id: s.org_id,
                 actor: s.actor,
-                tasks: None,
+                tasks: (!s.tasks.is_empty()).then_some(s.tasks),
                 first_factor_at: s.now,
-                second_factor_at: None,
+                second_factor_at: s.second_factor_at,
                 user_agent: s.user_agent,
                 ip_address: s.ip_address,
                 expire_at: s.now + s.lifetimes.session_ms,
@@ -472,6 +482,7 @@ pub struct NewUser {
     pub email: String,
     pub password: Option<String>,
     pub avatar_color: Option<String>,
+    pub mfa: bool,
     pub now: i64,
 }
 
@@ -484,4 +495,8 @@ pub struct NewSession<'a> {
     pub actor: Option<Value>,
     pub org_id: Option<String>,
     pub lifetimes: &'a Lifetimes,
+    /// When the second factor was verified (sign-ins that asked for it).
+    pub second_factor_at: Option<i64>,
+    /// Session tasks still to do: the session starts `pending`.
+    pub tasks: Vec<String>,
 }

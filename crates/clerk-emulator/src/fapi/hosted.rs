@@ -85,6 +85,8 @@ pub(crate) async fn hosted_auth(call: Call) -> ApiResult<Response> {
             nonce: None,
             failures: 0,
             created_at: now,
+            chosen_user: None,
+            second_factor_at: None,
         },
     );
     let url = format!("{}/hosted/sign-in?attempt={id}", call.state.base_url);
@@ -193,6 +195,7 @@ pub(super) fn redeem_hosted_auth(call: &Call) -> ApiResult<Response> {
     }
     sign_in_guard(&at.db, &at.client_id, &user_id).inspect_err(|_| at.persist())?;
     let cid = at.client_id.clone();
+    let tasks = call.state.tasks_for(&at.db, &user_id);
     at.db.insert_session(
         attempt.session_id.clone(),
         NewSession {
@@ -204,6 +207,8 @@ pub(super) fn redeem_hosted_auth(call: &Call) -> ApiResult<Response> {
             actor: None,
             org_id: None,
             lifetimes: &call.state.settings.lifetimes,
+            second_factor_at: attempt.second_factor_at,
+            tasks,
         },
     );
     if let Some(c) = at.db.clients.get_mut(&cid) {

@@ -81,6 +81,18 @@ pub(crate) async fn touch_session(call: Call, Path(id): Path<String>) -> ApiResu
             // The cached `last_active_token` names the old organization.
             sess.token_cache = None;
         }
+        // Choosing an organization is the `choose-organization` task done
+        // (clerk-js `setActive({ organization })` on a pending session).
+        if org.is_some()
+            && let Some(tasks) = sess.tasks.as_mut()
+        {
+            tasks.retain(|t| t != "choose-organization");
+            if tasks.is_empty() {
+                sess.tasks = None;
+                sess.status = SessionStatus::Active;
+                sess.token_cache = None;
+            }
+        }
         sess.last_active_org_id = org;
         sess.last_active_at = now;
         sess.updated_at = now;

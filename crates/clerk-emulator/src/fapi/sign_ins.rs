@@ -33,10 +33,17 @@ pub(super) fn sign_in_guard(db: &Db, client_id: &str, user_id: &str) -> ApiResul
 }
 
 /// Creates the session of a completed sign-in and rotates the credential.
-pub(super) fn complete_sign_in(at: &mut Scope<'_>, user_id: &str, strategy: &str) -> String {
+/// The session is `pending` while the user has session tasks to do.
+pub(super) fn complete_sign_in(
+    at: &mut Scope<'_>,
+    user_id: &str,
+    strategy: &str,
+    second_factor_at: Option<i64>,
+) -> String {
     let state = &at.call.state;
     let now = state.clock.now_ms();
     let cid = at.client_id.clone();
+    let tasks = state.tasks_for(&at.db, user_id);
     let sid = at.db.create_session(NewSession {
         client_id: &cid,
         user_id,
@@ -46,6 +53,8 @@ pub(super) fn complete_sign_in(at: &mut Scope<'_>, user_id: &str, strategy: &str
         actor: None,
         org_id: None,
         lifetimes: &state.settings.lifetimes,
+        second_factor_at,
+        tasks,
     });
     if let Some(c) = at.db.clients.get_mut(&cid) {
         c.last_active_session_id = Some(sid.clone());
@@ -76,6 +85,17 @@ fn new_sign_in(state: &Inner, cid: &str, strategy: Option<&str>) -> SignIn {
         abandon_at: now + state.settings.lifetimes.sign_in_ms,
         created_at: now,
     }
+}
+
+/// What a sign-in that verified its first factor still needs, if anything:
+/// Client Trust (a new client, when the instance has it on), then a second
+/// factor (the user has one). Clerk's order between the two is unconfirmed.
+fn still_needs(at: &Scope<'_>, user_id: &str) -> Option<&'static str> {
+    if at.call.state.settings.client_trust {
+        return Some("needs_client_trust");
+    }
+    let mfa = at.db.users.get(user_id).is_some_and(|u| u.mfa);
+    mfa.then_some("needs_second_factor")
 }
 
 fn ticket_error(code: &'static str, message: &str, long: &str) -> ApiError {
@@ -154,9 +174,17 @@ fn sign_in_with_ticket(call: &Call) -> ApiResult<Response> {
     si.user_id = Some(tok.user_id.clone());
     si.identifier = at.db.users.get(&tok.user_id).map(|u| u.email.clone());
     si.first_factor_verified = true;
-    let sid = complete_sign_in(&mut at, &tok.user_id, "ticket");
-    si.status = "complete".to_owned();
-    si.created_session_id = Some(sid);
+    if let Some(status) = still_needs(&at, &tok.user_id) {
+        // The ticket is used up; the sign-in waits for what it still needs.
+        si.status = status.to_owned();
+        if let Some(c) = at.db.clients.get_mut(&at.client_id) {
+            c.sign_in_id = Some(si.id.clone());
+        }
+    } else {
+        let sid = complete_sign_in(&mut at, &tok.user_id, "ticket", None);
+        si.status = "complete".to_owned();
+        si.created_session_id = Some(sid);
+    }
     let response = at.render().sign_in(&si);
     at.db.sign_ins.insert(si.id.clone(), si);
     let cred = at.credential();
@@ -218,10 +246,17 @@ fn sign_in_with_identifier(call: &Call) -> ApiResult<Response> {
         check_password(&user, pw)?;
         sign_in_guard(&at.db, &at.client_id, &user.id)?;
         si.first_factor_verified = true;
-        let sid = complete_sign_in(&mut at, &user.id, "password");
-        si.status = "complete".to_owned();
-        si.created_session_id = Some(sid);
-        cred = at.credential();
+        if user.mfa {
+            si.status = "needs_second_factor".to_owned();
+            if let Some(c) = at.db.clients.get_mut(&at.client_id) {
+                c.sign_in_id = Some(si.id.clone());
+            }
+        } else {
+            let sid = complete_sign_in(&mut at, &user.id, "password", None);
+            si.status = "complete".to_owned();
+            si.created_session_id = Some(sid);
+            cred = at.credential();
+        }
     } else if let Some(c) = at.db.clients.get_mut(&at.client_id) {
         c.sign_in_id = Some(si.id.clone());
     }
@@ -291,12 +326,16 @@ pub(crate) async fn get_sign_in(
         {
             at.db.sign_ins.insert(si.id.clone(), si.clone());
             sign_in_guard(&at.db, &at.client_id, &uid).inspect_err(|_| at.persist())?;
-            let strategy = si.strategy.clone().unwrap_or_default();
-            let sid = complete_sign_in(&mut at, &uid, &strategy);
-            si.status = "complete".to_owned();
             si.first_factor_verified = true;
-            si.created_session_id = Some(sid);
-            cred = at.credential();
+            if let Some(status) = still_needs(&at, &uid) {
+                si.status = status.to_owned();
+            } else {
+                let strategy = si.strategy.clone().unwrap_or_default();
+                let sid = complete_sign_in(&mut at, &uid, &strategy, None);
+                si.status = "complete".to_owned();
+                si.created_session_id = Some(sid);
+                cred = at.credential();
+            }
         }
         at.db.sign_ins.insert(si.id.clone(), si.clone());
         at.persist();
@@ -336,8 +375,55 @@ pub(crate) async fn attempt_first_factor(
         .ok_or_else(|| ApiError::not_found("User", "unknown"))?;
     check_password(&user, call.required("password")?)?;
     sign_in_guard(&at.db, &at.client_id, &user.id)?;
-    let sid = complete_sign_in(&mut at, &user.id, "password");
     si.first_factor_verified = true;
+    let mut cred = None;
+    if user.mfa {
+        si.status = "needs_second_factor".to_owned();
+    } else {
+        let sid = complete_sign_in(&mut at, &user.id, "password", None);
+        si.status = "complete".to_owned();
+        si.created_session_id = Some(sid);
+        cred = at.credential();
+    }
+    let response = at.render().sign_in(&si);
+    at.db.sign_ins.insert(si.id.clone(), si);
+    let body = at.envelope(response);
+    at.persist();
+    Ok(reply(body, cred))
+}
+
+/// `POST /v1/client/sign_ins/{id}/attempt_second_factor` (`strategy=totp`,
+/// `code=424242`, Clerk's test code): finishes a sign-in that
+/// `needs_second_factor`; anything else is refused (rate-limited).
+pub(crate) async fn attempt_second_factor(
+    call: Call,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    call.rate(LIMIT_ATTEMPT_FACTOR)?;
+    let (mut at, mut si) = own_sign_in(&call, &id)?;
+    let uid = si.user_id.clone().unwrap_or_default();
+    let has_mfa = at.db.users.get(&uid).is_some_and(|u| u.mfa);
+    if si.status != "needs_second_factor" || !has_mfa {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "verification_strategy_not_valid",
+            "Invalid verification strategy",
+            "No second factor is set up for this account",
+        ));
+    }
+    if call.required("code")? != "424242" {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_code_incorrect",
+            "Incorrect code",
+            "The verification code is incorrect",
+        )
+        .with_meta("param_name", "code"));
+    }
+    sign_in_guard(&at.db, &at.client_id, &uid)?;
+    let now = call.state.clock.now_ms();
+    let strategy = si.strategy.clone().unwrap_or_default();
+    let sid = complete_sign_in(&mut at, &uid, &strategy, Some(now));
     si.status = "complete".to_owned();
     si.created_session_id = Some(sid);
     let response = at.render().sign_in(&si);
@@ -346,20 +432,4 @@ pub(crate) async fn attempt_first_factor(
     let body = at.envelope(response);
     at.persist();
     Ok(reply(body, cred))
-}
-
-/// `POST /v1/client/sign_ins/{id}/attempt_second_factor`: no second factor
-/// is configured on emulated users, so every attempt fails (rate-limited).
-pub(crate) async fn attempt_second_factor(
-    call: Call,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> ApiResult<Response> {
-    call.rate(LIMIT_ATTEMPT_FACTOR)?;
-    own_sign_in(&call, &id)?;
-    Err(ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "verification_strategy_not_valid",
-        "Invalid verification strategy",
-        "No second factor is set up for this account",
-    ))
 }

@@ -102,6 +102,7 @@ fn transfer(at: &mut Scope<'_>, su: &mut SignUp) -> ApiResult<()> {
         email: profile.email.clone(),
         password: None,
         avatar_color: None,
+        mfa: false,
         now,
     });
     at.db.link_external(&uid, &profile.provider, now);
@@ -110,7 +111,7 @@ fn transfer(at: &mut Scope<'_>, su: &mut SignUp) -> ApiResult<()> {
     su.last_name = profile.last_name.clone();
     su.email_verified = true;
     su.transfer_profile = Some(profile);
-    let sid = complete_sign_in(at, &uid, &si.strategy.clone().unwrap_or_default());
+    let sid = complete_sign_in(at, &uid, &si.strategy.clone().unwrap_or_default(), None);
     su.status = "complete".to_owned();
     su.created_user_id = Some(uid);
     su.created_session_id = Some(sid);
@@ -182,9 +183,10 @@ pub(crate) async fn attempt_sign_up_verification(
         email,
         password: su.password.clone(),
         avatar_color: None,
+        mfa: false,
         now,
     });
-    let sid = complete_sign_in(&mut at, &uid, "email_code");
+    let sid = complete_sign_in(&mut at, &uid, "email_code", None);
     su.email_verified = true;
     su.status = "complete".to_owned();
     su.created_user_id = Some(uid);

@@ -7,6 +7,9 @@ mod common;
 mod fapi;
 // Hosted auth, OAuth, transfer, password, sign-up, rate limits, tickets.
 mod sign_in;
+// Real Clerk behaviours behind flags: session tasks, second factors,
+// Client Trust, reverification levels.
+mod behaviours;
 // Backend API.
 mod bapi;
 // Fault injection, request log, clock.

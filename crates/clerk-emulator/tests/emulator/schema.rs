@@ -174,7 +174,7 @@ fn millis(v: &Value, path: &str, errors: &mut Vec<String>) {
     }
 }
 
-fn ok(method: &str, template: &str, r: &Resp) {
+pub fn ok(method: &str, template: &str, r: &Resp) {
     assert!(
         !r.json.is_null() || r.status == 204,
         "{method} {template}: not JSON: {}",
