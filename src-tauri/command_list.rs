@@ -9,6 +9,8 @@ latchkey_commands! {
     snapshot,
     sign_in_options,
     start_sign_in,
+    finish_in_browser,
+    verify_again,
     reopen_sign_in,
     copy_sign_in_link,
     cancel_sign_in,

@@ -29,6 +29,8 @@ pub fn signatures() -> Vec<Sig> {
         "snapshot"() -> Snapshot;
         "sign_in_options"("instanceId": String) -> SignInOptions;
         "start_sign_in"("instanceId": String, "strategy": Option<String>, "loopback": Option<bool>) -> SignInView;
+        "finish_in_browser"("key": AccountKey) -> SignInView;
+        "verify_again"("key": AccountKey, "then": Option<GuardedView>) -> SignInView;
         "reopen_sign_in"() -> bool;
         "copy_sign_in_link"() -> ();
         "cancel_sign_in"() -> bool;
@@ -72,11 +74,15 @@ pub fn typescript() -> String {
         InstanceKindView::decl(&cfg),
         InstanceView::decl(&cfg),
         SessionStatusView::decl(&cfg),
+        SessionTaskView::decl(&cfg),
         AccountView::decl(&cfg),
         StorageStateView::decl(&cfg),
         StorageView::decl(&cfg),
         StatusView::decl(&cfg),
+        ReverifyKind::decl(&cfg),
+        ReverifyView::decl(&cfg),
         SignInView::decl(&cfg),
+        GuardedView::decl(&cfg),
         HandoffView::decl(&cfg),
         Snapshot::decl(&cfg),
         ProviderView::decl(&cfg),
@@ -93,6 +99,7 @@ pub fn typescript() -> String {
         RevokeView::decl(&cfg),
         EverywhereView::decl(&cfg),
         SignedOutView::decl(&cfg),
+        RetriedView::decl(&cfg),
         UiEvent::decl(&cfg),
         Claims::decl(&cfg),
     ];

@@ -5,7 +5,7 @@
 use tauri::{AppHandle, Runtime, State};
 
 use crate::ClipboardState;
-use crate::deep_link::after_callback;
+use crate::deep_link::on_loopback;
 use crate::error::{ErrorKind, IpcError, Result};
 use crate::state::Latchkey;
 use crate::view::*;
@@ -30,16 +30,36 @@ pub async fn start_sign_in<R: Runtime>(
     strategy: Option<String>,
     loopback: Option<bool>,
 ) -> Result<SignInView> {
-    let done = app.clone();
     lk.start_sign_in(
         &instance_id,
         strategy.as_deref(),
         loopback.unwrap_or(false),
-        move |r| {
-            tauri::async_runtime::spawn(async move { after_callback(&done, r).await });
-        },
+        on_loopback(&app),
     )
     .await
+}
+
+/// "Finish in browser" for a pending account.
+#[tauri::command]
+pub async fn finish_in_browser<R: Runtime>(
+    app: AppHandle<R>,
+    lk: S<'_>,
+    key: AccountKey,
+) -> Result<SignInView> {
+    lk.reverify(&key, ReverifyKind::FinishSignIn, None, on_loopback(&app))
+        .await
+}
+
+/// "Verify again in your browser", then `then` is retried once.
+#[tauri::command]
+pub async fn verify_again<R: Runtime>(
+    app: AppHandle<R>,
+    lk: S<'_>,
+    key: AccountKey,
+    then: Option<GuardedView>,
+) -> Result<SignInView> {
+    lk.reverify(&key, ReverifyKind::StepUp, then.as_ref(), on_loopback(&app))
+        .await
 }
 
 #[tauri::command]
@@ -58,8 +78,8 @@ pub async fn cancel_sign_in(lk: S<'_>) -> Result<bool> {
 }
 
 #[tauri::command]
-pub async fn confirm_handoff(lk: S<'_>) -> Result<HandoffDone> {
-    lk.confirm_handoff().await
+pub async fn confirm_handoff<R: Runtime>(app: AppHandle<R>, lk: S<'_>) -> Result<HandoffDone> {
+    lk.confirm_handoff(on_loopback(&app)).await
 }
 
 #[tauri::command]

@@ -2,10 +2,14 @@
 //! Rust (the webview only hears about the result).
 
 use latchkey_core::Outcome;
+use std::future::Future;
+use std::pin::Pin;
+
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::error::{IpcError, Result};
 use crate::events::emit;
+use crate::settings::Request;
 use crate::state::Latchkey;
 use crate::view::UiEvent;
 
@@ -46,6 +50,53 @@ pub fn ensure_utf8_args() {
     std::process::exit(2);
 }
 
+/// Where a loopback callback's outcome goes: the same place as a deep
+/// link's.
+pub(crate) fn on_loopback<R: Runtime>(
+    app: &AppHandle<R>,
+) -> impl FnOnce(Result<Outcome, IpcError>) + Send + 'static {
+    let done = app.clone();
+    move |r| {
+        tauri::async_runtime::spawn(async move { after_callback(&done, r).await });
+    }
+}
+
+/// Runs what the command line asked for (`--sign-in`, `--verify-account`)
+/// once the engine is up, and shows the window on it.
+pub fn handle_requests<R: Runtime>(app: &AppHandle<R>, requests: Vec<Request>) {
+    if requests.is_empty() {
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let lk = app.state::<Latchkey>();
+        for req in requests {
+            let r = match &req {
+                Request::SignIn { instance } => {
+                    lk.sign_in_on_request(instance, on_loopback(&app)).await
+                }
+                Request::Verify { session_id } => {
+                    lk.verify_on_request(session_id, on_loopback(&app)).await
+                }
+            };
+            crate::tray::show_main(&app);
+            match r {
+                Ok(_) => emit(&app, UiEvent::Changed),
+                Err(error) => {
+                    tracing::warn!(kind = ?error.kind, "{req:?} not done: {}", error.message);
+                    emit(
+                        &app,
+                        UiEvent::SignInFinished {
+                            account: None,
+                            error: Some(error),
+                        },
+                    );
+                }
+            }
+        }
+    });
+}
+
 /// Handles deep links one after another.
 pub fn handle_urls<R: Runtime>(app: &AppHandle<R>, urls: Vec<String>) {
     let app = app.clone();
@@ -58,50 +109,84 @@ pub fn handle_urls<R: Runtime>(app: &AppHandle<R>, urls: Vec<String>) {
 }
 
 /// What a callback (deep link or loopback) led to, told to the window.
-pub async fn after_callback<R: Runtime>(app: &AppHandle<R>, r: Result<Outcome, IpcError>) {
-    let lk = app.state::<Latchkey>();
-    match r {
-        Ok(Outcome::SignedIn { session, .. }) => {
-            let account = lk.finish_sign_in(&session).await;
-            crate::tray::show_main(app);
-            emit(
-                app,
-                UiEvent::SignInFinished {
-                    account,
-                    error: None,
-                },
-            );
-            emit(app, UiEvent::Changed);
-        }
-        Ok(Outcome::Duplicate) => {}
-        Ok(Outcome::HandoffPending) => {
-            if let Some(handoff) = lk.pending_handoff() {
+/// Boxed: a callback can start another sign-in whose loopback callback
+/// comes back here.
+pub fn after_callback<R: Runtime>(
+    app: &AppHandle<R>,
+    r: Result<Outcome, IpcError>,
+) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+    Box::pin(async move {
+        let lk = app.state::<Latchkey>();
+        match r {
+            Ok(Outcome::SignedIn { session, .. }) => {
+                let account = lk.finish_sign_in(&session).await;
                 crate::tray::show_main(app);
-                emit(app, UiEvent::HandoffPending { handoff });
-            }
-        }
-        Err(error) => {
-            tracing::warn!(kind = ?error.kind, "callback rejected: {}", error.message);
-            // A callback that ended the attempt (an error from the browser,
-            // an expired attempt) finishes the waiting state; anything else
-            // is a stray link and changes nothing.
-            let still_pending = match lk.engine_now() {
-                Some(e) => e.pending_sign_in().await.is_some(),
-                None => true,
-            };
-            if !still_pending && lk.sign_in_failed() {
                 emit(
                     app,
                     UiEvent::SignInFinished {
-                        account: None,
-                        error: Some(error),
+                        account,
+                        error: None,
                     },
                 );
-            } else {
-                emit(app, UiEvent::LinkRejected { error });
+                emit(app, UiEvent::Changed);
+            }
+            Ok(Outcome::Reverified(done)) => {
+                let event = lk.finish_reverify(&done).await;
+                crate::tray::show_main(app);
+                emit(app, event);
+                emit(app, UiEvent::Changed);
+            }
+            Ok(Outcome::ContinueInBrowser(more)) => {
+                // Hosted auth takes over on the same route; the window says why.
+                let again = app.clone();
+                let r = lk
+                    .continue_in_browser(&more, move |r| {
+                        tauri::async_runtime::spawn(async move {
+                            after_callback(&again, r).await;
+                        });
+                    })
+                    .await;
+                match r {
+                    Ok(sign_in) => emit(app, UiEvent::SignInContinues { sign_in }),
+                    Err(error) => emit(
+                        app,
+                        UiEvent::SignInFinished {
+                            account: None,
+                            error: Some(error),
+                        },
+                    ),
+                }
+            }
+            Ok(Outcome::Duplicate) => {}
+            Ok(Outcome::HandoffPending) => {
+                if let Some(handoff) = lk.pending_handoff() {
+                    crate::tray::show_main(app);
+                    emit(app, UiEvent::HandoffPending { handoff });
+                }
+            }
+            Err(error) => {
+                tracing::warn!(kind = ?error.kind, "callback rejected: {}", error.message);
+                // A callback that ended the attempt (an error from the browser,
+                // an expired attempt) finishes the waiting state; anything else
+                // is a stray link and changes nothing.
+                let still_pending = match lk.engine_now() {
+                    Some(e) => e.pending_sign_in().await.is_some(),
+                    None => true,
+                };
+                if !still_pending && lk.sign_in_failed() {
+                    emit(
+                        app,
+                        UiEvent::SignInFinished {
+                            account: None,
+                            error: Some(error),
+                        },
+                    );
+                } else {
+                    emit(app, UiEvent::LinkRejected { error });
+                }
             }
         }
-    }
+    })
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     SessionGone,
     Unauthenticated,
     ReverificationRequired,
+    /// Signed in, with tasks to finish first (no token until then).
+    SessionPending,
     InvalidRequest,
     Protocol,
     Config,
@@ -83,6 +85,7 @@ impl From<latchkey_core::Error> for IpcError {
             CoreKind::SessionGone => ErrorKind::SessionGone,
             CoreKind::Unauthenticated => ErrorKind::Unauthenticated,
             CoreKind::ReverificationRequired => ErrorKind::ReverificationRequired,
+            CoreKind::SessionPending => ErrorKind::SessionPending,
             CoreKind::InvalidRequest { .. } => ErrorKind::InvalidRequest,
             CoreKind::Protocol => ErrorKind::Protocol,
             CoreKind::Config => ErrorKind::Config,
@@ -141,6 +144,7 @@ mod tests {
             CoreKind::SessionGone,
             CoreKind::Unauthenticated,
             CoreKind::ReverificationRequired,
+            CoreKind::SessionPending,
             CoreKind::InvalidRequest {
                 code: "form_param_missing".into(),
                 param: None,
@@ -165,6 +169,7 @@ mod tests {
                 | CoreKind::SessionGone
                 | CoreKind::Unauthenticated
                 | CoreKind::ReverificationRequired
+                | CoreKind::SessionPending
                 | CoreKind::InvalidRequest { .. }
                 | CoreKind::Protocol
                 | CoreKind::Config

@@ -10,6 +10,7 @@ mod deep_link;
 pub mod error;
 pub mod events;
 pub mod settings;
+mod sign_in;
 pub mod state;
 pub mod tray;
 pub mod view;
@@ -21,6 +22,9 @@ use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_deep_link::DeepLinkExt;
 
 pub use deep_link::{ensure_utf8_args, utf8_args_only};
+/// Handles deep links as the OS delivers them (tests drive it directly).
+#[doc(hidden)]
+pub use deep_link::{handle_requests, handle_urls};
 
 use crate::clipboard::{Clipboard, PluginClipboard, TokenClipboard};
 use crate::events::{Notifier, PluginNotifier};
@@ -44,6 +48,9 @@ pub struct Wiring {
     pub store: Option<Arc<dyn latchkey_core::store::SecretStore>>,
     /// Tray, deep-link registration, plugins that need a desktop.
     pub desktop: bool,
+    /// What the command line asked for (`--sign-in`, `--verify-account`),
+    /// done once the engine is up.
+    pub requests: Vec<settings::Request>,
 }
 
 // `COMMANDS` and `invoke_handler()` from the one list (`command_list.rs`).
@@ -84,8 +91,10 @@ pub fn run() {
             std::process::exit(2);
         }
     };
+    let requests = settings::requests(&args);
     let wiring = Wiring {
         settings,
+        requests,
         opener: None,
         clipboard: None,
         notifier: None,
@@ -95,8 +104,12 @@ pub fn run() {
     };
     let builder = tauri::Builder::default()
         // First: a second launch (a deep link) goes to this instance.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             tray::show_main(app);
+            // `latchkey sign-in` (or a step-up) from the command line, while
+            // the app runs.
+            let args: Vec<std::ffi::OsString> = argv.iter().skip(1).map(Into::into).collect();
+            deep_link::handle_requests(app, settings::requests(&args));
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
@@ -161,6 +174,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
         // until `UiEvent::Ready`.
         let settings = wiring.settings.clone();
         let store = wiring.store.clone();
+        let requests = wiring.requests.clone();
         tauri::async_runtime::spawn(async move {
             let r = state::start_engine(&settings, store).await;
             let engine = r.as_ref().ok().map(|c| c.engine.clone());
@@ -179,6 +193,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
                     let _ = engine.load_environment(i.id()).await;
                 }
                 events::emit(&handle, view::UiEvent::Changed);
+                deep_link::handle_requests(&handle, requests);
             } else {
                 events::emit(&handle, view::UiEvent::Ready);
             }

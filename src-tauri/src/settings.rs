@@ -8,6 +8,54 @@ pub use latchkey_host::Settings;
 
 use crate::error::IpcError;
 
+/// Something the command line asks a running (or starting) app to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `--sign-in <instance>` (its id, Frontend API host, or `local`):
+    /// start a sign-in there in the browser (`latchkey sign-in` on a real
+    /// instance).
+    SignIn { instance: String },
+    /// `--verify-account <session id>`: verify that account again in the
+    /// browser (`latchkey revoke` on an instance that wants a recent
+    /// verification).
+    Verify { session_id: String },
+}
+
+/// The requests in the arguments (after the program name). A flag without
+/// its value, or with a value that cannot be an id, is ignored with a
+/// warning: a request is never worth refusing to start over.
+pub fn requests(args: &[OsString]) -> Vec<Request> {
+    let mut out = Vec::new();
+    let mut it = args.iter().filter_map(|a| a.to_str());
+    let plausible = |v: &str| {
+        !v.is_empty()
+            && !v.starts_with('-')
+            && v.len() <= 256
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    };
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) => (f, Some(v)),
+            None => (a, None),
+        };
+        if flag != "--sign-in" && flag != "--verify-account" {
+            continue;
+        }
+        let value = inline.or_else(|| it.next());
+        match value.filter(|v| plausible(v)) {
+            Some(v) if flag == "--sign-in" => out.push(Request::SignIn {
+                instance: v.to_owned(),
+            }),
+            Some(v) => out.push(Request::Verify {
+                session_id: v.to_owned(),
+            }),
+            None => tracing::warn!("{flag} needs an id; ignored"),
+        }
+    }
+    out
+}
+
 /// From the process arguments (after the program name) and environment.
 /// Unknown arguments are ignored (a deep link is an argument too); a flag
 /// without its value is an error.
@@ -34,6 +82,36 @@ pub fn from_args(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_from_the_command_line() {
+        let args: Vec<OsString> = [
+            "--sign-in",
+            "clerk:clerk.example.com",
+            "--verify-account=sess_2abc",
+            "dev.latchkey.desktop://callback?x=1",
+            "--sign-in",
+            "--publishable-key",
+            "--verify-account",
+            "sess bad;rm -rf",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(
+            requests(&args),
+            vec![
+                Request::SignIn {
+                    instance: "clerk:clerk.example.com".into()
+                },
+                Request::Verify {
+                    session_id: "sess_2abc".into()
+                },
+            ],
+            "a flag followed by another flag or by junk asks for nothing"
+        );
+        assert!(requests(&[]).is_empty());
+    }
 
     fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
         let vars: Vec<(String, String)> = vars

@@ -3,13 +3,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use latchkey_core::engine::{AccountRef, Engine, OrgSel};
-use latchkey_core::{
-    HandoffResult, Instance, LoopbackListener, OrganizationId, Outcome, Redirect, SessionId,
-    decode_unverified,
-};
+use latchkey_core::{Instance, OrganizationId, SessionId, decode_unverified};
 use latchkey_host::{Host, OpenOptions};
 use tokio::sync::watch;
 
@@ -18,7 +15,6 @@ use crate::error::{ErrorKind, IpcError, Result};
 use crate::settings::Settings;
 use crate::view::*;
 
-use latchkey_host::time::ms;
 pub use latchkey_host::time::now_ms;
 
 /// Opens a URL in the system browser; false when nothing could be started.
@@ -28,14 +24,14 @@ type Startup = Option<std::result::Result<Arc<Host>, IpcError>>;
 
 /// App state, managed by Tauri (`app.latchkey()`).
 pub struct Latchkey {
-    ctx: watch::Sender<Startup>,
-    sign_in: Mutex<Option<SignInView>>,
-    handoff: Mutex<Option<HandoffView>>,
+    pub(crate) ctx: watch::Sender<Startup>,
+    pub(crate) sign_in: Mutex<Option<SignInView>>,
+    pub(crate) handoff: Mutex<Option<HandoffView>>,
     last_refresh: Mutex<Option<i64>>,
     avatars: Avatars,
-    opener: Opener,
+    pub(crate) opener: Opener,
     /// Loopback listener task of the sign-in in progress, if any.
-    loopback: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) loopback: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Every account shown in this run (to describe one that disappears).
     known: Mutex<HashMap<String, AccountView>>,
     /// Accounts signed out from elsewhere, still listed (as signed out) so
@@ -106,7 +102,7 @@ impl Latchkey {
     }
 
     /// An account as the window shows it, with its avatar when fetched.
-    fn account_view(&self, a: &latchkey_core::engine::Account) -> AccountView {
+    pub(crate) fn account_view(&self, a: &latchkey_core::engine::Account) -> AccountView {
         let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
         AccountView::new(a, avatar)
     }
@@ -265,209 +261,6 @@ impl Latchkey {
             .collect()
     }
 
-    // ------------------------------------------------------------ sign-in
-
-    pub async fn sign_in_options(&self, instance_id: &str) -> Result<SignInOptions> {
-        let ctx = self.ctx().await?;
-        let inst = instance(&ctx.engine, instance_id).await?;
-        let env = ctx.engine.load_environment(instance_id).await?;
-        let providers = env
-            .sign_in_providers()
-            .into_iter()
-            .map(|p| ProviderView {
-                strategy: p.strategy.clone(),
-                name: p.name.clone().unwrap_or_else(|| provider_name(&p.strategy)),
-            })
-            .collect();
-        Ok(SignInOptions {
-            instance: InstanceView::new(&inst, env.application_name().map(str::to_owned)),
-            providers,
-        })
-    }
-
-    fn live_sign_in(&self) -> Option<SignInView> {
-        let mut s = lock(&self.sign_in);
-        if s.as_ref().is_some_and(|v| v.expires_at_ms <= now_ms()) {
-            *s = None;
-        }
-        s.clone()
-    }
-
-    /// Starts a sign-in and opens the browser on it. `loopback` uses
-    /// `http://127.0.0.1:<port>/callback` instead of the deep link (for
-    /// browsers that refuse custom schemes); `on_loopback` receives that
-    /// callback's outcome.
-    pub async fn start_sign_in(
-        &self,
-        instance_id: &str,
-        strategy: Option<&str>,
-        loopback: bool,
-        on_loopback: impl FnOnce(Result<Outcome>) + Send + 'static,
-    ) -> Result<SignInView> {
-        let ctx = self.ctx().await?;
-        if let Some(s) = strategy
-            && !(s.starts_with("oauth_")
-                && s.len() < 64
-                && s[6..]
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        {
-            return Err(IpcError::bad_input("unknown sign-in provider"));
-        }
-        let inst = instance(&ctx.engine, instance_id).await?;
-        let listener = if loopback {
-            Some(LoopbackListener::bind().await?)
-        } else {
-            None
-        };
-        let redirect = listener
-            .as_ref()
-            .map_or(Redirect::DeepLink, |l| Redirect::Loopback(l.port()));
-        let started = ctx
-            .engine
-            .start_sign_in(instance_id, strategy, redirect)
-            .await?;
-        if let Some(old) = lock(&self.loopback).take() {
-            old.abort();
-        }
-        if let Some(l) = listener {
-            let engine = ctx.engine.clone();
-            let ttl = started
-                .expires_at
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO);
-            *lock(&self.loopback) = Some(tokio::spawn(async move {
-                let r = match l.accept(ttl).await {
-                    Ok(cb) => engine.handle_callback(cb).await.map_err(IpcError::from),
-                    Err(e) => Err(e.into()),
-                };
-                on_loopback(r);
-            }));
-        }
-        // Only the instance's own pages (https, or the demo's loopback).
-        let opened = inst.is_openable_url(&started.url) && (self.opener)(&started.url);
-        let view = SignInView {
-            instance_id: instance_id.to_owned(),
-            strategy: strategy.map(str::to_owned),
-            url: started.url.clone(),
-            started_at_ms: now_ms(),
-            expires_at_ms: ms(started.expires_at),
-            browser_opened: opened,
-        };
-        *lock(&self.sign_in) = Some(view.clone());
-        Ok(view)
-    }
-
-    /// Opens the sign-in page again.
-    pub fn reopen_sign_in(&self) -> Result<bool> {
-        let s = self
-            .live_sign_in()
-            .ok_or_else(|| IpcError::new(ErrorKind::SignIn, "no sign-in is in progress"))?;
-        let opened = (self.opener)(&s.url);
-        if let Some(v) = lock(&self.sign_in).as_mut() {
-            v.browser_opened = opened;
-        }
-        if opened {
-            Ok(true)
-        } else {
-            Err(IpcError::new(
-                ErrorKind::Browser,
-                "no browser could be opened; copy the link and open it yourself",
-            ))
-        }
-    }
-
-    /// The link of the sign-in in progress (it carries no secret).
-    pub fn sign_in_link(&self) -> Result<String> {
-        self.live_sign_in()
-            .map(|s| s.url)
-            .ok_or_else(|| IpcError::new(ErrorKind::SignIn, "no sign-in is in progress"))
-    }
-
-    pub async fn cancel_sign_in(&self) -> Result<bool> {
-        let ctx = self.ctx().await?;
-        let v = lock(&self.sign_in).take();
-        if let Some(t) = lock(&self.loopback).take() {
-            t.abort();
-        }
-        Ok(match v {
-            Some(v) => ctx.engine.cancel_sign_in(&v.instance_id).await,
-            None => false,
-        })
-    }
-
-    /// After a callback: clears the waiting state and says who signed in.
-    pub async fn finish_sign_in(&self, session: &SessionId) -> Option<AccountView> {
-        *lock(&self.sign_in) = None;
-        let e = self.engine_now()?;
-        let a = e
-            .accounts()
-            .await
-            .into_iter()
-            .find(|a| &a.account.session_id == session)?;
-        Some(self.account_view(&a))
-    }
-
-    pub fn sign_in_failed(&self) -> bool {
-        lock(&self.sign_in).take().is_some()
-    }
-
-    // ------------------------------------------------------------ deep links
-
-    /// Handles a deep link: completes the pending sign-in, or records a
-    /// handoff that waits for "Continue".
-    pub async fn handle_deep_link(&self, url: &str) -> Result<Outcome> {
-        let ctx = self.ctx().await?;
-        let outcome = ctx.engine.handle_deep_link(url).await?;
-        if matches!(outcome, Outcome::HandoffPending) {
-            // The instance the engine will redeem it on.
-            let instance_id = ctx.engine.handoff_instance().await?;
-            let instance_name = ctx
-                .engine
-                .environment(&instance_id)
-                .await
-                .and_then(|e| e.application_name().map(str::to_owned))
-                .unwrap_or_else(|| instance_id.clone());
-            *lock(&self.handoff) = Some(HandoffView {
-                instance_id,
-                instance_name,
-                received_at_ms: now_ms(),
-            });
-        }
-        Ok(outcome)
-    }
-
-    pub fn pending_handoff(&self) -> Option<HandoffView> {
-        lock(&self.handoff).clone()
-    }
-
-    pub async fn confirm_handoff(&self) -> Result<HandoffDone> {
-        let ctx = self.ctx().await?;
-        let r = ctx.engine.confirm_handoff().await;
-        *lock(&self.handoff) = None;
-        let added = r?;
-        let acct = added.account;
-        let a = ctx
-            .engine
-            .accounts()
-            .await
-            .into_iter()
-            .find(|a| a.account == acct)
-            .ok_or_else(|| {
-                IpcError::new(ErrorKind::SignIn, "the added account is not signed in")
-            })?;
-        Ok(HandoffDone {
-            account: self.account_view(&a),
-            added: matches!(added.result, HandoffResult::Added { .. }),
-        })
-    }
-
-    pub async fn decline_handoff(&self) -> Result<bool> {
-        let ctx = self.ctx().await?;
-        *lock(&self.handoff) = None;
-        Ok(ctx.engine.decline_handoff().await)
-    }
-
     // ------------------------------------------------------------ accounts
 
     pub async fn switch_account(&self, key: &AccountKey) -> Result<()> {
@@ -490,6 +283,14 @@ impl Latchkey {
                     .collect()
             })
             .unwrap_or_default();
+        // A pending session has no token to read the active organization
+        // from (choosing one is what it waits for).
+        if details.session.status == latchkey_core::models::SessionStatus::Pending {
+            return Ok(OrgState {
+                memberships,
+                active: None,
+            });
+        }
         let active = ctx.engine.active_org_claim(&acct).await?.map(|a| {
             let (o, perms) = (a.claim, a.permissions);
             let m = memberships.iter().find(|m| m.id == o.id);
@@ -659,22 +460,13 @@ impl Latchkey {
     }
 }
 
-async fn instance(engine: &Engine, id: &str) -> Result<Instance> {
+pub(crate) async fn instance(engine: &Engine, id: &str) -> Result<Instance> {
     engine
         .instances()
         .await
         .into_iter()
         .find(|i| i.id() == id)
         .ok_or_else(|| IpcError::bad_input("unknown instance"))
-}
-
-fn provider_name(strategy: &str) -> String {
-    let p = strategy.strip_prefix("oauth_").unwrap_or(strategy);
-    let mut c = p.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => p.to_owned(),
-    }
 }
 
 fn not_ready() -> IpcError {

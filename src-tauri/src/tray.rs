@@ -178,6 +178,7 @@ mod tests {
             } else {
                 SessionStatusView::Revoked
             },
+            tasks: vec![],
             signed_in,
             active_org_id: None,
             instance_name: "Demo".into(),

@@ -4,9 +4,10 @@
 //! or verifier, because none is built from one.
 
 use latchkey_core::engine::{
-    Account, AccountRef, Device, EverywhereOutcome, RevokeOutcome, SessionDetails, StorageState,
+    Account, AccountRef, Device, EverywhereOutcome, Guarded, Retried, RevokeOutcome,
+    SessionDetails, StorageState,
 };
-use latchkey_core::models::{OrganizationMembership, SessionStatus};
+use latchkey_core::models::{OrganizationMembership, SessionStatus, SessionTask};
 use latchkey_core::{Instance, InstanceKind, SessionId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -89,6 +90,8 @@ pub struct AccountView {
     pub avatar: Option<String>,
     pub active: bool,
     pub status: SessionStatusView,
+    /// What a `pending` session has left to do (empty otherwise).
+    pub tasks: Vec<SessionTaskView>,
     pub signed_in: bool,
     #[ts(optional = nullable)]
     pub active_org_id: Option<String>,
@@ -132,6 +135,31 @@ impl From<SessionStatus> for SessionStatusView {
     }
 }
 
+/// A session task (Clerk's `tasks[].key`; `unknown` for one added later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionTaskView {
+    /// Done here: pick an organization.
+    ChooseOrganization,
+    /// Done in the browser.
+    ResetPassword,
+    /// Done in the browser.
+    SetupMfa,
+    /// Done in the browser.
+    Unknown,
+}
+
+impl From<SessionTask> for SessionTaskView {
+    fn from(t: SessionTask) -> Self {
+        match t {
+            SessionTask::ChooseOrganization => Self::ChooseOrganization,
+            SessionTask::ResetPassword => Self::ResetPassword,
+            SessionTask::SetupMfa => Self::SetupMfa,
+            SessionTask::Unknown => Self::Unknown,
+        }
+    }
+}
+
 pub fn initials(name: &str, email: Option<&str>) -> String {
     let mut out: String = name
         .split_whitespace()
@@ -159,6 +187,7 @@ impl AccountView {
             avatar,
             active: a.active,
             status: a.status.into(),
+            tasks: a.tasks.iter().map(|t| (*t).into()).collect(),
             signed_in: !a.status.is_ended(),
             active_org_id: a.active_organization.as_ref().map(ToString::to_string),
             instance_name: a.instance_name.clone(),
@@ -240,6 +269,104 @@ pub struct SignInView {
     pub started_at_ms: i64,
     pub expires_at_ms: i64,
     pub browser_opened: bool,
+    /// The callback comes to a one-time loopback address, not the app link.
+    pub loopback: bool,
+    /// Set when an account is signed in again (to finish a pending
+    /// session, or to verify before an action).
+    #[ts(optional = nullable)]
+    pub reverify: Option<ReverifyView>,
+    /// Why this sign-in continues in the browser, when an earlier step
+    /// stopped short (a second factor, trust in a new device).
+    #[ts(optional = nullable)]
+    pub notice: Option<String>,
+}
+
+/// Why an account is signed in again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ReverifyKind {
+    /// Its session is pending with tasks done in the browser.
+    FinishSignIn,
+    /// The instance wants a recent verification before an action.
+    StepUp,
+}
+
+/// The account a sign-in verifies again.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ReverifyView {
+    pub kind: ReverifyKind,
+    pub key: AccountKey,
+    pub name: String,
+    #[ts(optional = nullable)]
+    pub email: Option<String>,
+}
+
+/// An action the instance may guard with reverification, retried once
+/// after "Verify again in your browser".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum GuardedView {
+    Revoke { session_id: String },
+    SignOutOtherDevices,
+    SignOutEverywhere { force: bool },
+}
+
+impl From<&GuardedView> for Guarded {
+    fn from(g: &GuardedView) -> Self {
+        match g {
+            GuardedView::Revoke { session_id } => Guarded::Revoke(SessionId(session_id.clone())),
+            GuardedView::SignOutOtherDevices => Guarded::SignOutOtherDevices,
+            GuardedView::SignOutEverywhere { force } => {
+                Guarded::SignOutEverywhere { force: *force }
+            }
+        }
+    }
+}
+
+/// How the guarded action went when retried after verifying again.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RetriedView {
+    /// Per session (revoke, sign out other devices).
+    pub revoked: Vec<RevokeView>,
+    /// "Sign out everywhere".
+    #[ts(optional = nullable)]
+    pub everywhere: Option<EverywhereView>,
+    /// The retry failed as a whole.
+    #[ts(optional = nullable)]
+    pub error: Option<IpcError>,
+}
+
+impl From<&Retried> for RetriedView {
+    fn from(r: &Retried) -> Self {
+        let mut v = Self {
+            revoked: vec![],
+            everywhere: None,
+            error: None,
+        };
+        match r {
+            Retried::Revoke {
+                session_id,
+                outcome,
+            } => v.revoked.push(RevokeView::new(session_id, outcome)),
+            Retried::OtherDevices(list) => {
+                v.revoked = list
+                    .iter()
+                    .map(|x| RevokeView::new(&x.session_id, &x.outcome))
+                    .collect();
+            }
+            Retried::Everywhere(e) => v.everywhere = Some(e.into()),
+            Retried::Failed { kind, message } => {
+                v.error = Some(latchkey_core::Error::new(kind.clone(), message.clone()).into());
+            }
+        }
+        v
+    }
 }
 
 /// A handoff link waiting for "Continue".
@@ -289,9 +416,16 @@ pub struct SignInOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct HandoffDone {
-    pub account: AccountView,
+    /// The account the link added (or that was there already); none when
+    /// the sign-in continues in the browser.
+    #[ts(optional = nullable)]
+    pub account: Option<AccountView>,
     /// False: that user was already signed in here (nothing to undo).
     pub added: bool,
+    /// The instance wanted more than the link gives: hosted sign-in
+    /// started in the browser.
+    #[ts(optional = nullable)]
+    pub continued: Option<SignInView>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
@@ -524,7 +658,8 @@ impl RevokeView {
             RevokeOutcome::ReverificationRequired => (
                 RevokeOutcomeView::ReverificationRequired,
                 Some(
-                    "this instance wants a recent sign-in first: sign in again, then retry".into(),
+                    "this instance wants you to verify it is you first: verify again in your browser"
+                        .into(),
                 ),
             ),
             RevokeOutcome::Failed { message, .. } => {
@@ -619,5 +754,19 @@ pub enum UiEvent {
     /// A deep link was rejected (the message says why; nothing changed).
     LinkRejected {
         error: IpcError,
+    },
+    /// An account was signed in again: its session replaced, and the
+    /// guarded action retried once (step-up).
+    Reverified {
+        kind: ReverifyKind,
+        #[ts(optional = nullable)]
+        account: Option<AccountView>,
+        #[ts(optional = nullable)]
+        retried: Option<RetriedView>,
+    },
+    /// A direct sign-in stopped short (a second factor, trust in a new
+    /// device): hosted sign-in took over in the browser.
+    SignInContinues {
+        sign_in: SignInView,
     },
 }

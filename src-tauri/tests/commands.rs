@@ -52,14 +52,24 @@ fn temp_dir() -> std::path::PathBuf {
 }
 
 fn rig(clear_after: Duration) -> Rig {
+    rig_with(clear_after, |_| {})
+}
+
+/// A rig whose emulator is configured by `tweak` (reverification, session
+/// tasks, second factors).
+fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> Rig {
     let dir = temp_dir();
     let rt = tokio::runtime::Runtime::new().unwrap();
     // The emulator of the app's data dir: the app attaches to it.
     let emu = rt
-        .block_on(Emulator::start(EmulatorConfig {
-            data_dir: Some(dir.join("local-demo")),
-            seed: Seed::demo(),
-            ..EmulatorConfig::default()
+        .block_on(Emulator::start({
+            let mut cfg = EmulatorConfig {
+                data_dir: Some(dir.join("local-demo")),
+                seed: Seed::demo(),
+                ..EmulatorConfig::default()
+            };
+            tweak(&mut cfg);
+            cfg
         }))
         .unwrap();
     let store = Arc::new(MemoryStore::new());
@@ -83,6 +93,7 @@ fn rig(clear_after: Duration) -> Rig {
         clipboard_clear_after: clear_after,
         store: Some(store.clone()),
         desktop: false,
+        requests: vec![],
     };
     let mut app = build_app(mock_builder().invoke_handler(invoke_handler()), wiring)
         .build(tauri::generate_context!("tauri.conf.json", test = true))
@@ -549,4 +560,353 @@ fn the_loopback_fallback_signs_in_and_tells_the_window() {
     let snap = r.call("snapshot", json!({})).unwrap();
     assert_eq!(snap["active"], finished["account"]["key"]);
     assert!(snap["signIn"].is_null(), "the waiting state ended");
+}
+
+impl Rig {
+    /// The first event of `kind` the window heard (waits up to 5 s).
+    fn event(&self, kind: &str) -> Value {
+        let tag = format!("\"type\":\"{kind}\"");
+        let found = (0..100).find_map(|_| {
+            let hit = self
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e.contains(&tag))
+                .cloned();
+            if hit.is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            hit
+        });
+        serde_json::from_str(&found.unwrap_or_else(|| panic!("no {kind} event"))).unwrap()
+    }
+
+    /// Posts to the hosted page (no redirects followed): status and the
+    /// redirect target or the page.
+    fn page(&self, form: &[(&str, &str)]) -> (u16, String) {
+        self.rt.block_on(async {
+            let res = latchkey_core::http_client_builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(format!("{}/hosted/sign-in", self.emu.frontend_api_url()))
+                .form(form)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let loc = res
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            let body = res.text().await.unwrap();
+            (status, loc.unwrap_or(body))
+        })
+    }
+
+    /// Delivers a deep link the way the OS does.
+    fn deliver(&self, url: &str) {
+        latchkey_app::handle_urls(self.app.handle(), vec![url.to_owned()]);
+    }
+}
+
+#[test]
+fn step_up_in_the_browser_then_the_revoke_is_retried() {
+    let r = rig_with(Duration::from_secs(60), |c| {
+        c.reverification_minutes = Some(10)
+    });
+    let ada = r.sign_in("ada@example.com", "analytical-engine");
+    let devices = r.call("devices", json!({ "key": ada })).unwrap();
+    let phone = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["thisDevice"] == false)
+        .unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    r.emu.advance_clock(Duration::from_secs(11 * 60));
+    let refused = r
+        .call("revoke_session", json!({ "key": ada, "sessionId": phone }))
+        .unwrap();
+    assert_eq!(refused["outcome"], "reverification_required");
+
+    let started = r
+        .call(
+            "verify_again",
+            json!({ "key": ada, "then": { "kind": "revoke", "sessionId": phone } }),
+        )
+        .unwrap();
+    assert_eq!(started["reverify"]["kind"], "step_up");
+    assert_eq!(started["reverify"]["email"], "ada@example.com");
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert_eq!(
+        snap["signIn"]["reverify"]["kind"], "step_up",
+        "the window shows whom to verify"
+    );
+    let url = started["url"].as_str().unwrap();
+    let attempt = url.split("attempt=").nth(1).unwrap();
+    let callback =
+        r.rt.block_on(r.hosted_sign_in(attempt, "ada@example.com", "analytical-engine"));
+    r.deliver(&callback);
+    let done = r.event("reverified");
+    assert_eq!(done["kind"], "step_up");
+    assert_eq!(done["account"]["name"], "Ada Lovelace");
+    assert_eq!(done["retried"]["revoked"][0]["sessionId"], phone.as_str());
+    assert_eq!(done["retried"]["revoked"][0]["outcome"], "revoked");
+    assert_eq!(r.emu.session_status(&phone).as_deref(), Some("revoked"));
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert!(snap["signIn"].is_null(), "the waiting state ended");
+    assert_eq!(snap["active"], done["account"]["key"]);
+    assert_ne!(snap["active"], ada, "the new session replaced the old one");
+    assert_eq!(snap["accounts"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r.emu
+            .session_status(ada["sessionId"].as_str().unwrap())
+            .as_deref(),
+        Some("removed")
+    );
+}
+
+#[test]
+fn a_pending_session_gets_no_token_until_an_organization_is_chosen() {
+    let r = rig_with(Duration::from_secs(60), |c| {
+        c.session_tasks = vec!["choose-organization".parse().unwrap()];
+    });
+    let ada = r.sign_in("ada@example.com", "analytical-engine");
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert_eq!(snap["accounts"][0]["status"], "pending");
+    assert_eq!(snap["accounts"][0]["tasks"], json!(["choose_organization"]));
+    let e = r
+        .call("copy_token", json!({ "key": ada, "confirmed": true }))
+        .unwrap_err();
+    assert_eq!(e["kind"], "session_pending");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("choose an organization"),
+        "{e}"
+    );
+    let orgs = r.call("organizations", json!({ "key": ada })).unwrap();
+    assert!(orgs["active"].is_null());
+    let org = orgs["memberships"][0]["id"].clone();
+    r.call("switch_org", json!({ "key": ada, "orgId": org }))
+        .unwrap();
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert_eq!(snap["accounts"][0]["status"], "active");
+    assert_eq!(snap["accounts"][0]["tasks"], json!([]));
+    assert_eq!(snap["accounts"][0]["activeOrgId"], org);
+    r.call("copy_token", json!({ "key": ada, "confirmed": true }))
+        .unwrap();
+}
+
+#[test]
+fn a_task_done_in_the_browser_replaces_the_pending_session() {
+    let r = rig_with(Duration::from_secs(60), |c| {
+        c.session_tasks = vec!["grace@example.com=setup-mfa".parse().unwrap()];
+    });
+    r.sign_in("ada@example.com", "analytical-engine");
+    // Grace arrives by a handoff link: the ticket does not do the task.
+    let ticket = r.rt.block_on(async {
+        let v: Value = latchkey_core::http_client_builder()
+            .build()
+            .unwrap()
+            .post(format!("{}/v1/sign_in_tokens", r.emu.backend_api_url()))
+            .bearer_auth(r.emu.secret_key())
+            .json(&json!({ "user_id": r.emu.user_id("grace@example.com").unwrap() }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    });
+    let lk = r.app.state::<Latchkey>();
+    r.rt.block_on(lk.handle_deep_link(&format!("dev.latchkey.desktop://handoff?ticket={ticket}")))
+        .unwrap();
+    let added = r.call("confirm_handoff", json!({})).unwrap();
+    let grace = added["account"]["key"].clone();
+    assert_eq!(added["account"]["tasks"], json!(["setup_mfa"]));
+    // Nothing to finish here for an account that is not pending.
+    let snap = r.call("snapshot", json!({})).unwrap();
+    let ada = snap["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "Ada Lovelace")
+        .unwrap()["key"]
+        .clone();
+    assert_eq!(
+        r.call("finish_in_browser", json!({ "key": ada }))
+            .unwrap_err()["kind"],
+        "bad_input"
+    );
+
+    let started = r
+        .call("finish_in_browser", json!({ "key": grace }))
+        .unwrap();
+    assert_eq!(started["reverify"]["kind"], "finish_sign_in");
+    let attempt = started["url"]
+        .as_str()
+        .unwrap()
+        .split("attempt=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let uid = r.emu.user_id("grace@example.com").unwrap();
+    let (status, page) = r.page(&[("attempt", &attempt), ("user_id", &uid)]);
+    assert_eq!(status, 200);
+    assert!(page.contains("Set up two-step verification"));
+    let (status, callback) = r.page(&[
+        ("attempt", &attempt),
+        ("step", "setup-mfa"),
+        ("code", "424242"),
+    ]);
+    assert_eq!(status, 303);
+    r.deliver(&callback);
+    let done = r.event("reverified");
+    assert_eq!(done["kind"], "finish_sign_in");
+    assert_eq!(done["account"]["status"], "active");
+    assert!(done["retried"].is_null());
+    let snap = r.call("snapshot", json!({})).unwrap();
+    let names: Vec<&str> = snap["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        !snap["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["key"] == grace)
+    );
+}
+
+#[test]
+fn an_oauth_sign_in_stopped_by_a_second_factor_continues_in_the_browser() {
+    let r = rig_with(Duration::from_secs(60), |c| {
+        c.mfa_users = vec!["ada@example.com".into()]
+    });
+    let started = r
+        .call(
+            "start_sign_in",
+            json!({ "instanceId": r.instance_id(), "strategy": "oauth_google" }),
+        )
+        .unwrap();
+    let url = started["url"].as_str().unwrap().to_owned();
+    let callback = r.rt.block_on(async {
+        let path = url.strip_prefix(r.emu.frontend_api_url()).unwrap();
+        let (route, q) = path.split_once('?').unwrap();
+        let sign_in = q.split("sign_in_id=").nth(1).unwrap();
+        let res = latchkey_core::http_client_builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}{route}", r.emu.frontend_api_url()))
+            .form(&[
+                ("sign_in_id", sign_in),
+                ("user_id", &r.emu.user_id("ada@example.com").unwrap()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        res.headers()["location"].to_str().unwrap().to_owned()
+    });
+    r.deliver(&callback);
+    let cont = r.event("sign_in_continues");
+    let notice = cont["signIn"]["notice"].as_str().unwrap();
+    assert!(
+        notice.contains("Google sign-in asks for your second factor"),
+        "{notice}"
+    );
+    assert!(notice.contains("ada@example.com"), "{notice}");
+    assert!(
+        cont["signIn"]["strategy"].is_null(),
+        "hosted auth took over"
+    );
+    let hosted = r.opened.lock().unwrap().last().cloned().unwrap();
+    assert!(hosted.contains("/hosted/sign-in?attempt="), "{hosted}");
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert_eq!(snap["signIn"]["notice"], cont["signIn"]["notice"]);
+    assert!(snap["accounts"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn command_line_requests_start_a_sign_in_or_a_verification() {
+    use latchkey_app::settings::Request;
+    let r = rig(Duration::from_secs(60));
+    // `latchkey sign-in` on an instance the CLI sends to the app.
+    latchkey_app::handle_requests(
+        r.app.handle(),
+        vec![Request::SignIn {
+            instance: "local".into(),
+        }],
+    );
+    r.event("changed");
+    let url = (0..100)
+        .find_map(|_| {
+            let u = r.opened.lock().unwrap().last().cloned();
+            if u.is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            u
+        })
+        .expect("the browser was opened");
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert_eq!(
+        snap["signIn"]["url"],
+        url.as_str(),
+        "the window shows the wait"
+    );
+    let attempt = url.split("attempt=").nth(1).unwrap().to_owned();
+    let callback =
+        r.rt.block_on(r.hosted_sign_in(&attempt, "grace@example.com", "cobol-1959"));
+    r.deliver(&callback);
+    let finished = r.event("sign_in_finished");
+    assert_eq!(finished["account"]["name"], "Grace Hopper");
+
+    // A step-up the CLI asks for: the window waits to verify that account.
+    let grace = finished["account"]["key"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    r.events.lock().unwrap().clear();
+    latchkey_app::handle_requests(
+        r.app.handle(),
+        vec![Request::Verify {
+            session_id: grace.clone(),
+        }],
+    );
+    r.event("changed");
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert_eq!(snap["signIn"]["reverify"]["kind"], "step_up");
+    assert_eq!(
+        snap["signIn"]["reverify"]["key"]["sessionId"],
+        grace.as_str()
+    );
+    r.call("cancel_sign_in", json!({})).unwrap();
+
+    // An instance that is not configured: the window says so.
+    r.events.lock().unwrap().clear();
+    latchkey_app::handle_requests(
+        r.app.handle(),
+        vec![Request::SignIn {
+            instance: "clerk.nowhere.example".into(),
+        }],
+    );
+    let failed = r.event("sign_in_finished");
+    assert_eq!(failed["error"]["kind"], "bad_input");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not configured")
+    );
 }

@@ -6,7 +6,10 @@
 // read from each response), and drives it through sign-in with a ticket,
 // tokens, a second account, switching, listing and revoking another device,
 // and sign-out. Every step is asserted, some against the emulator's own
-// request log.
+// request log. Then the behaviours real instances have, each on an emulator
+// started with its flag: a single-session instance, a pending session
+// (session tasks) finished by choosing an organization, and a
+// reverification error.
 //
 // EMULATOR_BIN: the clerk-emulator binary built with `test-controls`.
 
@@ -27,62 +30,66 @@ globalThis.window = globalThis;
 globalThis.navigator = { onLine: true };
 
 let emu; // { frontend_api_url, backend_api_url, publishable_key, secret_key }
-let child;
+const children = [];
 
-before(async () => {
-  child = spawn(bin, ['--port', '0', '--seed', 'demo', '--json', '--no-rate-limits'], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts an emulator with `args` on a free port; its JSON line. */
+async function startEmulator(args = []) {
+  const child = spawn(bin, ['--port', '0', '--seed', 'demo', '--json', '--no-rate-limits', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
   const lines = createInterface({ input: child.stdout });
-  emu = await new Promise((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('emulator did not print its JSON line within 30 s')), 30_000);
     child.once('exit', (code) => reject(new Error(`emulator exited early (${code})`)));
     lines.once('line', (l) => { clearTimeout(t); resolve(JSON.parse(l)); });
   });
+}
+
+before(async () => {
+  emu = await startEmulator();
 });
 
 after(() => {
-  child?.kill('SIGTERM');
+  for (const c of children) c.kill('SIGTERM');
   // clerk-js keeps timers alive; end the process once the tests are done.
   setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref?.();
   setImmediate(() => process.exit(process.exitCode ?? 0));
 });
 
-const admin = { authorization: () => ({ authorization: `Bearer ${emu.secret_key}` }) };
-
-async function bapi(method, p, body) {
-  const res = await fetch(`${emu.backend_api_url}${p}`, {
+async function bapi(method, p, body, on = emu) {
+  const res = await fetch(`${on.backend_api_url}${p}`, {
     method,
-    headers: { ...admin.authorization(), 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${on.secret_key}`, 'content-type': 'application/json' },
     body: body ? JSON.stringify(body) : undefined,
   });
   assert.equal(res.status, 200, `${method} ${p}: ${res.status}`);
   return res.json();
 }
 
-async function userId(email) {
-  const users = await bapi('GET', `/v1/users?email_address=${encodeURIComponent(email)}`);
+async function userId(email, on = emu) {
+  const users = await bapi('GET', `/v1/users?email_address=${encodeURIComponent(email)}`, undefined, on);
   assert.equal(users.length, 1);
   return users[0].id;
 }
 
-async function ticketFor(email) {
-  const t = await bapi('POST', '/v1/sign_in_tokens', { user_id: await userId(email), expires_in_seconds: 300 });
+async function ticketFor(email, on = emu) {
+  const t = await bapi('POST', '/v1/sign_in_tokens', { user_id: await userId(email, on), expires_in_seconds: 300 }, on);
   return t.token;
 }
 
 async function emulatorLog() {
-  const res = await fetch(`${emu.frontend_api_url}/__emulator/requests`, { headers: admin.authorization() });
+  const res = await fetch(`${emu.frontend_api_url}/__emulator/requests`, { headers: { authorization: `Bearer ${emu.secret_key}` } });
   assert.equal(res.status, 200, 'the emulator binary must be built with --features test-controls');
   return res.json();
 }
 
 // One "device": a fresh evaluation of the bundle (its state is module-global).
-async function newDevice(credential = '') {
+async function newDevice(credential = '', on = emu) {
   const dist = path.dirname(require.resolve('@clerk/clerk-js'));
   for (const k of Object.keys(require.cache)) if (k.startsWith(dist)) delete require.cache[k];
   const { Clerk } = require(path.join(dist, 'clerk.native.js'));
-  const clerk = new Clerk(emu.publishable_key);
+  const clerk = new Clerk(on.publishable_key);
   const device = { clerk, credential };
-  const base = new URL(emu.frontend_api_url);
+  const base = new URL(on.frontend_api_url);
   clerk.__internal_onBeforeRequest((req) => {
     // clerk-js builds https://<host>/v1/…; the emulator is plain http on loopback.
     req.url.protocol = base.protocol;
@@ -104,8 +111,8 @@ function claims(jwt) {
   return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
 }
 
-async function signInWithTicket(clerk, email) {
-  const si = await clerk.client.signIn.create({ strategy: 'ticket', ticket: await ticketFor(email) });
+async function signInWithTicket(clerk, email, on = emu) {
+  const si = await clerk.client.signIn.create({ strategy: 'ticket', ticket: await ticketFor(email, on) });
   assert.equal(si.status, 'complete');
   assert.match(si.createdSessionId, /^sess_/);
   await clerk.setActive({ session: si.createdSessionId });
@@ -200,4 +207,66 @@ test('a restored client keeps its session (two concurrent loads with one credent
   assert.equal(second.clerk.session?.id, sid);
   const c = claims(await second.clerk.session.getToken({ skipCache: true }));
   assert.equal(c.sid, sid);
+});
+
+test('on a single-session instance clerk-js signs in one account per client', { timeout: 60_000 }, async () => {
+  const single = await startEmulator(['--single-session']);
+  const { clerk } = await newDevice('', single);
+  assert.equal(clerk.__internal_environment.authConfig.singleSessionMode, true);
+  const ada = await signInWithTicket(clerk, 'ada@example.com', single);
+  await assert.rejects(
+    clerk.client.signIn.create({ strategy: 'ticket', ticket: await ticketFor('grace@example.com', single) }),
+    (e) => e.errors?.[0]?.code === 'session_exists',
+    'a second account on the same client is session_exists',
+  );
+  assert.deepEqual(clerk.client.signedInSessions.map((s) => s.id), [ada]);
+  // A second client (what Latchkey gives each further account) signs in.
+  const other = await newDevice('', single);
+  const grace = await signInWithTicket(other.clerk, 'grace@example.com', single);
+  assert.equal(claims(await other.clerk.session.getToken({ skipCache: true })).sid, grace);
+  assert.equal(claims(await clerk.session.getToken({ skipCache: true })).sid, ada);
+});
+
+test('clerk-js meets a pending session and finishes it by choosing an organization', { timeout: 60_000 }, async () => {
+  const pending = await startEmulator(['--session-task', 'choose-organization']);
+  const { clerk } = await newDevice('', pending);
+  const si = await clerk.client.signIn.create({ strategy: 'ticket', ticket: await ticketFor('ada@example.com', pending) });
+  assert.equal(si.status, 'complete');
+  await clerk.setActive({ session: si.createdSessionId, navigate: async () => {} });
+  assert.equal(clerk.session.status, 'pending');
+  assert.equal(clerk.session.currentTask?.key, 'choose-organization');
+  assert.deepEqual(clerk.client.signedInSessions.map((s) => s.id), [si.createdSessionId], 'pending counts as signed in');
+  assert.equal(claims(await clerk.session.getToken({ skipCache: true })).sts, 'pending');
+  await clerk.setActive({ session: si.createdSessionId, organization: 'analytical-engines', navigate: async () => {} });
+  assert.equal(clerk.session.status, 'active');
+  assert.equal(clerk.session.currentTask, undefined);
+  assert.match(clerk.session.lastActiveOrganizationId ?? '', /^org_/);
+  const c = claims(await clerk.session.getToken({ skipCache: true }));
+  assert.equal(c.sts, 'active');
+  assert.equal(c.o?.slg, 'analytical-engines');
+});
+
+test('clerk-js meets a reverification error as Clerk sends it', { timeout: 60_000 }, async () => {
+  const strict = await startEmulator(['--reverification-minutes', '1']);
+  const { clerk } = await newDevice('', strict);
+  assert.equal(clerk.__internal_environment.authConfig.reverification, true);
+  const ada = await signInWithTicket(clerk, 'ada@example.com', strict);
+  const res = await fetch(`${strict.frontend_api_url}/__emulator/clock`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${strict.secret_key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ms: 2 * 60_000 + 5_000 }),
+  });
+  assert.equal(res.status, 200);
+  const other = (await clerk.user.getSessions()).find((s) => s.id !== ada);
+  assert.ok(other, 'another device to revoke');
+  await assert.rejects(other.revoke(), (e) => {
+    assert.equal(e.status, 403);
+    assert.equal(e.errors?.[0]?.code, 'session_reverification_required');
+    return true;
+  });
+  // clerk-js reads the factor age from the session as Clerk sends it.
+  await clerk.session.reload?.();
+  assert.equal(clerk.session.checkAuthorization({ reverification: { level: 'first_factor', afterMinutes: 1 } }), false);
+  assert.equal(clerk.session.checkAuthorization({ reverification: { level: 'first_factor', afterMinutes: 10 } }), true);
+  assert.equal((await bapi('GET', `/v1/sessions/${other.id}`, undefined, strict)).status, 'active');
 });

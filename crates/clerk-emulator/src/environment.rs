@@ -16,20 +16,36 @@ use crate::state::Inner;
 use crate::store::Db;
 
 fn attribute(enabled: bool, required: bool, first: &[&str]) -> Value {
+    second_factor_attribute(enabled, required, first, &[])
+}
+
+fn second_factor_attribute(
+    enabled: bool,
+    required: bool,
+    first: &[&str],
+    second: &[&str],
+) -> Value {
     json!({
         "enabled": enabled,
         "required": required,
         "used_for_first_factor": !first.is_empty(),
         "first_factors": first,
-        "used_for_second_factor": false,
-        "second_factors": [],
-        "verifications": if enabled && !first.is_empty() { json!(["email_code"]) } else { json!([]) },
+        "used_for_second_factor": !second.is_empty(),
+        "second_factors": second,
+        "verifications": if enabled { json!(first) } else { json!([]) },
         "verify_at_sign_up": enabled && !first.is_empty(),
         "immutable": false,
     })
 }
 
 pub(crate) fn environment(state: &Inner, db: &Db) -> Value {
+    // TOTP is on when some user has it, or sessions are held to set it up.
+    let mfa = db.users.values().any(|u| u.mfa)
+        || state
+            .settings
+            .session_tasks
+            .iter()
+            .any(|r| r.task == crate::SessionTask::SetupMfa);
     let base = &state.base_url;
     let mut social = serde_json::Map::new();
     for (key, name) in PROVIDERS {
@@ -141,8 +157,12 @@ pub(crate) fn environment(state: &Inner, db: &Db) -> Value {
                 "web3_wallet": attribute(false, false, &[]),
                 "first_name": attribute(true, false, &[]),
                 "last_name": attribute(true, false, &[]),
-                "password": attribute(true, false, &[]),
-                "authenticator_app": attribute(false, false, &[]),
+                "password": attribute(true, false, &["password"]),
+                "authenticator_app": if mfa {
+                    second_factor_attribute(true, false, &[], &["totp"])
+                } else {
+                    attribute(false, false, &[])
+                },
                 "ticket": attribute(true, false, &[]),
                 "backup_code": attribute(false, false, &[]),
                 "passkey": attribute(false, false, &[]),

@@ -13,6 +13,23 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Never open a browser or wait for a person (scripts): a step that
+    /// needs one fails with its own exit code.
+    #[arg(long, global = true)]
+    pub no_input: bool,
+}
+
+/// How a browser step (a sign-in, verifying again) reaches this process.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RouteArgs {
+    /// Receive the browser's answer on a one-time loopback address (the
+    /// default for the local demo instance; a real instance may refuse it).
+    #[arg(long, conflicts_with = "via_app")]
+    pub loopback: bool,
+    /// Let the desktop app do the browser part (the default for a real
+    /// Clerk instance) and wait for it.
+    #[arg(long)]
+    pub via_app: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -66,6 +83,8 @@ pub enum Command {
         session_id: String,
         #[command(flatten)]
         select: Select,
+        #[command(flatten)]
+        route: RouteArgs,
     },
     /// Sign out: this account here (default), all accounts here, every other
     /// device, or everywhere.
@@ -84,8 +103,11 @@ pub enum Command {
         /// With --everywhere: sign out here even if some revokes failed.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        route: RouteArgs,
     },
-    /// Sign in through the browser (loopback callback).
+    /// Sign in through the browser: back on a loopback address for the
+    /// local demo instance, through the desktop app for a real one.
     SignIn {
         #[command(flatten)]
         select: Select,
@@ -95,6 +117,17 @@ pub enum Command {
         /// How long to wait for the browser, in seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        #[command(flatten)]
+        route: RouteArgs,
+    },
+    /// Check an instance and this machine: reachable, API version, native
+    /// API, single- or multi-session, sign-in methods, the app's link
+    /// scheme, the keychain. Each line: ok / problem / what to do.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        select: Select,
     },
     /// Verify a Clerk session token (argument, or `-` for stdin) and print its claims.
     Verify {

@@ -20,6 +20,9 @@ pub mod code {
     pub const SESSION_GONE: u8 = 5;
     /// `verify`: the token is not valid.
     pub const INVALID_TOKEN: u8 = 6;
+    /// The instance wants a recent verification (step-up) and this run
+    /// cannot ask for it (`--no-input`, or no terminal).
+    pub const VERIFY: u8 = 7;
     /// Anything else.
     pub const FAILED: u8 = 8;
 }
@@ -60,6 +63,12 @@ impl From<Error> for Fail {
                 Some("sign in again with `latchkey sign-in`"),
             ),
             ErrorKind::InvalidToken => (code::INVALID_TOKEN, None),
+            // Signed in, but not finished: no token yet (the message says
+            // which task).
+            ErrorKind::SessionPending => (
+                code::NOT_SIGNED_IN,
+                Some("finish signing in in the Latchkey app, then try again"),
+            ),
             ErrorKind::Config | ErrorKind::Callback => (code::BAD_INPUT, None),
             ErrorKind::StorageLocked => (
                 code::FAILED,

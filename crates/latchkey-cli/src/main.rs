@@ -29,7 +29,7 @@ use latchkey_host::{Host, OpenOptions, Settings};
 
 use crate::args::{Cli, Command};
 use crate::commands::accounts::SignOutScope;
-use crate::commands::{accounts, devices, sign_in, status, token};
+use crate::commands::{accounts, devices, doctor, sign_in, status, token};
 use crate::fail::{Out, code};
 
 /// The open engine for one command (and the demo instance, if this process
@@ -43,7 +43,7 @@ impl Deref for Ctx {
     }
 }
 
-async fn open() -> Out<Ctx> {
+pub(crate) async fn open() -> Out<Ctx> {
     // The same data dir and keychain service as the app. A publishable key
     // in the environment is the app's start-up option; the CLI sees the
     // instances the app (or `add-instance`) saved.
@@ -70,8 +70,11 @@ async fn open() -> Out<Ctx> {
 }
 
 async fn run(cli: Cli) -> Out<u8> {
+    if let Command::Doctor { json, select } = &cli.command {
+        return doctor::doctor(*json, select).await;
+    }
     let ctx = open().await?;
-    let result = command(&ctx, cli.command).await;
+    let result = command(&ctx, cli.command, cli.no_input).await;
     // Save a rotated credential before exiting, whatever happened.
     if let Err(e) = ctx.engine.flush().await {
         eprintln!("warning: {e}");
@@ -79,7 +82,7 @@ async fn run(cli: Cli) -> Out<u8> {
     result
 }
 
-async fn command(ctx: &Ctx, command: Command) -> Out<u8> {
+async fn command(ctx: &Ctx, command: Command, no_input: bool) -> Out<u8> {
     match command {
         Command::Status { json, .. } => status::status(ctx, json).await,
         Command::Sessions { json, select } => status::sessions(ctx, json, &select).await,
@@ -105,7 +108,11 @@ async fn command(ctx: &Ctx, command: Command) -> Out<u8> {
             token::verify(ctx, jwt, &select, opts).await
         }
         Command::Devices { json, select } => devices::devices(ctx, json, &select).await,
-        Command::Revoke { session_id, select } => devices::revoke(ctx, &session_id, &select).await,
+        Command::Revoke {
+            session_id,
+            select,
+            route,
+        } => devices::revoke(ctx, &session_id, &select, &route, no_input).await,
         Command::Switch { account } => accounts::switch(ctx, account).await,
         Command::SignOut {
             select,
@@ -113,6 +120,7 @@ async fn command(ctx: &Ctx, command: Command) -> Out<u8> {
             all_devices,
             everywhere,
             force,
+            route,
         } => {
             let scope = SignOutScope {
                 all_accounts,
@@ -120,13 +128,24 @@ async fn command(ctx: &Ctx, command: Command) -> Out<u8> {
                 everywhere,
                 force,
             };
-            accounts::sign_out(ctx, &select, scope).await
+            accounts::sign_out(ctx, &select, scope, &route, no_input).await
         }
         Command::SignIn {
             select,
             provider,
             timeout,
-        } => sign_in::sign_in(ctx, &select, provider.as_deref(), timeout).await,
+            route,
+        } => {
+            if no_input {
+                return Err(fail::Fail::new(
+                    code::VERIFY,
+                    "signing in needs a browser and a person; --no-input forbids both",
+                ));
+            }
+            sign_in::sign_in(ctx, &select, provider.as_deref(), timeout, &route).await
+        }
+        // Handled in run (it must work when the engine cannot open).
+        Command::Doctor { .. } => Ok(code::OK),
         Command::AddInstance { publishable_key } => {
             accounts::add_instance(ctx, &publishable_key).await
         }

@@ -13,6 +13,8 @@ pub fn account_json(a: &Account) -> Value {
         "email": a.email,
         "active": a.active,
         "status": a.status,
+        // Clerk's task keys (`choose-organization`, …) while `pending`.
+        "tasks": a.tasks,
         "active_organization_id": a.active_organization,
     })
 }

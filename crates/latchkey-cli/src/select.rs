@@ -42,6 +42,16 @@ pub async fn instance_for(ctx: &Ctx, sel: &Select) -> Out<Instance> {
     }
 }
 
+/// The instance an account belongs to.
+pub async fn instance_of(ctx: &Ctx, a: &Account) -> Out<Instance> {
+    ctx.engine
+        .instances()
+        .await
+        .into_iter()
+        .find(|i| i.id() == a.account.instance_id)
+        .ok_or_else(|| Fail::new(code::FAILED, "the account's instance is not configured"))
+}
+
 /// The account named by --account / $LATCHKEY_ACCOUNT, else the active one.
 pub async fn account_for(ctx: &Ctx, sel: &Select) -> Out<Account> {
     let accounts = ctx.engine.accounts().await;

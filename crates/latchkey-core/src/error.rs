@@ -40,6 +40,9 @@ pub enum ErrorKind {
     Unauthenticated,
     /// The action needs a recent sign-in (403 `session_reverification_required`).
     ReverificationRequired,
+    /// The session is signed in but has tasks to finish (`pending`): no
+    /// token is handed out for it until they are done.
+    SessionPending,
     /// Clerk refused the request: its error code and the parameter it names.
     InvalidRequest {
         /// Clerk's error code (`form_param_missing`, …).
@@ -121,6 +124,7 @@ impl Error {
             ErrorKind::SessionGone => "session_gone",
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::ReverificationRequired => "reverification_required",
+            ErrorKind::SessionPending => "session_pending",
             ErrorKind::InvalidRequest { .. } => "invalid_request",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Config => "config",

@@ -114,10 +114,49 @@ pub enum Outcome {
         /// This client after the sign-in.
         client: Box<Client>,
     },
+    /// An account was signed in again for the same user and its session
+    /// replaced (the engine's re-sign-in; never produced by the flows
+    /// alone).
+    Reverified(Box<crate::engine::Reverified>),
+    /// Clerk wants more than this flow can give (a second factor, trust
+    /// in a new device): the attempt is over; continue with hosted auth,
+    /// which handles every factor.
+    ContinueInBrowser(MoreVerification),
     /// This callback was already handled (or is being handled): nothing done.
     Duplicate,
     /// A web page handed over an account; ask the user before redeeming.
     HandoffPending,
+}
+
+/// A direct sign-in (OAuth, a ticket) that stopped short of a session:
+/// what Clerk asked for, and who was signing in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoreVerification {
+    /// Clerk's sign-in status (`needs_second_factor`, `needs_client_trust`,
+    /// …), reduced to `[a-z_]`.
+    pub status: String,
+    /// The identifier the sign-in was for, when Clerk said.
+    pub identifier: Option<String>,
+}
+
+impl MoreVerification {
+    /// From a sign-in whose status starts with `needs_`.
+    fn of(si: &crate::models::SignIn) -> Option<Self> {
+        si.status.starts_with("needs_").then(|| Self {
+            status: sanitize(&si.status),
+            identifier: si.identifier.clone(),
+        })
+    }
+
+    /// What Clerk asked for, in words.
+    pub fn in_words(&self) -> &'static str {
+        match self.status.as_str() {
+            "needs_second_factor" => "asks for your second factor",
+            "needs_client_trust" => "asks to confirm this new device",
+            "needs_new_password" => "asks for a new password",
+            _ => "needs another step",
+        }
+    }
 }
 
 /// What confirming a handoff did.
@@ -136,6 +175,8 @@ pub enum HandoffResult {
         /// That user's session here.
         session: SessionId,
     },
+    /// Clerk wants more than the link gives: continue with hosted auth.
+    ContinueInBrowser(MoreVerification),
 }
 
 /// Sign-in attempts for one instance's client.
@@ -437,6 +478,9 @@ impl SignInFlows {
                     // No account yet for this external identity: sign up.
                     let su = self.fapi.transfer_to_sign_up().await?;
                     su.created_session_id.ok_or_else(|| sign_in_error("the new account needs more information; finish signing up in the browser"))?
+                } else if let Some(more) = MoreVerification::of(&si) {
+                    // The attempt is over here; hosted auth takes it on.
+                    return Ok(Outcome::ContinueInBrowser(more));
                 } else {
                     return Err(sign_in_error(format!(
                         "the sign-in is not complete (status {})",
@@ -588,10 +632,13 @@ impl SignInFlows {
                 }
                 Ok(HandoffResult::Added { session, user })
             }
-            Ok(si) => Err(sign_in_error(format!(
-                "the link needs more verification (status {})",
-                sanitize(&si.status)
-            ))),
+            Ok(si) => match MoreVerification::of(&si) {
+                Some(more) => Ok(HandoffResult::ContinueInBrowser(more)),
+                None => Err(sign_in_error(format!(
+                    "the link did not sign in (status {})",
+                    sanitize(&si.status)
+                ))),
+            },
             Err(e) => match e.kind() {
                 ErrorKind::InvalidRequest {
                     code,

@@ -34,7 +34,9 @@ mod types;
 
 pub use error::{Error, ErrorKind, Result};
 pub use fapi::{API_VERSION, Envelope, Fapi, http_client_builder, parse_retry_after, user_agent};
-pub use flows::{ATTEMPT_TTL, FlowKind, HandoffResult, Outcome, Redirect, SignInFlows, Started};
+pub use flows::{
+    ATTEMPT_TTL, FlowKind, HandoffResult, MoreVerification, Outcome, Redirect, SignInFlows, Started,
+};
 pub use instance::{Instance, InstanceKind};
 pub use jwt::{
     Claims, EXP_LEEWAY_SECS, JWKS_REFETCH_INTERVAL, LEEWAY_SECS, MAX_TOKEN_BYTES, OrgClaim,

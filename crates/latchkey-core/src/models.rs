@@ -120,6 +120,47 @@ impl SessionStatus {
     }
 }
 
+/// A session task: Clerk holds a new session as `pending` until it is done
+/// (the token says `sts: pending`). Keys Latchkey does not know are kept as
+/// [`SessionTask::Unknown`] and finished in the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionTask {
+    /// Choose an organization (the instance requires one to be active).
+    ChooseOrganization,
+    /// Set a new password.
+    ResetPassword,
+    /// Set up a second factor.
+    SetupMfa,
+    /// A task this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl SessionTask {
+    /// What the user has to do, in words ("choose an organization").
+    pub fn in_words(self) -> &'static str {
+        match self {
+            Self::ChooseOrganization => "choose an organization",
+            Self::ResetPassword => "set a new password",
+            Self::SetupMfa => "set up two-step verification",
+            Self::Unknown => "a step this version of Latchkey does not know",
+        }
+    }
+
+    /// Done in the app (choosing an organization), not in the browser.
+    pub fn done_in_app(self) -> bool {
+        self == Self::ChooseOrganization
+    }
+}
+
+/// `{"key": "choose-organization"}`, as a session lists its tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub struct TaskRef {
+    /// The task.
+    pub key: SessionTask,
+}
+
 /// `{"object":"token","jwt"}`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct TokenObject {
@@ -155,6 +196,9 @@ pub struct Session {
     /// Who is acting, when impersonated (`{sub, …}`).
     #[serde(default)]
     pub actor: Option<Value>,
+    /// The tasks a `pending` session waits for (`null` otherwise).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tasks: Vec<TaskRef>,
     /// Minutes since the first and second factor (`-1`: never).
     #[serde(default)]
     pub factor_verification_age: Option<Vec<i64>>,
@@ -387,6 +431,9 @@ pub struct AuthConfig {
     /// The Dashboard's Native API switch.
     #[serde(default)]
     pub native_settings: Option<NativeSettings>,
+    /// Sensitive actions need a recent verification (step-up).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub reverification: bool,
 }
 
 /// Native applications settings.
@@ -417,6 +464,37 @@ pub struct UserSettings {
     /// never a reason to refuse the whole environment.
     #[serde(default, deserialize_with = "providers")]
     pub social: std::collections::BTreeMap<String, SocialProvider>,
+    /// Identifiers and factors (`email_address`, `password`, …), the ones
+    /// that parse.
+    #[serde(default, deserialize_with = "attributes")]
+    pub attributes: std::collections::BTreeMap<String, Attribute>,
+}
+
+/// One user attribute: an identifier or a factor.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Attribute {
+    /// Switched on.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub enabled: bool,
+    /// Usable to sign in with.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub used_for_first_factor: bool,
+    /// Usable as a second factor.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub used_for_second_factor: bool,
+}
+
+/// The entries of an attributes object that parse as attributes.
+fn attributes<'de, D>(d: D) -> Result<std::collections::BTreeMap<String, Attribute>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw: Option<std::collections::BTreeMap<String, Value>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+        .collect())
 }
 
 /// A social sign-in provider.
@@ -439,6 +517,26 @@ impl Environment {
     /// The application's name, if Clerk sent one.
     pub fn application_name(&self) -> Option<&str> {
         Some(self.display_config.application_name.trim()).filter(|n| !n.is_empty())
+    }
+
+    /// Attributes that are on and sign a user in (first factor), and those
+    /// usable as a second factor.
+    pub fn factors(&self) -> (Vec<&str>, Vec<&str>) {
+        let attrs = self.user_settings.as_ref().map(|u| &u.attributes);
+        let pick = |f: fn(&Attribute) -> bool| -> Vec<&str> {
+            attrs
+                .map(|a| {
+                    a.iter()
+                        .filter(|(_, v)| v.enabled && f(v))
+                        .map(|(k, _)| k.as_str())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        (
+            pick(|a| a.used_for_first_factor),
+            pick(|a| a.used_for_second_factor),
+        )
     }
 
     /// Enabled OAuth strategies that can sign in (`oauth_google`, …).

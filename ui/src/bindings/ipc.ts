@@ -1,6 +1,6 @@
 // Generated from src-tauri by ts-rs (`make bindings`). Do not edit.
 
-export type ErrorKind = "network" | "timeout" | "rate_limited" | "server" | "session_gone" | "unauthenticated" | "reverification_required" | "invalid_request" | "protocol" | "config" | "callback" | "sign_in" | "invalid_token" | "forbidden" | "storage_locked" | "storage_unavailable" | "storage_failed" | "not_ready" | "browser" | "bad_input" | "internal";
+export type ErrorKind = "network" | "timeout" | "rate_limited" | "server" | "session_gone" | "unauthenticated" | "reverification_required" | "session_pending" | "invalid_request" | "protocol" | "config" | "callback" | "sign_in" | "invalid_token" | "forbidden" | "storage_locked" | "storage_unavailable" | "storage_failed" | "not_ready" | "browser" | "bad_input" | "internal";
 
 export type IpcError = { kind: ErrorKind, message: string, 
 /**
@@ -20,11 +20,17 @@ name: string, frontendApi: string, };
 
 export type SessionStatusView = "active" | "pending" | "ended" | "removed" | "revoked" | "expired" | "abandoned" | "replaced" | "unknown";
 
+export type SessionTaskView = "choose_organization" | "reset_password" | "setup_mfa" | "unknown";
+
 export type AccountView = { key: AccountKey, userId?: string | null, name: string, email?: string | null, initials: string, 
 /**
  * A `data:` URL fetched by Rust (size-capped), or none: show initials.
  */
-avatar?: string | null, active: boolean, status: SessionStatusView, signedIn: boolean, activeOrgId?: string | null, instanceName: string, instanceKind: InstanceKindView, 
+avatar?: string | null, active: boolean, status: SessionStatusView, 
+/**
+ * What a `pending` session has left to do (empty otherwise).
+ */
+tasks: Array<SessionTaskView>, signedIn: boolean, activeOrgId?: string | null, instanceName: string, instanceKind: InstanceKindView, 
 /**
  * Why the account's details could not be refreshed (an answer that did
  * not parse, say); it is kept meanwhile.
@@ -45,6 +51,10 @@ export type StatusView = { online: boolean, lastRefreshMs?: number | null, stora
  */
 clockSkewSecs: number, };
 
+export type ReverifyKind = "finish_sign_in" | "step_up";
+
+export type ReverifyView = { kind: ReverifyKind, key: AccountKey, name: string, email?: string | null, };
+
 export type SignInView = { instanceId: string, 
 /**
  * `oauth_google`, … or none for "Continue in browser".
@@ -53,7 +63,23 @@ strategy?: string | null,
 /**
  * The page the browser opened: no secret in it, safe to show and copy.
  */
-url: string, startedAtMs: number, expiresAtMs: number, browserOpened: boolean, };
+url: string, startedAtMs: number, expiresAtMs: number, browserOpened: boolean, 
+/**
+ * The callback comes to a one-time loopback address, not the app link.
+ */
+loopback: boolean, 
+/**
+ * Set when an account is signed in again (to finish a pending
+ * session, or to verify before an action).
+ */
+reverify?: ReverifyView | null, 
+/**
+ * Why this sign-in continues in the browser, when an earlier step
+ * stopped short (a second factor, trust in a new device).
+ */
+notice?: string | null, };
+
+export type GuardedView = { "kind": "revoke", sessionId: string, } | { "kind": "sign_out_other_devices" } | { "kind": "sign_out_everywhere", force: boolean, };
 
 export type HandoffView = { instanceId: string, instanceName: string, receivedAtMs: number, };
 
@@ -67,11 +93,21 @@ export type ProviderView = { strategy: string, name: string, };
 
 export type SignInOptions = { instance: InstanceView, providers: Array<ProviderView>, };
 
-export type HandoffDone = { account: AccountView, 
+export type HandoffDone = { 
+/**
+ * The account the link added (or that was there already); none when
+ * the sign-in continues in the browser.
+ */
+account?: AccountView | null, 
 /**
  * False: that user was already signed in here (nothing to undo).
  */
-added: boolean, };
+added: boolean, 
+/**
+ * The instance wanted more than the link gives: hosted sign-in
+ * started in the browser.
+ */
+continued?: SignInView | null, };
 
 export type OrgView = { id: string, name: string, slug?: string | null, 
 /**
@@ -124,7 +160,21 @@ done: boolean, revoked: number, failed: Array<RevokeView>, };
 
 export type SignedOutView = { signedOut: number, failed: Array<string>, };
 
-export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expiresAtMs: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, sessionId: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, };
+export type RetriedView = { 
+/**
+ * Per session (revoke, sign out other devices).
+ */
+revoked: Array<RevokeView>, 
+/**
+ * "Sign out everywhere".
+ */
+everywhere?: EverywhereView | null, 
+/**
+ * The retry failed as a whole.
+ */
+error?: IpcError | null, };
+
+export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expiresAtMs: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, sessionId: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, } | { "type": "reverified", kind: ReverifyKind, account?: AccountView | null, retried?: RetriedView | null, } | { "type": "sign_in_continues", signIn: SignInView, };
 
 export type Claims = Record<string, unknown>;
 
@@ -133,6 +183,8 @@ export type Commands = {
   snapshot: { args: {}; returns: Snapshot };
   sign_in_options: { args: { instanceId: string }; returns: SignInOptions };
   start_sign_in: { args: { instanceId: string; strategy?: string | null; loopback?: boolean | null }; returns: SignInView };
+  finish_in_browser: { args: { key: AccountKey }; returns: SignInView };
+  verify_again: { args: { key: AccountKey; then?: GuardedView | null }; returns: SignInView };
   reopen_sign_in: { args: {}; returns: boolean };
   copy_sign_in_link: { args: {}; returns: void };
   cancel_sign_in: { args: {}; returns: boolean };

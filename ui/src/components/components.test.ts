@@ -12,6 +12,7 @@ const Sidebar = (await import('./Sidebar.svelte')).default;
 const SignIn = (await import('./SignIn.svelte')).default;
 const DevicesView = (await import('./DevicesView.svelte')).default;
 const RelTime = (await import('./RelTime.svelte')).default;
+const PendingView = (await import('./PendingView.svelte')).default;
 
 beforeEach(() => {
   invoke.mockReset();
@@ -152,5 +153,103 @@ describe('DevicesView', () => {
     expect(invoke).not.toHaveBeenCalledWith('revoke_session', expect.anything());
     await fireEvent.click(screen.getByRole('button', { name: 'Sign out device' }));
     await waitFor(() => expect(invoke).toHaveBeenCalledWith('revoke_session', { key: store.snap!.accounts[0].key, sessionId: 's9' }));
+  });
+});
+
+describe('DevicesView when the instance wants a recent verification', () => {
+  it('offers "Verify again in your browser" and hands the refused action along', async () => {
+    store.snap = snapshot([account('Ada Lovelace', 's1', { active: true })]);
+    const devices = [
+      { sessionId: 's1', thisDevice: true, status: 'active', deviceType: 'Linux', isMobile: false, browserName: 'Latchkey', browserVersion: '0.1.0', ipAddress: null, city: null, country: null, lastActiveAtMs: Date.now(), impersonated: false },
+      { sessionId: 's9', thisDevice: false, status: 'active', deviceType: 'iPhone', isMobile: true, browserName: 'Safari', browserVersion: '18.1', ipAddress: null, city: null, country: null, lastActiveAtMs: Date.now(), impersonated: false },
+    ];
+    const waiting = { instanceId: 'ins_demo', strategy: null, url: 'http://127.0.0.1:1/hosted/sign-in?attempt=b', startedAtMs: Date.now(), expiresAtMs: Date.now() + 300_000, browserOpened: true, loopback: false, reverify: { kind: 'step_up', key: store.snap.accounts[0].key, name: 'Ada Lovelace', email: 'ada@example.com' }, notice: null };
+    invoke.mockImplementation(async (cmd: string) => {
+      if (cmd === 'devices') return devices;
+      if (cmd === 'revoke_session') return { sessionId: 's9', outcome: 'reverification_required', message: 'verify first' };
+      if (cmd === 'verify_again') return waiting;
+      return null;
+    });
+    render(DevicesView, { account: store.snap.accounts[0] });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Sign out Safari 18.1 on iPhone' }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Sign out device' }));
+    await fireEvent.click(await screen.findByRole('button', { name: 'Verify again in your browser' }));
+    await waitFor(() =>
+      expect(invoke).toHaveBeenCalledWith('verify_again', {
+        key: store.snap!.accounts[0].key,
+        then: { kind: 'revoke', sessionId: 's9' },
+      }),
+    );
+    expect(store.signIn?.reverify?.kind).toBe('step_up');
+  });
+});
+
+describe('SignIn while verifying an account again', () => {
+  it('says whom to sign in as, and why the browser took over', async () => {
+    store.snap = snapshot([account('Ada Lovelace', 's1', { active: true })]);
+    store.now = Date.now();
+    store.signIn = {
+      instanceId: 'ins_demo',
+      strategy: null,
+      url: 'http://127.0.0.1:1/hosted/sign-in?attempt=c',
+      startedAtMs: Date.now(),
+      expiresAtMs: Date.now() + 300_000,
+      browserOpened: true,
+      loopback: false,
+      reverify: { kind: 'step_up', key: store.snap.accounts[0].key, name: 'Ada Lovelace', email: 'ada@example.com' },
+      notice: 'Google sign-in asks for your second factor. Continue in your browser as ada@example.com: the page there handles every step.',
+    };
+    invoke.mockResolvedValue({ instance: store.snap.instances[0], providers: [] });
+    render(SignIn);
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toContain('Verify it is you');
+    expect(screen.getByText('Verify again in your browser')).toBeTruthy();
+    expect(screen.getByText('ada@example.com', { selector: 'strong' })).toBeTruthy();
+    expect(screen.getByRole('note').textContent).toContain('asks for your second factor');
+  });
+});
+
+describe('PendingView', () => {
+  it('names what is left and activates the chosen organization', async () => {
+    const ada = account('Ada Lovelace', 's1', { active: true, status: 'pending', tasks: ['choose_organization'] });
+    store.snap = snapshot([ada]);
+    invoke.mockImplementation(async (cmd: string) => {
+      if (cmd === 'organizations') {
+        return {
+          memberships: [
+            { id: 'org_1', name: 'Analytical Engines', slug: 'analytical-engines', role: 'org:admin', roleName: 'Admin' },
+            { id: 'org_2', name: 'Harvard Mark I', slug: 'harvard-mark-i', role: 'org:member', roleName: 'Member' },
+          ],
+          active: null,
+        };
+      }
+      if (cmd === 'snapshot') return store.snap;
+      return null;
+    });
+    render(PendingView, { account: ada });
+    expect(screen.getByText('choose an organization')).toBeTruthy();
+    await fireEvent.click(await screen.findByLabelText(/Harvard Mark I/));
+    await fireEvent.click(screen.getByRole('button', { name: 'Continue with this organization' }));
+    await waitFor(() => expect(invoke).toHaveBeenCalledWith('switch_org', { key: ada.key, orgId: 'org_2' }));
+    expect(screen.queryByRole('button', { name: 'Finish in browser' })).toBeNull();
+  });
+
+  it('sends tasks done on the instance\'s pages to the browser', async () => {
+    const grace = account('Grace Hopper', 's2', { active: true, status: 'pending', tasks: ['reset_password'] });
+    store.snap = snapshot([grace]);
+    invoke.mockResolvedValue({ instanceId: 'ins_demo', strategy: null, url: 'http://127.0.0.1:1/hosted/sign-in?attempt=d', startedAtMs: Date.now(), expiresAtMs: Date.now() + 300_000, browserOpened: true, loopback: false, reverify: { kind: 'finish_sign_in', key: grace.key, name: 'Grace Hopper', email: 'grace@example.com' }, notice: null });
+    render(PendingView, { account: grace });
+    expect(screen.getByText('set a new password')).toBeTruthy();
+    await fireEvent.click(screen.getByRole('button', { name: 'Finish in browser' }));
+    await waitFor(() => expect(invoke).toHaveBeenCalledWith('finish_in_browser', { key: grace.key }));
+    expect(store.signIn?.reverify?.kind).toBe('finish_sign_in');
+  });
+});
+
+describe('Sidebar with a pending account', () => {
+  it('says the account has not finished signing in', () => {
+    store.snap = snapshot([account('Ada Lovelace', 's1', { active: true, status: 'pending', tasks: ['setup_mfa'] })]);
+    render(Sidebar);
+    const ada = screen.getByRole('button', { name: /Ada Lovelace.*not finished signing in/ });
+    expect(ada.textContent).toContain('Finish signing in');
   });
 });

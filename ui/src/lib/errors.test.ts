@@ -6,7 +6,7 @@ import { actionLabel, explain } from './errors';
 // added in Rust and not listed here.
 const every: Record<ErrorKind, true> = {
   network: true, timeout: true, rate_limited: true, server: true, session_gone: true,
-  unauthenticated: true, reverification_required: true, invalid_request: true, protocol: true,
+  unauthenticated: true, reverification_required: true, session_pending: true, invalid_request: true, protocol: true,
   config: true, callback: true, sign_in: true, invalid_token: true, forbidden: true,
   storage_locked: true, storage_unavailable: true, storage_failed: true, not_ready: true,
   browser: true, bad_input: true, internal: true,
@@ -25,6 +25,7 @@ describe('the error table', () => {
   it('branches on the kind, not the text', () => {
     expect(explain({ kind: 'session_gone', message: 'x' }).action).toBe('sign_in');
     expect(explain({ kind: 'reverification_required', message: 'x' }).action).toBe('verify');
+    expect(explain({ kind: 'session_pending', message: 'x' }).action).toBe('finish');
     expect(explain({ kind: 'network', message: 'x' }).action).toBe('offline');
     expect(explain({ kind: 'storage_unavailable', message: 'x' }).action).toBe('storage');
     expect(explain({ kind: 'storage_locked', message: 'x' }).action).toBe('storage');

@@ -9,6 +9,7 @@ export type Action =
   | 'wait' // rate limited: show the countdown, then retry
   | 'sign_in' // the session is gone: sign in again
   | 'verify' // the instance wants a recent sign-in in the browser
+  | 'finish' // the account has sign-in tasks to finish first
   | 'storage' // secure storage cannot be used: explain
   | 'offline' // keep showing the last known state, marked offline
   | 'dismiss'; // nothing to do but read it
@@ -32,6 +33,11 @@ const table: Record<ErrorKind, { title: string; action: Action; hint?: string }>
     title: 'Confirm it is you',
     action: 'verify',
     hint: 'This needs a recent sign-in: sign in again in your browser, then retry.',
+  },
+  session_pending: {
+    title: 'Finish signing in first',
+    action: 'finish',
+    hint: 'This account has a step left before it can be used.',
   },
   invalid_request: { title: 'Clerk refused the request', action: 'dismiss' },
   protocol: { title: 'Unexpected answer from Clerk', action: 'retry' },
@@ -78,7 +84,8 @@ export const actionLabel: Record<Action, string | null> = {
   retry: 'Try again',
   wait: 'Try again',
   sign_in: 'Sign in again',
-  verify: 'Sign in again',
+  verify: 'Verify again in your browser',
+  finish: 'Finish signing in',
   storage: null,
   offline: 'Retry now',
   dismiss: null,

@@ -6,9 +6,12 @@
 import type {
   AccountKey,
   AccountView,
+  GuardedView,
   HandoffDone,
   HandoffView,
   IpcError,
+  RetriedView,
+  SessionTaskView,
   SignInView,
   Snapshot,
   UiEvent,
@@ -147,6 +150,29 @@ export class AppStore {
     this.notices = this.notices.filter((n) => n.id !== id);
   }
 
+  /**
+   * "Verify again in your browser": a hosted sign-in for the same user,
+   * whose new session replaces this one; `then` is retried once after.
+   */
+  async verifyAgain(key: AccountKey, then: GuardedView | null): Promise<void> {
+    try {
+      this.signInError = null;
+      this.signIn = await call('verify_again', { key, then });
+    } catch (e) {
+      this.notify({ kind: 'error', text: 'Could not start verifying', error: e as IpcError });
+    }
+  }
+
+  /** "Finish in browser" for a pending account. */
+  async finishInBrowser(key: AccountKey): Promise<void> {
+    try {
+      this.signInError = null;
+      this.signIn = await call('finish_in_browser', { key });
+    } catch (e) {
+      this.notify({ kind: 'error', text: 'Could not continue signing in', error: e as IpcError });
+    }
+  }
+
   async handle(e: UiEvent): Promise<void> {
     switch (e.type) {
       case 'ready':
@@ -192,10 +218,65 @@ export class AppStore {
         this.handoff = e.handoff;
         this.handoffDone = null;
         break;
+      case 'reverified':
+        this.signIn = null;
+        this.signInError = null;
+        if (e.account) {
+          this.notify({
+            kind: 'success',
+            text:
+              e.kind === 'finish_sign_in'
+                ? `${e.account.name} finished signing in.`
+                : `${e.account.name} verified again.`,
+          });
+        }
+        if (e.retried) this.reportRetried(e.retried);
+        await this.load();
+        break;
+      case 'sign_in_continues':
+        this.signIn = e.signIn;
+        this.signInError = null;
+        break;
       case 'link_rejected':
         this.notify({ kind: 'error', text: 'A link was not used', error: e.error });
         break;
     }
+  }
+
+  /** Says how the action retried after verifying again went. */
+  reportRetried(r: RetriedView): void {
+    if (r.error) {
+      this.notify({ kind: 'error', text: 'The action did not finish after verifying', error: r.error });
+    } else if (r.everywhere) {
+      const ev = r.everywhere;
+      this.notify(
+        ev.done
+          ? { kind: 'success', text: `Signed out everywhere: ${ev.revoked} other session(s) and this device.` }
+          : { kind: 'error', text: `Some sessions could not be signed out (${ev.failed.length}); this device stays signed in.` },
+      );
+    } else {
+      const ok = r.revoked.filter((x) => x.outcome === 'revoked').length;
+      const failed = r.revoked.length - ok;
+      this.notify(
+        failed === 0
+          ? { kind: 'success', text: ok === 1 ? 'Signed the device out.' : `Signed out ${ok} device(s).` }
+          : { kind: 'error', text: `Signed out ${ok} device(s); ${failed} could not be signed out.` },
+      );
+    }
+  }
+}
+
+/** What a pending session's task asks of the user, in words. */
+export function taskWords(t: SessionTaskView): string {
+  switch (t) {
+    case 'choose_organization':
+      return 'choose an organization';
+    case 'reset_password':
+      return 'set a new password';
+    case 'setup_mfa':
+      return 'set up two-step verification';
+    default:
+      return 'finish a step this version of Latchkey does not know';
   }
 }
 

@@ -89,4 +89,34 @@ describe('the store', () => {
     await s.handle({ type: 'online', online: false });
     expect(s.snap?.status.online).toBe(false);
   });
+
+  it('reports a re-sign-in and the retried action', async () => {
+    invoke.mockResolvedValue(snapshot([account('Ada Lovelace', 's3', { active: true })]));
+    const s = new AppStore();
+    s.signIn = { instanceId: 'i', strategy: null, url: 'u', startedAtMs: 0, expiresAtMs: 1, browserOpened: true, loopback: false, reverify: null, notice: null };
+    await s.handle({
+      type: 'reverified',
+      kind: 'step_up',
+      account: account('Ada Lovelace', 's3'),
+      retried: { revoked: [{ sessionId: 's9', outcome: 'revoked', message: null }], everywhere: null, error: null },
+    });
+    expect(s.signIn).toBeNull();
+    expect(s.notices.map((n) => n.text)).toEqual(['Signed the device out.', 'Ada Lovelace verified again.']);
+    await s.handle({
+      type: 'reverified',
+      kind: 'step_up',
+      account: null,
+      retried: { revoked: [], everywhere: null, error: { kind: 'network', message: 'offline' } },
+    });
+    expect(s.notices[0]).toMatchObject({ kind: 'error', error: { kind: 'network' } });
+  });
+
+  it('follows a sign-in that continues in the browser', async () => {
+    const s = new AppStore();
+    s.signInError = { kind: 'sign_in', message: 'x' };
+    const signIn = { instanceId: 'i', strategy: null, url: 'u', startedAtMs: 0, expiresAtMs: 1, browserOpened: true, loopback: false, reverify: null, notice: 'asks for your second factor' };
+    await s.handle({ type: 'sign_in_continues', signIn });
+    expect(s.signIn?.notice).toContain('second factor');
+    expect(s.signInError).toBeNull();
+  });
 });

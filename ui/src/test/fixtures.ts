@@ -13,6 +13,7 @@ export function account(name: string, session: string, extra: Partial<AccountVie
     avatar: null,
     active: false,
     status: 'active',
+    tasks: [],
     signedIn: true,
     activeOrgId: null,
     instanceName: 'Latchkey Demo',

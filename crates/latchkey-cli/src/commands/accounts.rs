@@ -2,13 +2,15 @@
 //! here, every other device, everywhere) and `latchkey add-instance`.
 
 use latchkey_core::Instance;
-use latchkey_core::engine::{EverywhereOutcome, RevokeOutcome};
+use latchkey_core::engine::{EverywhereOutcome, Guarded, Retried, RevokeOutcome, SessionRevoke};
 
 use crate::Ctx;
-use crate::args::Select;
+use crate::args::{RouteArgs, Select};
+use crate::commands::browser::{Route, step_up};
+use crate::commands::devices::STEP_UP_TIMEOUT;
 use crate::fail::{Fail, Out, code};
 use crate::output::who;
-use crate::select::{account_for, instance_for};
+use crate::select::{account_for, instance_for, instance_of};
 
 /// `switch ACCOUNT` (session id, user id or email).
 pub async fn switch(ctx: &Ctx, account: String) -> Out<u8> {
@@ -35,7 +37,15 @@ pub struct SignOutScope {
 }
 
 /// `sign-out [--all-accounts | --all-devices | --everywhere [--force]]`.
-pub async fn sign_out(ctx: &Ctx, select: &Select, scope: SignOutScope) -> Out<u8> {
+/// Revokes the instance refuses for want of a recent verification are
+/// retried once after verifying in the browser (never under `--no-input`).
+pub async fn sign_out(
+    ctx: &Ctx,
+    select: &Select,
+    scope: SignOutScope,
+    route: &RouteArgs,
+    no_input: bool,
+) -> Out<u8> {
     if scope.all_accounts {
         let inst = instance_for(ctx, select).await?;
         ctx.engine.sign_out_device(inst.id()).await?;
@@ -48,25 +58,44 @@ pub async fn sign_out(ctx: &Ctx, select: &Select, scope: SignOutScope) -> Out<u8
         println!("Signed out {} on this device", who(&a));
         return Ok(code::OK);
     }
-    let outcome = if scope.everywhere {
+    let mut outcome = if scope.everywhere {
         ctx.engine
             .sign_out_everywhere(&a.account, scope.force)
             .await?
     } else {
-        let results = ctx.engine.sign_out_other_devices(&a.account).await?;
-        let failed: Vec<_> = results
-            .iter()
-            .filter(|r| r.outcome != RevokeOutcome::Revoked)
-            .cloned()
-            .collect();
-        if failed.is_empty() {
-            EverywhereOutcome::Done {
-                revoked: results.len(),
-            }
-        } else {
-            EverywhereOutcome::Partial { failed }
-        }
+        summarise(ctx.engine.sign_out_other_devices(&a.account).await?)
     };
+    let refused = |o: &EverywhereOutcome| match o {
+        EverywhereOutcome::Partial { failed } => failed
+            .iter()
+            .any(|r| r.outcome == RevokeOutcome::ReverificationRequired),
+        EverywhereOutcome::Done { .. } => false,
+    };
+    if refused(&outcome) {
+        let action = if scope.everywhere {
+            Guarded::SignOutEverywhere { force: scope.force }
+        } else {
+            Guarded::SignOutOtherDevices
+        };
+        let inst = instance_of(ctx, &a).await?;
+        let retried = step_up(
+            ctx,
+            &a,
+            action,
+            Route::pick(route, &inst),
+            no_input,
+            STEP_UP_TIMEOUT,
+        )
+        .await?;
+        outcome = match retried {
+            Retried::Everywhere(o) => o,
+            Retried::OtherDevices(results) => summarise(results),
+            Retried::Failed { message, .. } => return Err(Fail::new(code::FAILED, message)),
+            Retried::Revoke { .. } => {
+                return Err(Fail::new(code::FAILED, "the sign-out was not retried"));
+            }
+        };
+    }
     match outcome {
         EverywhereOutcome::Done { revoked } => {
             println!(
@@ -87,12 +116,36 @@ pub async fn sign_out(ctx: &Ctx, select: &Select, scope: SignOutScope) -> Out<u8
                     serde_json::to_string(&r.outcome).unwrap_or_default()
                 );
             }
+            let code = if failed
+                .iter()
+                .all(|r| r.outcome == RevokeOutcome::ReverificationRequired)
+            {
+                code::VERIFY
+            } else {
+                code::FAILED
+            };
             Err(Fail::new(
-                code::FAILED,
+                code,
                 format!("{} session(s) could not be revoked", failed.len()),
             )
             .hint("retry, or add --force to sign out here anyway"))
         }
+    }
+}
+
+/// Per-session results as "all done" or "these failed".
+fn summarise(results: Vec<SessionRevoke>) -> EverywhereOutcome {
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| r.outcome != RevokeOutcome::Revoked)
+        .cloned()
+        .collect();
+    if failed.is_empty() {
+        EverywhereOutcome::Done {
+            revoked: results.len(),
+        }
+    } else {
+        EverywhereOutcome::Partial { failed }
     }
 }
 

@@ -2,14 +2,15 @@
 //! `latchkey revoke` (one of them).
 
 use latchkey_core::SessionId;
-use latchkey_core::engine::RevokeOutcome;
+use latchkey_core::engine::{Guarded, Retried, RevokeOutcome};
 use serde_json::{Value, json};
 
 use crate::Ctx;
-use crate::args::Select;
+use crate::args::{RouteArgs, Select};
+use crate::commands::browser::{Route, step_up};
 use crate::fail::{Fail, Out, code};
 use crate::output::print_json;
-use crate::select::account_for;
+use crate::select::{account_for, instance_of};
 
 /// `devices [--json]`: this device first (marked `*`).
 pub async fn devices(ctx: &Ctx, json_out: bool, select: &Select) -> Out<u8> {
@@ -63,23 +64,49 @@ pub async fn devices(ctx: &Ctx, json_out: bool, select: &Select) -> Out<u8> {
     Ok(code::OK)
 }
 
-/// `revoke SESSION_ID`.
-pub async fn revoke(ctx: &Ctx, session_id: &str, select: &Select) -> Out<u8> {
+/// `revoke SESSION_ID`. When the instance wants a recent verification
+/// first, verifies in the browser (or fails with its own exit code under
+/// `--no-input`) and revokes once more.
+pub async fn revoke(
+    ctx: &Ctx,
+    session_id: &str,
+    select: &Select,
+    route: &RouteArgs,
+    no_input: bool,
+) -> Out<u8> {
     let a = account_for(ctx, select).await?;
-    match ctx
-        .engine
-        .revoke(&a.account, &SessionId(session_id.to_owned()))
-        .await?
-    {
+    let target = SessionId(session_id.to_owned());
+    let mut outcome = ctx.engine.revoke(&a.account, &target).await?;
+    if outcome == RevokeOutcome::ReverificationRequired {
+        let inst = instance_of(ctx, &a).await?;
+        let retried = step_up(
+            ctx,
+            &a,
+            Guarded::Revoke(target.clone()),
+            Route::pick(route, &inst),
+            no_input,
+            STEP_UP_TIMEOUT,
+        )
+        .await?;
+        outcome = match retried {
+            Retried::Revoke { outcome, .. } => outcome,
+            Retried::Failed { message, .. } => return Err(Fail::new(code::FAILED, message)),
+            _ => return Err(Fail::new(code::FAILED, "the revoke was not retried")),
+        };
+    }
+    match outcome {
         RevokeOutcome::Revoked => {
             println!("Revoked {session_id}");
             Ok(code::OK)
         }
         RevokeOutcome::ReverificationRequired => Err(Fail::new(
-            code::SESSION_GONE,
-            "this instance wants a recent sign-in before revoking sessions",
+            code::VERIFY,
+            "the instance still wants a recent verification",
         )
-        .hint("sign in again with `latchkey sign-in`, then retry")),
+        .hint("try again in the Latchkey app")),
         RevokeOutcome::Failed { message, .. } => Err(Fail::new(code::FAILED, message)),
     }
 }
+
+/// How long a step-up waits for the browser.
+pub const STEP_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);

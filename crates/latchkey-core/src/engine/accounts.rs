@@ -420,6 +420,7 @@ impl Engine {
                     email: who.email,
                     image_url: who.image_url,
                     status: s.status,
+                    tasks: s.tasks.iter().map(|t| t.key).collect(),
                     active_organization: s.last_active_organization_id.clone(),
                     instance_name: instance_name.clone(),
                     instance_kind: i.instance.kind(),

@@ -62,6 +62,9 @@ pub(super) struct ClientState {
     pub client: Option<Client>,
     /// Clerk has been asked at least once (so `client: None` means "none").
     pub read: bool,
+    /// What the attempt on this client is for, when it signs an account in
+    /// again (`reverify.rs`).
+    pub purpose: Option<super::reverify::Purpose>,
 }
 
 impl ClientState {
@@ -71,6 +74,7 @@ impl ClientState {
             fapi,
             client: None,
             read: false,
+            purpose: None,
         }
     }
 
@@ -236,6 +240,22 @@ impl Engine {
             .await
             .get(&c.instance_id)
             .and_then(|i| i.clients.get(&c.key))
+            .map(f)
+            .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
+    }
+
+    /// Changes something in one client's state.
+    pub(super) async fn with_client_mut<T>(
+        &self,
+        c: &ClientRef,
+        f: impl FnOnce(&mut ClientState) -> T,
+    ) -> Result<T> {
+        self.s
+            .instances
+            .lock()
+            .await
+            .get_mut(&c.instance_id)
+            .and_then(|i| i.clients.get_mut(&c.key))
             .map(f)
             .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))
     }

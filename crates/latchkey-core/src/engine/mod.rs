@@ -14,6 +14,7 @@
 //! | `refresher.rs` | the background loop: when a refresh is due, backoff after failures |
 //! | `actions.rs` | switch, organizations, sign-out, devices, revoke |
 //! | `sign_in.rs` | browser sign-ins and the web-to-desktop handoff |
+//! | `reverify.rs` | signing an account in again to replace its session: pending tasks done in the browser, step-up before guarded actions |
 //!
 //! ## One background refresh, step by step
 //! 1. [`Engine::start_background`] sleeps for what [`Engine::tick`]
@@ -40,6 +41,7 @@ mod actions;
 mod instances;
 mod persist;
 mod refresher;
+mod reverify;
 mod sign_in;
 mod tokens;
 
@@ -57,13 +59,14 @@ pub use actions::{
 };
 pub use persist::StorageState;
 pub use refresher::RetryPolicy;
-pub use sign_in::{HandoffAdded, PendingSignIn};
+pub use reverify::{Guarded, Retried, Reverified, Reverify};
+pub use sign_in::{Handoff, HandoffAdded, PendingSignIn};
 pub use tokens::{MAX_TRUSTED_SKEW_SECS, MIN_REMAINING, REFRESH_AT_REMAINING};
 
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::instance::InstanceKind;
-use crate::models::SessionStatus;
+use crate::models::{SessionStatus, SessionTask};
 use crate::store::Keychain;
 use crate::types::{OrganizationId, SessionId, UserId};
 
@@ -138,6 +141,9 @@ pub struct Account {
     pub active: bool,
     /// The session's status (`active` or `pending` while signed in).
     pub status: SessionStatus,
+    /// What a `pending` session has left to do (empty otherwise).
+    #[serde(default)]
+    pub tasks: Vec<SessionTask>,
     /// The session's active organization.
     pub active_organization: Option<OrganizationId>,
     /// The instance's application name (or its host until known).

@@ -12,7 +12,7 @@ use super::instances::{ClientRef, MAIN};
 use super::{AccountRef, Engine};
 use crate::callback::{Callback, parse_deep_link};
 use crate::error::{Error, ErrorKind, Result};
-use crate::flows::{HandoffResult, Outcome, Redirect, SignInFlows, Started};
+use crate::flows::{HandoffResult, MoreVerification, Outcome, Redirect, SignInFlows, Started};
 
 /// The sign-in in progress: on which instance, and what the browser shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,21 @@ pub struct PendingSignIn {
     pub instance_id: String,
     /// The attempt.
     pub started: Started,
+}
+
+/// What confirming a handoff led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handoff {
+    /// An account was added (or was there already).
+    Added(HandoffAdded),
+    /// Clerk wants more than the link gives (a second factor, trust in a
+    /// new device): nothing was added; continue with hosted auth.
+    ContinueInBrowser {
+        /// The instance to sign in to.
+        instance_id: String,
+        /// What Clerk asked for.
+        more: MoreVerification,
+    },
 }
 
 /// What confirming a handoff did, and to which account.
@@ -33,7 +48,7 @@ pub struct HandoffAdded {
 }
 
 impl Engine {
-    async fn flows(&self, c: &ClientRef) -> Result<Arc<SignInFlows>> {
+    pub(super) async fn flows_of(&self, c: &ClientRef) -> Result<Arc<SignInFlows>> {
         self.with_client(c, |cs| cs.flows.clone()).await
     }
 
@@ -74,7 +89,7 @@ impl Engine {
 
     /// Forgets a client of its own that holds no account and no attempt
     /// (a sign-in that failed, was cancelled or expired on it).
-    async fn drop_if_unused(&self, c: &ClientRef) {
+    pub(super) async fn drop_if_unused(&self, c: &ClientRef) {
         let unused = self
             .with_client(c, |cs| !cs.has_account() && cs.flows.pending().is_none())
             .await
@@ -95,18 +110,9 @@ impl Engine {
         strategy: Option<&str>,
         redirect: Redirect,
     ) -> Result<Started> {
-        if self
-            .pending_sign_in()
-            .await
-            .is_some_and(|p| p.instance_id == instance_id)
-        {
-            return Err(Error::new(
-                ErrorKind::SignIn,
-                "a sign-in is already in progress; finish or cancel it first",
-            ));
-        }
+        self.no_sign_in_in_progress(instance_id).await?;
         let c = self.sign_in_client(instance_id).await?;
-        let flows = self.flows(&c).await?;
+        let flows = self.flows_of(&c).await?;
         let started = match strategy {
             None => flows.start_hosted(redirect).await,
             Some(s) => flows.start_oauth(s, redirect).await,
@@ -120,11 +126,26 @@ impl Engine {
         started
     }
 
+    /// One sign-in at a time per instance.
+    pub(super) async fn no_sign_in_in_progress(&self, instance_id: &str) -> Result<()> {
+        if self
+            .pending_sign_in()
+            .await
+            .is_some_and(|p| p.instance_id == instance_id)
+        {
+            return Err(Error::new(
+                ErrorKind::SignIn,
+                "a sign-in is already in progress; finish or cancel it first",
+            ));
+        }
+        Ok(())
+    }
+
     /// Cancels the sign-in in progress on an instance.
     pub async fn cancel_sign_in(&self, instance_id: &str) -> bool {
         let mut cancelled = false;
         for c in self.clients_of(instance_id).await {
-            if let Ok(f) = self.flows(&c).await {
+            if let Ok(f) = self.flows_of(&c).await {
                 cancelled |= f.cancel();
             }
             self.drop_if_unused(&c).await;
@@ -191,7 +212,7 @@ impl Engine {
                     )
                 })?,
         };
-        let flows = self.flows(&target).await?;
+        let flows = self.flows_of(&target).await?;
         let outcome = flows.handle(cb).await;
         if outcome.is_ok() {
             crate::failpoint::hit("sign-in:before-save");
@@ -213,6 +234,11 @@ impl Engine {
             client,
         } = outcome
         else {
+            if matches!(outcome, Outcome::ContinueInBrowser(_)) {
+                // The half-finished sign-in is abandoned with its client
+                // (when it had one of its own).
+                self.drop_if_unused(&target).await;
+            }
             return Ok(outcome);
         };
         if self.environment(&target.instance_id).await.is_none() {
@@ -223,6 +249,10 @@ impl Engine {
             instance_id: target.instance_id.clone(),
             session_id: session,
         };
+        if let Some(purpose) = self.take_purpose(&target).await {
+            let done = self.finish_reverify(purpose, account, user).await?;
+            return Ok(Outcome::Reverified(Box::new(done)));
+        }
         // The same user signed in again on a client of its own (a
         // single-session instance cannot say "already signed in" across
         // clients): keep the account there was, end the new session.
@@ -294,16 +324,16 @@ impl Engine {
     /// # Errors
     /// [`ErrorKind::SignIn`] when nothing waits, the link expired or was
     /// used.
-    pub async fn confirm_handoff(&self) -> Result<HandoffAdded> {
+    pub async fn confirm_handoff(&self) -> Result<Handoff> {
         let id = self.handoff_instance().await?;
-        let ticket = self.flows(&ClientRef::main(&id)).await?.take_handoff()?;
+        let ticket = self.flows_of(&ClientRef::main(&id)).await?.take_handoff()?;
         let c = self.sign_in_client(&id).await?;
         let keep = self
             .active()
             .filter(|a| a.instance_id == id)
             .map(|a| a.session_id);
         let r = self
-            .flows(&c)
+            .flows_of(&c)
             .await?
             .redeem_ticket(&ticket, keep.as_ref())
             .await;
@@ -315,12 +345,21 @@ impl Engine {
                 return Err(e);
             }
         };
-        self.reload_client(&c).await?;
         let session = match &result {
             HandoffResult::Added { session, .. } | HandoffResult::AlreadySignedIn { session } => {
                 session.clone()
             }
+            HandoffResult::ContinueInBrowser(more) => {
+                // The half-finished sign-in is abandoned with its client
+                // (when it had one of its own).
+                self.drop_if_unused(&c).await;
+                return Ok(Handoff::ContinueInBrowser {
+                    instance_id: id,
+                    more: more.clone(),
+                });
+            }
         };
+        self.reload_client(&c).await?;
         let account = AccountRef {
             instance_id: id,
             session_id: session,
@@ -328,14 +367,14 @@ impl Engine {
         if matches!(result, HandoffResult::AlreadySignedIn { .. }) || self.active().is_none() {
             self.set_active(account.clone()).await;
         }
-        Ok(HandoffAdded { account, result })
+        Ok(Handoff::Added(HandoffAdded { account, result }))
     }
 
     /// Drops a pending handoff.
     pub async fn decline_handoff(&self) -> bool {
         match self.handoff_instance().await {
             Ok(id) => self
-                .flows(&ClientRef::main(&id))
+                .flows_of(&ClientRef::main(&id))
                 .await
                 .map(|f| f.decline_handoff())
                 .unwrap_or(false),

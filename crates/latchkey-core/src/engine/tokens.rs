@@ -18,7 +18,8 @@ use super::accounts::Identity;
 use super::{AccountRef, Engine, OrgSel, lock};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::jwt::VerifyOptions;
+use crate::jwt::{Rejection, VerifyOptions};
+use crate::models::{Session, SessionStatus, SessionTask};
 use crate::secret::SessionToken;
 use crate::types::SessionId;
 
@@ -220,6 +221,11 @@ impl Engine {
         let acct = key.account();
         let generation = self.generation(&acct);
         let session = self.session(&acct).await?;
+        // A pending session gets no token here (Clerk would issue one that
+        // says `sts: pending`, which apps treat as signed out).
+        if session.status == SessionStatus::Pending {
+            return Err(pending_error(&session));
+        }
         let c = self.client_of(&acct).await?;
         let verifier = self
             .with_instance(&key.instance, |i| i.verifier.clone())
@@ -274,11 +280,13 @@ impl Engine {
                 server_now,
             )
             .await
-            .map_err(|r| {
-                Error::new(
+            .map_err(|r| match r {
+                // The session turned pending since it was last read.
+                Rejection::Pending => pending_error(&session),
+                r => Error::new(
                     ErrorKind::Protocol,
                     format!("Clerk returned a token that does not verify: {r}"),
-                )
+                ),
             })?;
         let iat = claims.iat.unwrap_or(claims.exp - 60);
         let cached = CachedToken {
@@ -334,4 +342,19 @@ impl Engine {
     pub fn set_templates(&self, instance_id: &str, names: Vec<String>) {
         lock(&self.s.tokens.templates).insert(instance_id.to_owned(), names);
     }
+}
+
+/// "Not finished signing in", naming what is left.
+pub(super) fn pending_error(session: &Session) -> Error {
+    let mut left: Vec<&str> = session.tasks.iter().map(|t| t.key.in_words()).collect();
+    if left.is_empty() {
+        left.push(SessionTask::Unknown.in_words());
+    }
+    Error::new(
+        ErrorKind::SessionPending,
+        format!(
+            "this account has not finished signing in; left to do: {}",
+            left.join(", ")
+        ),
+    )
 }

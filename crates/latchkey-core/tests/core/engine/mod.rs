@@ -6,6 +6,7 @@ mod actions;
 mod clients;
 mod persist;
 mod refresher;
+mod reverify;
 mod tokens;
 
 use std::path::PathBuf;

@@ -11,6 +11,9 @@ use clerk_emulator::{
 };
 use serde_json::Value;
 
+// Pending sessions, step-up, signing in through the app, the doctor.
+mod behaviours;
+
 fn keys() -> KeyMaterial {
     static K: OnceLock<KeyMaterial> = OnceLock::new();
     K.get_or_init(|| KeyMaterial::generate().unwrap()).clone()
@@ -102,6 +105,23 @@ impl Rig {
     }
 
     async fn sign_in_with_env(&self, email: &str, extra: (&str, &str)) -> Output {
+        self.install_browser();
+        let child = self
+            .cmd(&["sign-in", "--timeout", "30"])
+            .env(extra.0, extra.1)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        self.play_browser(email).await;
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// `$BROWSER` for the commands: a script that writes the URL it is
+    /// given to `url.txt`.
+    fn install_browser(&self) {
         let url_file = self.dir.join("url.txt");
         let _ = std::fs::remove_file(&url_file);
         std::fs::write(
@@ -113,13 +133,13 @@ impl Rig {
             .args(["+x", &self.dir.join("browser.sh").to_string_lossy()])
             .status()
             .unwrap();
-        let child = self
-            .cmd(&["sign-in", "--timeout", "30"])
-            .env(extra.0, extra.1)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+    }
+
+    /// The browser: waits for a command to open the hosted page, picks
+    /// `email` there and follows the redirect to the command's loopback
+    /// listener.
+    async fn play_browser(&self, email: &str) {
+        let url_file = self.dir.join("url.txt");
         let deadline = Instant::now() + Duration::from_secs(20);
         let url = loop {
             if let Ok(u) = std::fs::read_to_string(&url_file)
@@ -130,6 +150,7 @@ impl Rig {
             assert!(Instant::now() < deadline, "the browser was never opened");
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
+        let _ = std::fs::remove_file(&url_file);
         let attempt = url.split("attempt=").nth(1).unwrap().to_owned();
         let http = latchkey_core::http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -149,9 +170,6 @@ impl Rig {
         );
         let page = reqwest::get(&callback).await.unwrap().text().await.unwrap();
         assert!(page.contains("You can close this tab"));
-        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-            .await
-            .unwrap()
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -237,6 +255,7 @@ async fn the_whole_command_set() {
             "name",
             "session_id",
             "status",
+            "tasks",
             "user_id"
         ]
     );

@@ -1,0 +1,270 @@
+//! Real Clerk behaviours from the command line: a pending session gets no
+//! token, a step-up either fails with its own code (no terminal,
+//! `--no-input`) or verifies in the browser and retries, `sign-in` on a
+//! real instance goes through the desktop app, and `doctor`.
+
+use super::*;
+
+/// The phone session the demo seed gives Ada on another device.
+async fn other_device(r: &Rig) -> String {
+    let devices = r.json(&["devices", "--json"]);
+    devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["this_device"] == false)
+        .and_then(|d| d["session_id"].as_str())
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs `latchkey ARGS` under a pseudo-terminal (`script`), as a person
+/// at a terminal would.
+fn in_terminal(r: &Rig, args: &[&str]) -> std::process::Child {
+    let line = std::iter::once(env!("CARGO_BIN_EXE_latchkey"))
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env("LATCHKEY_DATA_DIR", &r.dir)
+        .env("LATCHKEY_KEYCHAIN_SERVICE", &r.service)
+        .env_remove("LATCHKEY_ACCOUNT")
+        .env("BROWSER", r.dir.join("browser.sh"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_session_gets_no_token_and_says_why() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig_with(|c| c.session_tasks = vec!["choose-organization".parse().unwrap()]).await;
+    let o = r.sign_in("ada@example.com").await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = r.json(&["status", "--json"]);
+    assert_eq!(s["accounts"][0]["status"], "pending", "{s}");
+    assert_eq!(
+        s["accounts"][0]["tasks"],
+        serde_json::json!(["choose-organization"])
+    );
+    let o = r.run(&["token"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    let err = stderr(&o);
+    assert!(err.contains("not finished signing in"), "{err}");
+    assert!(err.contains("choose an organization"), "{err}");
+    assert!(
+        err.contains("hint: finish signing in in the Latchkey app"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_step_up_without_a_terminal_fails_with_its_own_code() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig_with(|c| c.reverification_minutes = Some(10)).await;
+    assert!(r.sign_in("ada@example.com").await.status.success());
+    let phone = other_device(&r).await;
+    r.emu.advance_clock(Duration::from_secs(11 * 60));
+    for args in [
+        vec!["revoke", phone.as_str(), "--no-input"],
+        vec!["revoke", phone.as_str()],
+        vec!["sign-out", "--all-devices"],
+    ] {
+        let o = r.run(&args);
+        assert_eq!(o.status.code(), Some(7), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("wants you to verify it is you"), "{err}");
+        assert!(err.contains("hint:"), "{err}");
+    }
+    assert_eq!(r.emu.session_status(&phone).as_deref(), Some("active"));
+    let o = r.run(&["sign-in", "--no-input"]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_step_up_at_a_terminal_verifies_in_the_browser_and_revokes() {
+    if !keychain_ok() {
+        return;
+    }
+    // One minute, two passed: the engine trusts Clerk's clock only within
+    // ten minutes of its own, so the emulator's clock stays near.
+    let r = rig_with(|c| c.reverification_minutes = Some(1)).await;
+    assert!(r.sign_in("ada@example.com").await.status.success());
+    let before = r.json(&["status", "--json"])["active"]["session_id"].clone();
+    let phone = other_device(&r).await;
+    r.emu.advance_clock(Duration::from_secs(2 * 60 + 5));
+    r.install_browser();
+    let child = in_terminal(&r, &["revoke", &phone]);
+    r.play_browser("ada@example.com").await;
+    let o = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("verify it is you first"), "{out}");
+    assert!(out.contains(&format!("Revoked {phone}")), "{out}");
+    assert_eq!(r.emu.session_status(&phone).as_deref(), Some("revoked"));
+    // The account's session here was replaced by the verified one.
+    let s = r.json(&["status", "--json"]);
+    assert_ne!(s["active"]["session_id"], before);
+    assert_eq!(s["accounts"].as_array().unwrap().len(), 1);
+    let t = r.run(&["token"]);
+    assert!(t.status.success(), "{}", stderr(&t));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_in_through_the_app_waits_for_the_new_account() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig().await;
+    r.install_browser();
+    // A stand-in for `latchkey-app --sign-in <instance>`: records its
+    // arguments and signs in the way the app would, in the background.
+    let app = r.dir.join("app.sh");
+    let args_file = r.dir.join("app-args.txt");
+    std::fs::write(
+        &app,
+        format!(
+            "#!/bin/sh\nprintf '%s ' \"$@\" > {}\n{} sign-in --loopback --instance \"$2\" --timeout 30 >/dev/null 2>&1 &\n",
+            args_file.display(),
+            env!("CARGO_BIN_EXE_latchkey")
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .args(["+x", &app.to_string_lossy()])
+        .status()
+        .unwrap();
+    let child = r
+        .cmd(&["sign-in", "--via-app", "--timeout", "60"])
+        .env("LATCHKEY_APP", &app)
+        .env("DISPLAY", ":99")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    r.play_browser("grace@example.com").await;
+    let o = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Signed in as Grace Hopper"),
+        "{}",
+        stdout(&o)
+    );
+    let asked = std::fs::read_to_string(&args_file).unwrap();
+    let inst = r.json(&["status", "--json"])["instances"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(asked.trim(), format!("--sign-in {inst}"));
+
+    // Without a display there is no app to ask: a clear error, at once.
+    let o = r
+        .cmd(&["sign-in", "--via-app"])
+        .env("LATCHKEY_APP", &app)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no display"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--loopback"), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn doctor_reports_the_instance_and_this_machine() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig_with(|c| {
+        c.single_session_mode = Some(true);
+        c.reverification_minutes = Some(10);
+        c.mfa_users = vec!["ada@example.com".into()];
+    })
+    .await;
+    let out = r.run(&["doctor", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}{}", stdout(&out), stderr(&out)));
+    let get = |name: &str| -> Value {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check: {v}"))
+    };
+    for name in ["reachable", "API version", "native API", "keychain"] {
+        assert_eq!(get(name)["status"], "ok", "{name}: {v}");
+    }
+    assert!(
+        get("sessions")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("single-session")
+    );
+    let methods = get("sign-in methods")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(methods.contains("email address"), "{methods}");
+    assert!(methods.contains("Google"), "{methods}");
+    assert!(
+        methods.contains("second factors: authenticator app"),
+        "{methods}"
+    );
+    assert_eq!(get("reverification")["status"], "info");
+    assert!(["ok", "problem"].contains(&get("link scheme")["status"].as_str().unwrap()));
+    assert!(
+        v["verified_only_against_the_emulator"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+    // The text form says the same, with what to do for each problem.
+    let text = stdout(&r.run(&["doctor"]));
+    assert!(text.contains("ok      reachable"), "{text}");
+    assert!(
+        text.contains("Verified only against the local Clerk emulator"),
+        "{text}"
+    );
+
+    // An instance that cannot be reached, checked before it is added.
+    // (127.0.0.1: nothing listens on its port 443 here.)
+    let pk = format!("pk_test_{}", url_b64("127.0.0.1$"));
+    let o = r.run(&["doctor", "--json", "--instance", &pk]);
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reach = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "reachable")
+        .unwrap()
+        .clone();
+    assert_eq!(reach["status"], "problem", "{v}");
+    assert!(reach["fix"].as_str().unwrap().contains("publishable key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn doctor_says_what_to_do_when_the_native_api_is_off() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig_with(|c| c.native_api_enabled = false).await;
+    let o = r.run(&["doctor", "--instance", "local"]);
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("problem native API"), "{text}");
+    assert!(text.contains("Native applications"), "{text}");
+}
