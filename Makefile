@@ -146,7 +146,10 @@ bindings:
 
 # The app as users get it (bundled UI, no test features) and the emulator.
 build-e2e: ui
-	$(CARGO) build -j$(JOBS) -p latchkey-app -p clerk-emulator
+	$(CARGO) build -j$(JOBS) -p latchkey-app
+	# The standalone emulator with its test controls (the clock); the app
+	# embeds it without them (checked by `make lint`).
+	$(CARGO) build -j$(JOBS) -p clerk-emulator --features test-controls
 
 # The real app in the real WebKit webview, driven over WebDriver under Xvfb,
 # with a real Secret Service and a notification server on a private bus.

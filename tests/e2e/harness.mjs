@@ -267,6 +267,16 @@ export class World {
     return res.json();
   }
 
+  /** Moves the emulator's clock forward (its test controls). */
+  async advanceClock(ms) {
+    const res = await fetch(`${this.emu.frontend_api_url}/__emulator/clock`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.emu.secret_key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ms }),
+    });
+    if (res.status !== 200) throw new Error(`the emulator's clock did not move (${res.status}): build it with test-controls`);
+  }
+
   async userId(email) {
     const users = await this.bapi('GET', `/v1/users?email_address=${encodeURIComponent(email)}`);
     return users[0].id;

@@ -72,8 +72,18 @@ export class Element {
     this.s = session;
     this.id = id;
   }
-  click() {
-    return this.s.cmd('POST', `/element/${this.id}/click`, {});
+  /** Clicks; while something still covers the element (a notice sliding
+   * in or out moves the layout), tries again, for up to 3 s. */
+  async click() {
+    const until = Date.now() + 3000;
+    for (;;) {
+      try {
+        return await this.s.cmd('POST', `/element/${this.id}/click`, {});
+      } catch (e) {
+        if (!/click intercepted/.test(String(e)) || Date.now() > until) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
   text() {
     return this.s.cmd('GET', `/element/${this.id}/text`);

@@ -53,6 +53,16 @@ export class AppStore {
     return this.snap?.accounts ?? [];
   }
 
+  /**
+   * Now by Clerk's clock (the local clock plus the skew the engine measured
+   * from Clerk's answers): what Clerk's own times (last active, expiry) are
+   * compared with, so a skewed local clock does not show "in 2 min" for
+   * something that just happened.
+   */
+  get clerkNow(): number {
+    return this.now + (this.snap?.status.clockSkewSecs ?? 0) * 1000;
+  }
+
   get signedIn(): AccountView[] {
     return this.accounts.filter((a) => a.signedIn);
   }
@@ -140,7 +150,7 @@ export class AppStore {
   notify(n: Omit<Notice, 'id'>): number {
     const id = this.nextId++;
     // Newest first; the oldest few are dropped so the view stays readable.
-    this.notices = [{ ...n, id }, ...this.notices].slice(0, 5);
+    this.notices = [{ ...n, id }, ...this.notices].slice(0, 3);
     // Good news goes away by itself; problems stay until dismissed.
     if (n.kind === 'success' || n.kind === 'info') setTimeout(() => this.dismiss(id), 8000);
     return id;

@@ -119,4 +119,20 @@ describe('the store', () => {
     expect(s.signIn?.notice).toContain('second factor');
     expect(s.signInError).toBeNull();
   });
+
+  it("compares Clerk's times with Clerk's clock", async () => {
+    const snap = snapshot([]);
+    snap.status.clockSkewSecs = 120;
+    invoke.mockResolvedValue(snap);
+    const s = new AppStore();
+    await s.load();
+    s.now = 1_000_000;
+    expect(s.clerkNow).toBe(1_120_000);
+  });
+
+  it('keeps the three newest notices', () => {
+    const s = new AppStore();
+    for (const t of ['a', 'b', 'c', 'd']) s.notify({ kind: 'error', text: t });
+    expect(s.notices.map((n) => n.text)).toEqual(['d', 'c', 'b']);
+  });
 });
