@@ -249,7 +249,8 @@ describe('Sidebar with a pending account', () => {
   it('says the account has not finished signing in', () => {
     store.snap = snapshot([account('Ada Lovelace', 's1', { active: true, status: 'pending', tasks: ['setup_mfa'] })]);
     render(Sidebar);
-    const ada = screen.getByRole('button', { name: /Ada Lovelace.*not finished signing in/ });
+    const ada = screen.getByRole('button', { name: /Ada Lovelace.*not finished signing in: set up two-step verification/ });
     expect(ada.textContent).toContain('Finish signing in');
+    expect(ada.getAttribute('title')).toBe('Finish signing in: set up two-step verification');
   });
 });

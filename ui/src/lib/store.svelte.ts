@@ -290,4 +290,9 @@ export function taskWords(t: SessionTaskView): string {
   }
 }
 
+/** What a pending account has left, in words ("choose an organization"). */
+export function pendingWords(a: AccountView): string {
+  return (a.tasks.length ? a.tasks : (['unknown'] as const)).map(taskWords).join(', then ');
+}
+
 export const store = new AppStore();
