@@ -110,8 +110,10 @@ lint: ui
 	$(CARGO) tree -p latchkey-core -e features -i keyring | grep -q 'keyring feature "sync-secret-service"'
 	$(CARGO) tree -p latchkey-core -e features -i keyring | grep -q 'keyring feature "apple-native"'
 	$(CARGO) tree -p latchkey-core -e features -i keyring | grep -q 'keyring feature "windows-native"'
-	# The shipped app carries no emulator test controls.
+	# The shipped app and CLI (which runs `latchkey emulator`) carry no
+	# emulator test controls.
 	! $(CARGO) tree -p latchkey-app -e features,normal | grep -q 'test-controls'
+	! $(CARGO) tree -p latchkey-cli -e features,normal | grep -q 'test-controls'
 	# One TLS crypto provider, ring (docs/DESIGN.md, "Binary size"): aws-lc
 	# must not come back through a default feature.
 	! $(CARGO) tree --workspace -e normal,dev | grep -q 'aws-lc'

@@ -203,6 +203,14 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
 }
 
 fn setup_desktop<R: Runtime>(app: &AppHandle<R>) -> Result<(), Box<dyn std::error::Error>> {
+    // The log plugin's directory is the user's alone, like the data dir.
+    if let Ok(logs) = app.path().app_log_dir() {
+        for d in [logs.parent(), Some(logs.as_path())].into_iter().flatten() {
+            if let Err(e) = latchkey_core::private_fs::private_dir(d) {
+                tracing::warn!("could not make {} private: {e}", d.display());
+            }
+        }
+    }
     // Deep links: the one that started us (cold start), then every later
     // one (a second launch, forwarded by single-instance).
     #[cfg(any(target_os = "linux", windows))]

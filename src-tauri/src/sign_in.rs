@@ -230,10 +230,13 @@ impl Latchkey {
                 .duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO);
             *lock(&self.loopback) = Some(tokio::spawn(async move {
-                let r = match l.accept(ttl).await {
-                    Ok(cb) => engine.handle_callback(cb).await.map_err(IpcError::from),
-                    Err(e) => Err(e.into()),
-                };
+                let r = l
+                    .serve(ttl, |cb| {
+                        let engine = engine.clone();
+                        async move { engine.handle_callback(cb).await }
+                    })
+                    .await
+                    .map_err(IpcError::from);
                 on_loopback(r);
             }));
         }

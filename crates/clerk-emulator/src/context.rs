@@ -92,8 +92,11 @@ pub(crate) async fn prelude(State(state): State<AppState>, req: Request, next: N
         req
     };
 
-    let res = match prepare(&state, req).await {
-        Ok(req) => next.run(req).await,
+    let res = match guard(&state, &req) {
+        Ok(()) => match prepare(&state, req).await {
+            Ok(req) => next.run(req).await,
+            Err(e) => e.into_response(),
+        },
         Err(e) => e.into_response(),
     };
 
@@ -114,6 +117,58 @@ pub(crate) async fn prelude(State(state): State<AppState>, req: Request, next: N
     #[cfg(feature = "test-controls")]
     record.finish(&state, res.status());
     res
+}
+
+/// Requests this server refuses before anything else:
+/// - on loopback, a `Host` that is not its own (`127.0.0.1:<port>` or
+///   `localhost:<port>`): a web page whose name resolves to 127.0.0.1 (DNS
+///   rebinding) must not reach the local Clerk. Requests without `Host`
+///   (not from a browser) pass.
+/// - a form post to the HTML pages (`/hosted`, `/demo`, `/oauth`) from
+///   another origin: a web page must not submit the sign-in forms.
+fn guard(state: &crate::state::Inner, req: &Request) -> Result<(), ApiError> {
+    let headers = req.headers();
+    if let Some(own) = &state.settings.own_hosts
+        && let Some(host) = headers.get(header::HOST)
+    {
+        let host = host.to_str().unwrap_or("").to_ascii_lowercase();
+        if !own.contains(&host) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::MISDIRECTED_REQUEST,
+                "host_invalid",
+                "Unknown host",
+                "This server answers only for its own loopback address",
+            ));
+        }
+    }
+    let path = req.uri().path();
+    let page = ["/hosted/", "/demo", "/oauth/"]
+        .iter()
+        .any(|p| path.starts_with(p));
+    if page && req.method() == Method::POST {
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        let own_origin = |o: &str| {
+            o == state.base_url
+                || state
+                    .settings
+                    .own_hosts
+                    .as_ref()
+                    .is_some_and(|hs| hs.iter().any(|h| o == format!("http://{h}")))
+        };
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == "cross-site");
+        if origin.is_some_and(|o| !own_origin(o)) || (origin.is_none() && cross_site) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "origin_invalid",
+                "Cross-origin form post",
+                "These pages accept forms only from themselves",
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn prepare(state: &AppState, req: Request) -> Result<Request, ApiError> {

@@ -150,7 +150,7 @@ impl Emulator {
                     path: dir.display().to_string(),
                     source,
                 };
-                std::fs::create_dir_all(dir).map_err(dd)?;
+                private_dir(dir).map_err(dd)?;
                 let lock = take_lock(dir)?;
                 let path = dir.join(STATE_FILE);
                 let db = match Db::load(&path)? {
@@ -200,6 +200,13 @@ impl Emulator {
             allow_loopback_redirects: config.allow_loopback_redirects,
             native_api_enabled: config.native_api_enabled,
             lifetimes: config.lifetimes.clone(),
+            // On loopback, only requests addressed to this server by name
+            // are answered: a page whose DNS name points at 127.0.0.1 (DNS
+            // rebinding) sends its own name in `Host`.
+            own_hosts: addr
+                .ip()
+                .is_loopback()
+                .then(|| vec![addr.to_string(), format!("localhost:{}", addr.port())]),
         };
         if let Some(path) = &state_path {
             db.save(path)?;
@@ -659,5 +666,23 @@ mod shipped {
             let res = app(emu.state.clone()).oneshot(req).await.unwrap();
             assert_eq!(res.status(), axum::http::StatusCode::NOT_FOUND, "{path}");
         }
+    }
+}
+
+/// Creates the data dir 0700 (it holds the signing key), narrowing one
+/// that exists wider.
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
     }
 }

@@ -28,6 +28,9 @@ pub(crate) struct Settings {
     pub allow_loopback_redirects: bool,
     pub native_api_enabled: bool,
     pub lifetimes: Lifetimes,
+    /// The `Host` values answered (`127.0.0.1:<port>`, `localhost:<port>`)
+    /// when bound to loopback; `None` (any) otherwise.
+    pub own_hosts: Option<Vec<String>>,
 }
 
 pub(crate) struct Inner {

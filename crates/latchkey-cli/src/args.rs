@@ -129,9 +129,12 @@ pub enum Command {
         #[command(flatten)]
         select: Select,
     },
-    /// Verify a Clerk session token (argument, or `-` for stdin) and print its claims.
+    /// Verify a Clerk session token and print its claims. Pass it on stdin
+    /// (`-`, the default): an argument shows in the process list and the
+    /// shell history.
     Verify {
-        /// The JWT, or `-` to read it from stdin.
+        /// `-` (stdin, recommended), or the JWT itself (visible to other
+        /// users in `ps` and kept in shell history).
         jwt: Option<String>,
         #[command(flatten)]
         select: Select,

@@ -39,7 +39,7 @@ pub enum Route {
 }
 
 /// A validated callback.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Callback {
     /// Hosted auth came back: `state`, `rotating_token_nonce`,
     /// `created_session_id`.

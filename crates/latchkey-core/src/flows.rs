@@ -13,8 +13,11 @@
 //!    it only ever adds an account.
 //!
 //! One flow at a time; attempts expire after 5 minutes and can be
-//! cancelled. The attempt is consumed before any network call, so a second
-//! delivery of the same callback is a no-op ([`Outcome::Duplicate`]).
+//! cancelled. A hosted callback consumes its attempt (matched by `state`)
+//! before any network call, so a second delivery is a no-op
+//! ([`Outcome::Duplicate`]). An OAuth callback carries no state: its attempt
+//! ends only when Clerk accepts the nonce, so a forged callback or failure
+//! report cannot end it.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
@@ -244,6 +247,34 @@ impl SignInFlows {
         })
     }
 
+    /// Whether `cb` can belong to this client's live attempt: a hosted
+    /// callback (or failure report) by its `state`, an OAuth callback when
+    /// the live attempt is OAuth (Clerk's SSO callback carries no state;
+    /// only the sign-in it completes tells). The handoff belongs to no
+    /// attempt.
+    pub fn matches(&self, cb: &Callback) -> bool {
+        let p = Self::lock(&self.pending);
+        let Some(a) = p.as_ref().filter(|a| a.started.elapsed() < self.ttl) else {
+            return false;
+        };
+        let state = match cb {
+            Callback::HostedAuth { state, .. } => Some(state.as_str()),
+            Callback::Failed { state, .. } => state.as_deref(),
+            Callback::Sso { .. } => None,
+            Callback::Handoff { .. } => return false,
+        };
+        match (&a.secret, state) {
+            (
+                Secret::Hosted {
+                    state: expected, ..
+                },
+                Some(s),
+            ) => bool::from(expected.as_bytes().ct_eq(s.as_bytes())),
+            (Secret::OAuth { .. }, None) => true,
+            _ => false,
+        }
+    }
+
     /// Cancels the live attempt; true if there was one.
     pub fn cancel(&self) -> bool {
         Self::lock(&self.pending).take().is_some()
@@ -431,13 +462,19 @@ impl SignInFlows {
                 let client = self.fapi.redeem_hosted_auth(&nonce, &verifier).await?;
                 crate::failpoint::hit("sign-in:after-redeem");
                 drop(verifier);
-                let session = match created_session_id {
-                    Some(id) => id,
-                    None => client
-                        .last_active_session_id
-                        .clone()
-                        .ok_or_else(|| sign_in_error("the sign-in created no session"))?,
-                };
+                // The redemption made the new session the client's current
+                // one; the callback's `created_session_id` (a URL parameter
+                // anyone along the way could change) must name that one.
+                let session = client
+                    .last_active_session_id
+                    .clone()
+                    .ok_or_else(|| sign_in_error("the sign-in created no session"))?;
+                if created_session_id.is_some_and(|id| id != session) {
+                    return Err(Error::new(
+                        ErrorKind::SignIn,
+                        "the callback named a session the sign-in did not create; nothing was made active",
+                    ));
+                }
                 self.activate(client, session).await
             }
             Callback::Sso { nonce } => {
@@ -445,14 +482,18 @@ impl SignInFlows {
                 if self.seen(&fp) {
                     return Ok(Outcome::Duplicate);
                 }
-                let sign_in = {
+                // Clerk's SSO callback carries no state: only the reload
+                // tells whether this nonce completes our sign-in. The
+                // attempt stays live until it does, so a forged callback
+                // (a wrong nonce) cannot end it.
+                let (id, sign_in) = {
                     let mut p = Self::lock(&self.pending);
                     let Some(a) = p.as_ref() else {
                         return Err(no_attempt());
                     };
-                    if !matches!(a.secret, Secret::OAuth { .. }) {
+                    let Secret::OAuth { sign_in } = &a.secret else {
                         return Err(no_attempt());
-                    }
+                    };
                     if a.started.elapsed() >= self.ttl {
                         *p = None;
                         return Err(Error::new(
@@ -460,13 +501,26 @@ impl SignInFlows {
                             "rejected callback: the sign-in expired; start again",
                         ));
                     }
-                    match p.take().map(|a| a.secret) {
-                        Some(Secret::OAuth { sign_in }) => sign_in,
-                        _ => return Err(no_attempt()),
-                    }
+                    (a.id, sign_in.clone())
                 };
+                let si = match self.fapi.reload_sign_in(&sign_in, &nonce).await {
+                    Ok(si) => si,
+                    Err(e) if matches!(e.kind(), ErrorKind::InvalidRequest { .. }) => {
+                        return Err(Error::new(
+                            ErrorKind::Callback,
+                            "rejected callback: it does not complete the sign-in in progress",
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                };
+                // It was ours: the attempt is over, whatever comes next.
                 self.remember(fp);
-                let si = self.fapi.reload_sign_in(&sign_in, &nonce).await?;
+                {
+                    let mut p = Self::lock(&self.pending);
+                    if p.as_ref().is_some_and(|a| a.id == id) {
+                        *p = None;
+                    }
+                }
                 let session = if si.status == "complete" {
                     si.created_session_id
                         .ok_or_else(|| sign_in_error("the sign-in completed without a session"))?
@@ -509,9 +563,20 @@ impl SignInFlows {
                 },
                 Some(s),
             ) => bool::from(expected.as_bytes().ct_eq(s.as_bytes())),
-            (Secret::Hosted { .. }, None) => false,
-            (Secret::OAuth { .. }, _) => true,
+            _ => false,
         };
+        if matches!(a.secret, Secret::OAuth { .. }) && state.is_none() {
+            // Clerk's OAuth failure report carries nothing that ties it to
+            // this attempt, so anyone could send one: it is told, and the
+            // attempt lives on until it expires or the user cancels.
+            return Err(Error::new(
+                ErrorKind::Callback,
+                format!(
+                    "the browser reported that the sign-in did not finish ({}); if that was you, cancel it here",
+                    sanitize(code)
+                ),
+            ));
+        }
         if !belongs {
             return Err(Error::new(
                 ErrorKind::Callback,

@@ -2,7 +2,8 @@
 //!
 //! RS256 only; keys only from the instance's own JWKS (RSA ≥ 2048 bits, at
 //! most 32 keys, no duplicate `kid`); `jku`/`x5u`/`jwk`/`x5c` headers are
-//! never read; `exp`, `nbf`, `iss`, `sub` required and `iss` pinned to the
+//! never acted on (but must have their registered types), and a `crit`
+//! header is refused (RFC 7515 §4.1.11: Latchkey understands no extension); `exp`, `nbf`, `iss`, `sub` required and `iss` pinned to the
 //! instance; time checks against an injectable clock (so the engine can
 //! correct for local clock skew): expired at `exp` (no leeway: an expired
 //! token is expired, and Latchkey refreshes 17 s early), `nbf` and `iat` at
@@ -53,6 +54,13 @@ pub enum Rejection {
     /// A `typ` other than `JWT`.
     #[error("the token's typ header is not JWT")]
     Type,
+    /// A `crit` header: extensions that must be understood, and Latchkey
+    /// understands none (RFC 7515 §4.1.11).
+    #[error("the token requires header extensions Latchkey does not understand (crit)")]
+    Critical,
+    /// A standard header parameter of the wrong type (RFC 7515 §4.1).
+    #[error("the token's {0} header has the wrong type")]
+    BadHeader(&'static str),
     /// No `kid`, or one longer than 128 characters.
     #[error("the token has no usable kid header")]
     MissingKid,
@@ -270,6 +278,40 @@ pub struct VerifyOptions {
     pub allow_audience: bool,
 }
 
+/// RFC 7515 header rules beyond `alg`/`typ`/`kid`: the header is an
+/// object; `crit` is refused (it names extensions that must be understood,
+/// and none are); the other registered parameters, which are never acted on
+/// (keys come only from the instance's JWKS), must still have their
+/// registered types, or the token is malformed.
+fn check_header(header: &Value) -> std::result::Result<(), Rejection> {
+    let Some(h) = header.as_object() else {
+        return Err(Rejection::Malformed);
+    };
+    if h.contains_key("crit") {
+        return Err(Rejection::Critical);
+    }
+    fn certs(v: &Value) -> bool {
+        v.as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string))
+    }
+    type Rule = (&'static str, fn(&Value) -> bool);
+    let rules: [Rule; 7] = [
+        ("jku", Value::is_string),
+        ("x5u", Value::is_string),
+        ("x5t", Value::is_string),
+        ("x5t#S256", Value::is_string),
+        ("cty", Value::is_string),
+        ("jwk", Value::is_object),
+        ("x5c", certs),
+    ];
+    for (name, ok) in rules {
+        if h.get(name).is_some_and(|v| !ok(v)) {
+            return Err(Rejection::BadHeader(name));
+        }
+    }
+    Ok(())
+}
+
 /// The `jsonwebtoken` settings every verification uses: algorithm, issuer,
 /// required claims and audience. Times are checked by [`Verifier`] itself
 /// against its clock (the crate reads the system clock, which the engine
@@ -388,6 +430,7 @@ impl Verifier {
             .map_err(|_| Rejection::Malformed)?;
         let header: Value =
             serde_json::from_slice(&header_bytes).map_err(|_| Rejection::Malformed)?;
+        check_header(&header)?;
         let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
         if alg != "RS256" {
             return Err(Rejection::Algorithm(alg.chars().take(16).collect()));

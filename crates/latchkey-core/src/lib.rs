@@ -28,6 +28,7 @@ mod jwt;
 mod loopback;
 pub mod models;
 mod pkce;
+pub mod private_fs;
 mod secret;
 pub mod store;
 mod types;

@@ -1,6 +1,6 @@
 //! The loopback redirect fallback (RFC 8252 §7.3): a listener on
-//! `127.0.0.1:<ephemeral port>` that takes exactly one request, answers a
-//! short page, and closes.
+//! `127.0.0.1:<ephemeral port>` that waits for the callback of its sign-in,
+//! answers a short page, and closes.
 
 use std::time::Duration;
 
@@ -49,71 +49,99 @@ impl LoopbackListener {
         format!("http://127.0.0.1:{}/callback", self.port)
     }
 
-    /// Waits for one request (up to `timeout`), answers it, closes the
-    /// listener, and returns the parsed callback.
-    pub async fn accept(self, timeout: Duration) -> Result<Callback> {
-        let (mut sock, _) = tokio::time::timeout(timeout, self.listener.accept())
-            .await
-            .map_err(|_| Error::new(ErrorKind::SignIn, "the sign-in did not come back in time"))?
-            .map_err(|_| {
-                Error::new(
-                    ErrorKind::Network,
-                    "the loopback callback connection failed",
-                )
-            })?;
-        drop(self.listener); // one request only
-        let mut buf = Vec::with_capacity(1024);
-        let read = tokio::time::timeout(Duration::from_secs(10), async {
-            let mut chunk = [0u8; 1024];
-            loop {
-                let n = sock.read(&mut chunk).await.map_err(|_| ())?;
-                if n == 0 {
-                    break;
+    /// Serves until a callback completes the sign-in it belongs to (or
+    /// `timeout` passes): each request is parsed and given to `handle`;
+    /// what is not a callback, or what `handle` refuses as not belonging
+    /// (a [`ErrorKind::Callback`] error), gets a 400 page and the listener
+    /// keeps waiting, so a stray or forged connection cannot close it. The
+    /// first other answer is shown to the browser and returned; then the
+    /// listener closes.
+    pub async fn serve<T, F, Fut>(self, timeout: Duration, mut handle: F) -> Result<T>
+    where
+        F: FnMut(Callback) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let (mut sock, _) = tokio::time::timeout_at(deadline, self.listener.accept())
+                .await
+                .map_err(|_| {
+                    Error::new(ErrorKind::SignIn, "the sign-in did not come back in time")
+                })?
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::Network,
+                        "the loopback callback connection failed",
+                    )
+                })?;
+            let parsed = read_callback(&mut sock).await;
+            let result = match parsed {
+                Ok(cb) => {
+                    let failed = matches!(cb, Callback::Failed { .. });
+                    let r = handle(cb).await;
+                    match &r {
+                        Err(e) if e.kind() == &ErrorKind::Callback => None,
+                        Ok(_) if !failed => Some((r, OK_PAGE)),
+                        _ => Some((r, NOT_DONE_PAGE)),
+                    }
                 }
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.len() >= MAX_REQUEST {
-                    break;
+                Err(_) => None,
+            };
+            match result {
+                Some((r, page)) => {
+                    respond(&mut sock, "200 OK", page).await;
+                    return r;
                 }
+                None => respond(&mut sock, "400 Bad Request", BAD_PAGE).await,
             }
-            Ok::<_, ()>(())
-        })
-        .await;
-        let parsed = match read {
-            Ok(Ok(())) => request_target(&buf)
-                .ok_or_else(|| {
-                    Error::new(ErrorKind::Callback, "rejected callback: not an HTTP GET")
-                })
-                .and_then(parse_loopback_target),
-            _ => Err(Error::new(
-                ErrorKind::Callback,
-                "rejected callback: the request did not arrive",
-            )),
-        };
-        let (status, text) = match &parsed {
-            Ok(Callback::Failed { .. }) => (
-                "200 OK",
-                "Sign-in was not completed. You can close this tab and return to Latchkey.",
-            ),
-            Ok(_) => (
-                "200 OK",
-                "Signed in. You can close this tab and return to Latchkey.",
-            ),
-            Err(_) => (
-                "400 Bad Request",
-                "This sign-in link is not valid. Return to Latchkey and try again.",
-            ),
-        };
-        let body = format!(
-            "<!doctype html><meta charset=\"utf-8\"><title>Latchkey</title><p style=\"font:16px system-ui;margin:3em\">{text}</p>"
-        );
-        let res = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let _ = sock.write_all(res.as_bytes()).await;
-        let _ = sock.shutdown().await;
-        parsed
+        }
     }
+}
+
+const OK_PAGE: &str = "Signed in. You can close this tab and return to Latchkey.";
+const NOT_DONE_PAGE: &str =
+    "Sign-in was not completed. You can close this tab and return to Latchkey.";
+const BAD_PAGE: &str = "This sign-in link is not valid. Return to Latchkey and try again.";
+
+/// Reads one request (10 s, 8 KiB at most) and parses its target.
+async fn read_callback(sock: &mut tokio::net::TcpStream) -> Result<Callback> {
+    let mut buf = Vec::with_capacity(1024);
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = sock.read(&mut chunk).await.map_err(|_| ())?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.len() >= MAX_REQUEST {
+                break;
+            }
+        }
+        Ok::<_, ()>(())
+    })
+    .await;
+    match read {
+        Ok(Ok(())) => request_target(&buf)
+            .ok_or_else(|| Error::new(ErrorKind::Callback, "rejected callback: not an HTTP GET"))
+            .and_then(parse_loopback_target),
+        _ => Err(Error::new(
+            ErrorKind::Callback,
+            "rejected callback: the request did not arrive",
+        )),
+    }
+}
+
+async fn respond(sock: &mut tokio::net::TcpStream, status: &str, text: &str) {
+    let body = format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>Latchkey</title><p style=\"font:16px system-ui;margin:3em\">{text}</p>"
+    );
+    let res = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = sock.write_all(res.as_bytes()).await;
+    let _ = sock.shutdown().await;
 }
 
 fn request_target(buf: &[u8]) -> Option<&str> {

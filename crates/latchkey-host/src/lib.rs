@@ -167,6 +167,11 @@ pub async fn open(settings: &Settings, options: OpenOptions) -> Result<Host, Hos
         Keychain::new(store, KEYCHAIN_TIMEOUT),
     );
     cfg.probe_storage = options.probe_storage;
+    // The data dir is the user's alone (0700), made so before anything
+    // (the demo instance's state, the display cache) is written in it.
+    if let Err(e) = latchkey_core::private_fs::private_dir(&settings.data_dir) {
+        tracing::warn!("could not make the data dir private: {e}");
+    }
     let engine = Engine::open(cfg).await?;
     if let Some(pk) = &settings.publishable_key {
         let inst = Instance::from_publishable_key(pk)?;

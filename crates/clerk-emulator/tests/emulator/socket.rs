@@ -136,3 +136,90 @@ async fn hosted_auth_over_a_real_socket_through_the_html_pages() {
         emu.user_id("grace@example.com").unwrap().as_str()
     );
 }
+
+/// DNS rebinding: a web page whose own name resolves to 127.0.0.1 sends
+/// that name in `Host`; the local Clerk answers only its own.
+#[tokio::test]
+async fn only_requests_addressed_to_this_server_are_answered() {
+    let emu = start().await;
+    let port = emu.addr().port();
+    let base = emu.frontend_api_url().to_owned();
+    let http = http().build().unwrap();
+    let env = |host: &str| {
+        http.get(format!(
+            "{base}/v1/environment?_is_native=1&__clerk_api_version={API_VERSION}"
+        ))
+        .header("host", host)
+        .send()
+    };
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LOCALHOST:{port}"),
+    ] {
+        assert_eq!(env(&host).await.unwrap().status(), 200, "{host}");
+    }
+    for host in [
+        format!("evil.example:{port}"),
+        "127.0.0.1".to_owned(),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+        format!("rebind.127.0.0.1.nip.io:{port}"),
+    ] {
+        let r = env(&host).await.unwrap();
+        assert_eq!(r.status(), 421, "{host}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["code"], "host_invalid");
+    }
+    // The HTML pages too.
+    let page = http
+        .get(format!("{base}/demo"))
+        .header("host", format!("evil.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 421);
+}
+
+/// A web page cannot submit the local Clerk's sign-in forms.
+#[tokio::test]
+async fn the_pages_refuse_cross_origin_form_posts() {
+    let emu = start().await;
+    let base = emu.frontend_api_url().to_owned();
+    let http = http()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let uid = emu.user_id("ada@example.com").unwrap();
+    let post = |origin: Option<&str>, site: Option<&str>| {
+        let mut b = http
+            .post(format!("{base}/demo/sign-in"))
+            .form(&[("user_id", uid.as_str())]);
+        if let Some(o) = origin {
+            b = b.header("origin", o);
+        }
+        if let Some(s) = site {
+            b = b.header("sec-fetch-site", s);
+        }
+        b.send()
+    };
+    for (origin, site) in [
+        (Some("https://evil.example"), None),
+        (Some("null"), None),
+        (None, Some("cross-site")),
+    ] {
+        assert_eq!(
+            post(origin, site).await.unwrap().status(),
+            403,
+            "{origin:?} {site:?}"
+        );
+    }
+    // Its own pages (and a client that sends no Origin) may.
+    assert_eq!(
+        post(Some(&base), Some("same-origin"))
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    assert_eq!(post(None, None).await.unwrap().status(), 303);
+}

@@ -68,21 +68,18 @@ where
     let started = start(Redirect::Loopback(listener.port())).await?;
     open_page(&started.url);
     eprintln!("Waiting for the browser (Ctrl-C to cancel)…");
-    let cb = tokio::select! {
-        r = listener.accept(timeout) => r,
+    let served = listener.serve(timeout, |cb| ctx.engine.handle_callback(cb));
+    let r = tokio::select! {
+        r = served => r,
         _ = tokio::signal::ctrl_c() => {
             ctx.engine.cancel_sign_in(instance_id).await;
             return Err(Fail::new(code::FAILED, "cancelled; nothing changed"));
         }
     };
-    let cb = match cb {
-        Ok(cb) => cb,
-        Err(e) => {
-            ctx.engine.cancel_sign_in(instance_id).await;
-            return Err(e.into());
-        }
-    };
-    Ok(ctx.engine.handle_callback(cb).await?)
+    if r.is_err() {
+        ctx.engine.cancel_sign_in(instance_id).await;
+    }
+    Ok(r?)
 }
 
 fn open_page(url: &str) {

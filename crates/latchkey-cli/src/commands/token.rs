@@ -42,8 +42,9 @@ pub async fn verify(ctx: &Ctx, jwt: Option<String>, sel: &Select, opts: VerifyOp
     };
     let token = token.trim();
     if token.is_empty() {
-        return Err(Fail::new(code::BAD_INPUT, "no token given")
-            .hint("pass the JWT as an argument, or `-` to read stdin"));
+        return Err(Fail::new(code::BAD_INPUT, "no token given").hint(
+            "pipe the JWT to `latchkey verify -` (an argument shows in `ps` and shell history)",
+        ));
     }
     let inst = instance_for(ctx, sel).await?;
     let verifier = Verifier::new(inst)?;

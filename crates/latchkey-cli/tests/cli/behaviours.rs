@@ -268,3 +268,40 @@ async fn doctor_says_what_to_do_when_the_native_api_is_off() {
     assert!(text.contains("problem native API"), "{text}");
     assert!(text.contains("Native applications"), "{text}");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_data_dir_is_the_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig().await;
+    // Made wide on purpose: Latchkey narrows it.
+    std::fs::set_permissions(&r.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(r.sign_in("ada@example.com").await.status.success());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&r.dir), 0o700, "the data dir");
+    let demo = r.dir.join("local-demo");
+    assert_eq!(mode(&demo), 0o700, "the demo instance's dir");
+    for f in [
+        r.dir.join("cache.json"),
+        demo.join("state.json"),
+        demo.join("emulator.lock"),
+    ] {
+        assert!(f.exists(), "{} was written", f.display());
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+}
+
+#[test]
+fn verify_help_says_to_pass_tokens_on_stdin() {
+    let o = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["verify", "--help"])
+        .output()
+        .unwrap();
+    let help = stdout(&o);
+    assert!(help.contains("stdin"), "{help}");
+    assert!(help.contains("process list"), "{help}");
+    assert!(help.contains("shell history"), "{help}");
+}

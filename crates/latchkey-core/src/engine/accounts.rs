@@ -372,14 +372,11 @@ impl Engine {
             c.accounts = accounts;
             serde_json::to_vec_pretty(&*c).ok()
         };
-        if let Some(b) = bytes {
-            let dir = &self.s.cfg.data_dir;
-            if std::fs::create_dir_all(dir).is_ok() {
-                let tmp = dir.join("cache.json.tmp");
-                if std::fs::write(&tmp, b).is_ok() {
-                    let _ = std::fs::rename(tmp, dir.join("cache.json"));
-                }
-            }
+        if let Some(b) = bytes
+            && let Err(e) =
+                crate::private_fs::write_private(&self.s.cfg.data_dir.join("cache.json"), &b)
+        {
+            tracing::debug!("the display cache was not written: {e}");
         }
     }
 

@@ -198,20 +198,51 @@ impl Engine {
     /// # Errors
     /// As [`handle_deep_link`](Self::handle_deep_link).
     pub async fn handle_callback(&self, cb: Callback) -> Result<Outcome> {
-        let target = match &cb {
+        if let Callback::Handoff { .. } = &cb {
             // Held on the shared client until the user answers.
-            Callback::Handoff { .. } => ClientRef::main(&self.handoff_instance().await?),
-            _ => self
-                .pending_attempt()
-                .await
-                .map(|(c, _)| c)
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Callback,
-                        "rejected callback: no sign-in is in progress; start again",
-                    )
-                })?,
-        };
+            let target = ClientRef::main(&self.handoff_instance().await?);
+            return self.flows_of(&target).await?.handle(cb).await;
+        }
+        // The attempt it belongs to: by `state` for hosted auth (one
+        // client at most); for OAuth, which carries no state, each live
+        // OAuth attempt in turn until Clerk accepts the nonce for one.
+        let candidates = self.attempts_matching(&cb).await;
+        if candidates.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Callback,
+                "rejected callback: no sign-in in progress matches it; start again",
+            ));
+        }
+        let mut last = None;
+        for target in candidates {
+            match self.complete_on(&target, cb.clone()).await {
+                Err(e) if e.kind() == &ErrorKind::Callback => last = Some(e),
+                r => return r,
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| Error::new(ErrorKind::Callback, "rejected callback: start again")))
+    }
+
+    /// The clients whose live attempt `cb` can belong to.
+    async fn attempts_matching(&self, cb: &Callback) -> Vec<ClientRef> {
+        let inst = self.s.instances.lock().await;
+        inst.iter()
+            .flat_map(|(id, i)| {
+                i.clients
+                    .iter()
+                    .filter(|(_, c)| c.flows.matches(cb))
+                    .map(|(k, _)| ClientRef {
+                        instance_id: id.clone(),
+                        key: k.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Completes `target`'s attempt with `cb`.
+    async fn complete_on(&self, target: &ClientRef, cb: Callback) -> Result<Outcome> {
+        let target = target.clone();
         let flows = self.flows_of(&target).await?;
         let outcome = flows.handle(cb).await;
         if outcome.is_ok() {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clerk_emulator::{FaultAction, FaultRule};
-use latchkey_core::callback::{Callback, parse_deep_link};
+use latchkey_core::callback::parse_deep_link;
 use latchkey_core::{
     ErrorKind, FlowKind, HandoffResult, LoopbackListener, Outcome, Redirect, SignInFlows,
 };
@@ -263,11 +263,17 @@ async fn oauth_flow_with_the_fake_provider_and_transfer_to_sign_up() {
     let cb = env
         .post_page(route, &[("sign_in_id", &si), ("cancel", "1")])
         .await;
+    // Clerk's OAuth failure report carries nothing tying it to the
+    // attempt (anyone could send one): it is told, the attempt lives on
+    // until the user cancels it.
     let e = flows
         .handle(parse_deep_link(&cb).unwrap())
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("cancelled"));
+    assert_eq!(e.kind(), &ErrorKind::Callback);
+    assert!(e.to_string().contains("oauth_access_denied"), "{e}");
+    assert!(flows.pending().is_some());
+    assert!(flows.cancel());
     assert!(
         flows
             .start_oauth("javascript:alert(1)", Redirect::DeepLink)
@@ -277,31 +283,51 @@ async fn oauth_flow_with_the_fake_provider_and_transfer_to_sign_up() {
 }
 
 #[tokio::test]
-async fn loopback_fallback_one_request_then_closed() {
+async fn loopback_fallback_waits_for_its_callback_then_closes() {
     let env = env().await;
-    let flows = SignInFlows::new(env.fapi());
+    let flows = std::sync::Arc::new(SignInFlows::new(env.fapi()));
     let listener = LoopbackListener::bind().await.unwrap();
     let port = listener.port();
     assert!(listener.redirect_url().starts_with("http://127.0.0.1:"));
     let started = flows.start_hosted(Redirect::Loopback(port)).await.unwrap();
     let callback = env.browser_hosted(&started.url, "grace@example.com").await;
     assert!(callback.starts_with(&format!("http://127.0.0.1:{port}/callback?")));
-    let waiter = tokio::spawn(listener.accept(Duration::from_secs(10)));
+    let f = flows.clone();
+    let waiter = tokio::spawn(listener.serve(Duration::from_secs(10), move |cb| {
+        let f = f.clone();
+        async move { f.handle(cb).await }
+    }));
+    // Strays do not close it: a connection that says nothing, a request
+    // that is not a callback, and a forged callback with another state.
+    drop(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap(),
+    );
+    let junk = reqwest::get(format!("http://127.0.0.1:{port}/favicon.ico"))
+        .await
+        .unwrap();
+    assert_eq!(junk.status(), 400);
+    let forged = reqwest::get(format!(
+        "http://127.0.0.1:{port}/callback?state=forged&rotating_token_nonce=x&created_session_id=sess_x"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert!(flows.pending().is_some(), "the attempt is still live");
     let page = reqwest::get(&callback).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(
         page.text()
             .await
             .unwrap()
-            .contains("You can close this tab")
+            .contains("Signed in. You can close this tab")
     );
-    let cb = waiter.await.unwrap().unwrap();
-    assert!(matches!(cb, Callback::HostedAuth { .. }));
     assert!(matches!(
-        flows.handle(cb).await.unwrap(),
+        waiter.await.unwrap().unwrap(),
         Outcome::SignedIn { .. }
     ));
-    // Closed after the first request.
+    // Closed after its callback.
     assert!(
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -329,7 +355,7 @@ async fn loopback_listener_is_bound_to_127_0_0_1_only() {
     );
     // A timeout is reported as a sign-in error.
     let e = listener
-        .accept(Duration::from_millis(100))
+        .serve(Duration::from_millis(100), |_| async { Ok(()) })
         .await
         .unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::SignIn);
@@ -509,4 +535,76 @@ async fn hosted_auth_signed_out_rereads_the_client_and_retries_once() {
         .add_fault(FaultRule::new("/v1/client/hosted_auth", signed_out()).times(2));
     let e = flows.start_hosted(Redirect::DeepLink).await.unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_forged_sso_callback_or_failure_report_does_not_end_an_oauth_attempt() {
+    let env = env().await;
+    let flows = SignInFlows::new(env.fapi());
+    let started = flows
+        .start_oauth("oauth_google", Redirect::DeepLink)
+        .await
+        .unwrap();
+    for forged in [
+        "dev.latchkey.desktop://sso-callback?rotating_token_nonce=forged",
+        "dev.latchkey.desktop://sso-callback?__clerk_status=failed&__clerk_error_code=oauth_access_denied",
+    ] {
+        let e = flows
+            .handle(parse_deep_link(forged).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Callback, "{forged}: {e}");
+        assert_eq!(
+            flows.pending().map(|p| p.attempt),
+            Some(started.attempt),
+            "{forged} left the attempt alone"
+        );
+    }
+    // The real one still completes it.
+    let cb = env
+        .browser_oauth(&started.url, "ada@example.com", false)
+        .await;
+    assert!(matches!(
+        flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap(),
+        Outcome::SignedIn { .. }
+    ));
+    assert!(flows.pending().is_none());
+}
+
+#[tokio::test]
+async fn a_hosted_callback_must_name_the_session_its_redemption_created() {
+    let env = env().await;
+    let flows = SignInFlows::new(env.fapi());
+    // An existing session on this client, which a tampered callback names.
+    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
+    let cb = env.browser_hosted(&started.url, "ada@example.com").await;
+    let Outcome::SignedIn { session: ada, .. } =
+        flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap()
+    else {
+        panic!("not signed in")
+    };
+    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
+    let cb = env.browser_hosted(&started.url, "grace@example.com").await;
+    let created = cb
+        .split("created_session_id=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .unwrap()
+        .to_owned();
+    let tampered = cb.replace(&created, ada.as_str());
+    let e = flows
+        .handle(parse_deep_link(&tampered).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::SignIn);
+    assert!(e.to_string().contains("did not create"), "{e}");
+    // Nothing was made active: Ada's session is still the client's
+    // current one only if it was; the tampered name was not touched.
+    let touched_ada = env
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.path == format!("/v1/client/sessions/{ada}/touch"))
+        .count();
+    assert_eq!(touched_ada, 1, "only Ada's own sign-in touched her session");
 }

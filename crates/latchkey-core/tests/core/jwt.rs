@@ -667,3 +667,86 @@ fn property_no_forged_token_is_accepted() {
         accepted.into_inner()
     );
 }
+
+/// Signs `header` + `payload` as given (any JSON header), with the
+/// emulator's real key: only the header can make it fail.
+fn signed_with_header(header: &Value, payload: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(payload.to_string())
+    );
+    let key = EncodingKey::from_rsa_pem(keys().rsa_private_pem.as_bytes()).unwrap();
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::RS256).unwrap();
+    format!("{input}.{sig}")
+}
+
+#[tokio::test]
+async fn header_parameters_follow_rfc_7515() {
+    let env = env().await;
+    let v = Verifier::new(env.instance.clone()).unwrap();
+    let o = VerifyOptions::default();
+    let kid = env.emu.instance_id().to_owned();
+    let c = claims(&env);
+    let base = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+    // The control: the same header, untouched, verifies.
+    v.verify(&signed_with_header(&base, &c), &o).await.unwrap();
+    let with = |k: &str, val: Value| {
+        let mut h = base.clone();
+        h[k] = val;
+        signed_with_header(&h, &c)
+    };
+    // `crit`: extensions that must be understood; Latchkey knows none, so
+    // any `crit` (well-formed or not) is refused.
+    for crit in [
+        json!(["exp"]),
+        json!(["b64"]),
+        json!([]),
+        json!("exp"),
+        json!(null),
+    ] {
+        assert_eq!(
+            rejects(&v, &with("crit", crit.clone()), &o).await,
+            Rejection::Critical,
+            "crit {crit}"
+        );
+    }
+    // Registered parameters of the wrong type.
+    for (name, bad) in [
+        ("jku", json!(42)),
+        ("x5u", json!(["https://x"])),
+        ("x5t", json!({})),
+        ("x5t#S256", json!(true)),
+        ("cty", json!(1)),
+        ("jwk", json!("key")),
+        ("x5c", json!("cert")),
+        ("x5c", json!([])),
+        ("x5c", json!([1])),
+    ] {
+        assert!(
+            matches!(rejects(&v, &with(name, bad.clone()), &o).await, Rejection::BadHeader(n) if n == name),
+            "{name}: {bad}"
+        );
+    }
+    for (name, bad, want) in [
+        ("typ", json!(7), Rejection::Type),
+        ("typ", json!("at+jwt"), Rejection::Type),
+        ("kid", json!(5), Rejection::MissingKid),
+        ("kid", json!(""), Rejection::MissingKid),
+    ] {
+        assert_eq!(
+            rejects(&v, &with(name, bad.clone()), &o).await,
+            want,
+            "{name}: {bad}"
+        );
+    }
+    // A header that is not an object.
+    assert_eq!(
+        rejects(&v, &signed_with_header(&json!(["RS256"]), &c), &o).await,
+        Rejection::Malformed
+    );
+    // Registered parameters of the right type are ignored (never fetched).
+    v.verify(&with("x5u", json!("https://evil.example/cert")), &o)
+        .await
+        .unwrap();
+}

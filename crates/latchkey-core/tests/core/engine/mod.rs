@@ -3,6 +3,7 @@
 //! emulator's log. This file holds the rig they share.
 
 mod actions;
+mod attempts;
 mod clients;
 mod persist;
 mod refresher;
