@@ -158,7 +158,7 @@ pub fn after_callback<R: Runtime>(
                 }
             }
             Ok(Outcome::Duplicate) => {}
-            Ok(Outcome::HandoffPending) => {
+            Ok(Outcome::HandoffPending(_)) => {
                 if let Some(handoff) = lk.pending_handoff() {
                     crate::tray::show_main(app);
                     emit(app, UiEvent::HandoffPending { handoff });

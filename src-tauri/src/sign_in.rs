@@ -340,26 +340,23 @@ impl Latchkey {
     pub async fn handle_deep_link(&self, url: &str) -> Result<Outcome> {
         let ctx = self.ctx().await?;
         let outcome = ctx.engine.handle_deep_link(url).await?;
-        if matches!(outcome, Outcome::HandoffPending) {
-            // The instance the engine will redeem it on.
-            let instance_id = ctx.engine.handoff_instance().await?;
-            let instance_name = ctx
-                .engine
-                .environment(&instance_id)
-                .await
-                .and_then(|e| e.application_name().map(str::to_owned))
-                .unwrap_or_else(|| instance_id.clone());
-            *lock(&self.handoff) = Some(HandoffView {
-                instance_id,
-                instance_name,
-                received_at_ms: now_ms(),
-            });
+        if let Outcome::HandoffPending(preview) = &outcome {
+            *lock(&self.handoff) = Some(HandoffView::new(preview, now_ms()));
         }
         Ok(outcome)
     }
 
+    /// The link waiting for an answer (gone once the engine dropped it:
+    /// answered, or past its 5 minutes).
     pub fn pending_handoff(&self) -> Option<HandoffView> {
-        lock(&self.handoff).clone()
+        let live = self
+            .engine_now()
+            .is_some_and(|e| e.handoff_preview().is_some());
+        let mut h = lock(&self.handoff);
+        if !live {
+            *h = None;
+        }
+        h.clone()
     }
 
     /// Redeems the handoff the user said "Continue" to. When the instance

@@ -197,7 +197,7 @@ impl Latchkey {
                 clock_skew_secs: e.clock_skew_secs(),
             },
             sign_in: self.live_sign_in(),
-            handoff: lock(&self.handoff).clone(),
+            handoff: self.pending_handoff(),
             version,
         }
     }

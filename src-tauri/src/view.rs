@@ -4,8 +4,8 @@
 //! or verifier, because none is built from one.
 
 use latchkey_core::engine::{
-    Account, AccountRef, Device, EverywhereOutcome, Guarded, Retried, RevokeOutcome,
-    SessionDetails, StorageState,
+    Account, AccountRef, Device, EverywhereOutcome, Guarded, HandoffPreview, Retried,
+    RevokeOutcome, SessionDetails, StorageState,
 };
 use latchkey_core::models::{OrganizationMembership, SessionStatus, SessionTask};
 use latchkey_core::{Instance, InstanceKind, SessionId};
@@ -369,13 +369,41 @@ impl From<&Retried> for RetriedView {
     }
 }
 
-/// A handoff link waiting for "Continue".
+/// A handoff link waiting for the user's answer: whose account it adds
+/// (the link was redeemed into quarantine to find out).
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct HandoffView {
     pub instance_id: String,
     pub instance_name: String,
+    #[ts(optional = nullable)]
+    pub name: Option<String>,
+    #[ts(optional = nullable)]
+    pub email: Option<String>,
+    /// No account was active: this one will be.
+    pub becomes_active: bool,
+    /// That user is signed in here already: Continue switches to them.
+    pub already_signed_in: bool,
+    /// The link needs more than it gives (what Clerk asked for, in words):
+    /// Continue goes on in the browser.
+    #[ts(optional = nullable)]
+    pub needs: Option<String>,
     pub received_at_ms: i64,
+}
+
+impl HandoffView {
+    pub fn new(p: &HandoffPreview, received_at_ms: i64) -> Self {
+        Self {
+            instance_id: p.instance_id.clone(),
+            instance_name: p.instance_name.clone(),
+            name: p.name.clone(),
+            email: p.email.clone(),
+            becomes_active: p.becomes_active,
+            already_signed_in: p.already_signed_in,
+            needs: p.needs.as_ref().map(|m| m.in_words().to_owned()),
+            received_at_ms,
+        }
+    }
 }
 
 /// Everything the window shows at load, and after any change.

@@ -910,3 +910,80 @@ fn command_line_requests_start_a_sign_in_or_a_verification() {
             .contains("not configured")
     );
 }
+
+impl Rig {
+    /// A sign-in ticket for `email` from the emulator's Backend API.
+    fn ticket(&self, email: &str) -> String {
+        self.rt.block_on(async {
+            let v: Value = latchkey_core::http_client_builder()
+                .build()
+                .unwrap()
+                .post(format!("{}/v1/sign_in_tokens", self.emu.backend_api_url()))
+                .bearer_auth(self.emu.secret_key())
+                .json(&json!({ "user_id": self.emu.user_id(email).unwrap() }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["token"].as_str().unwrap().to_owned()
+        })
+    }
+}
+
+#[test]
+fn a_handoff_names_its_account_and_a_second_link_waits_its_turn() {
+    let r = rig(Duration::from_secs(60));
+    // A fresh install: the link's account would be the active one.
+    let first = format!(
+        "dev.latchkey.desktop://handoff?ticket={}",
+        r.ticket("grace@example.com")
+    );
+    r.deliver(&first);
+    let pending = r.event("handoff_pending");
+    let h = &pending["handoff"];
+    assert_eq!(h["name"], "Grace Hopper");
+    assert_eq!(h["email"], "grace@example.com");
+    assert_eq!(h["instanceName"], "Latchkey Demo");
+    assert_eq!(h["becomesActive"], true);
+    assert_eq!(h["alreadySignedIn"], false);
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert_eq!(snap["handoff"]["name"], "Grace Hopper");
+    assert!(
+        snap["accounts"].as_array().unwrap().is_empty(),
+        "not an account yet"
+    );
+
+    // A second link while the first waits: refused, and the window says why.
+    let second = format!(
+        "dev.latchkey.desktop://handoff?ticket={}",
+        r.ticket("alan@example.com")
+    );
+    r.deliver(&second);
+    let rejected = r.event("link_rejected");
+    assert!(
+        rejected["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("answer it first"),
+        "{rejected}"
+    );
+    assert_eq!(
+        r.call("snapshot", json!({})).unwrap()["handoff"]["name"],
+        "Grace Hopper"
+    );
+
+    // Cancel: nothing added, the link's session ended.
+    assert_eq!(r.call("decline_handoff", json!({})).unwrap(), true);
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert!(snap["handoff"].is_null());
+    assert!(snap["accounts"].as_array().unwrap().is_empty());
+    let uid = r.emu.user_id("grace@example.com").unwrap();
+    let link_session = r.emu.sessions_of(&uid).pop().unwrap();
+    assert_eq!(
+        r.emu.session_status(&link_session).as_deref(),
+        Some("ended"),
+        "the link's session was ended (its client deleted)"
+    );
+}

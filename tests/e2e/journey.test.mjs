@@ -148,12 +148,13 @@ test('the journey', async (t) => {
     assert.deepEqual(unnamed, []);
   });
 
-  await t.test('ticket handoff from the demo web app: asks first, adds, undo', async () => {
+  await t.test('ticket handoff from the demo web app: names the account, adds, undo', async () => {
     const link = await w.demoHandoffLink('katherine@example.com');
     assert.match(link, /^dev\.latchkey\.desktop:\/\/handoff\?ticket=/);
     assert.equal(await w.secondLaunch([link]), 0);
-    await seeText('Add the account from this link?');
-    // Nothing happened yet.
+    await seeText('Add Katherine Johnson <katherine@example.com> from Latchkey Demo?');
+    await seeText('Your current account stays active.');
+    // Nothing was added yet.
     assert.equal((await s.findAll('.account-item')).length, 2);
     await w.shot(s, '05-handoff-ask');
     await click('Continue');
@@ -297,14 +298,14 @@ test('the journey', async (t) => {
     // app), in the dark theme for the screenshots below.
     const link = await w.demoHandoffLink('alan@example.com');
     s = await w.openApp({ GTK_THEME: 'Adwaita:dark' }, undefined, [link]);
-    await seeText('Add the account from this link?', 30_000);
+    await seeText('Add Alan Turing <alan@example.com> from Latchkey Demo?', 30_000);
     await click('Continue');
     await seeText('Added Alan Turing');
     await waitFor('Grace back and still active', async () => (await headerName()) === 'Grace Hopper', 30_000);
     assert.equal((await s.findAll('.account-item')).length, 2, 'Grace and Alan');
     // Handled exactly once: no second question.
     await sleep(1500);
-    assert.ok(!(await bodyText()).includes('Add the account from this link?'));
+    assert.ok(!(await bodyText()).includes('from Latchkey Demo?'));
     await w.shot(s, '11a-cold-start-handoff');
     assert.equal(await s.execute("return matchMedia('(prefers-color-scheme: dark)').matches;"), true);
     await seeText('Claims of the current token');

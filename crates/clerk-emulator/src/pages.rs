@@ -18,7 +18,7 @@ use crate::state::{AppState, Inner};
 pub const HANDOFF_URL: &str = "dev.latchkey.desktop://handoff";
 
 /// Lifetime of tickets minted by the demo web app (docs/contracts.md: 300 s).
-pub const HANDOFF_TICKET_SECS: i64 = 300;
+pub const HANDOFF_TICKET_SECS: i64 = 60;
 
 pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -642,12 +642,12 @@ pub(crate) async fn demo_page(State(state): State<AppState>, headers: HeaderMap)
         Some(u) => format!(
             "<h1>{app} web</h1><p class=\"sub\">You are signed in on the web as <b>{name}</b> ({email}).</p>\
 <form method=\"post\" action=\"/demo/handoff\"><button class=\"primary\" type=\"submit\">Open in Latchkey</button></form>\
-<p class=\"muted\">Hands this account to the desktop app with a one-time sign-in link that expires in {mins} minutes.</p><hr>\
+<p class=\"muted\">Hands this account to the desktop app with a one-time sign-in link that expires in {secs} seconds.</p><hr>\
 <form method=\"post\" action=\"/demo/sign-out\"><button type=\"submit\">Sign out of the web app</button></form>",
             app = esc(&app),
             name = esc(&u.display_name()),
             email = esc(&u.email),
-            mins = HANDOFF_TICKET_SECS / 60,
+            secs = HANDOFF_TICKET_SECS,
         ),
         None => format!(
             "<h1>{app} web</h1><p class=\"sub\">A stand-in for your web app. Sign in to hand the account to Latchkey.</p><div class=\"users\">{users}</div>",
@@ -698,8 +698,11 @@ pub(crate) async fn demo_sign_out() -> Response {
         .into_response()
 }
 
-/// Mints a sign-in token (≤ 300 s) for the web user and sends the browser
-/// to `dev.latchkey.desktop://handoff?ticket=…`.
+/// Mints a sign-in token (60 s) for the web user and sends the browser to
+/// `dev.latchkey.desktop://handoff?ticket=…`. The ticket is a bearer value
+/// in a URL any app registered for the scheme can read, so it lives as
+/// short as a person needs, and the web app revokes it once that time is
+/// up if it was not redeemed.
 pub(crate) async fn demo_handoff(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(user) = demo_user(&state, &headers) else {
         return error_page(
@@ -709,12 +712,24 @@ pub(crate) async fn demo_handoff(State(state): State<AppState>, headers: HeaderM
             "Sign in to the demo web app first.",
         );
     };
-    let token = {
+    let (id, token) = {
         let mut db = state.db();
         let t = crate::bapi::mint_sign_in_token(&state, &mut db, &user.id, HANDOFF_TICKET_SECS);
         state.persist(&db);
-        t.token
+        (t.id, t.token)
     };
+    let revoker = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(HANDOFF_TICKET_SECS as u64)).await;
+        let mut db = revoker.db();
+        if let Some(t) = db.sign_in_tokens.get_mut(&id)
+            && t.status == "pending"
+        {
+            t.status = "revoked".to_owned();
+            t.updated_at = revoker.clock.now_ms();
+            revoker.persist(&db);
+        }
+    });
     redirect(&with_params(HANDOFF_URL, &[("ticket", &token)]))
 }
 

@@ -621,6 +621,19 @@ impl EmulatorHandle {
             .map(|s| s.status.as_str().to_owned())
     }
 
+    /// A user's session ids, oldest first.
+    pub fn sessions_of(&self, user_id: &str) -> Vec<String> {
+        let db = self.state.db();
+        let mut s: Vec<(i64, String)> = db
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id)
+            .map(|s| (s.created_at, s.id.clone()))
+            .collect();
+        s.sort();
+        s.into_iter().map(|(_, id)| id).collect()
+    }
+
     /// Number of sessions the instance holds.
     pub fn session_count(&self) -> usize {
         self.state.db().sessions.len()

@@ -8,9 +8,9 @@
 //! 2. **OAuth/SSO**: `POST /v1/client/sign_ins strategy=oauth_…` → browser →
 //!    callback (`rotating_token_nonce`) → reload the sign-in → transfer to
 //!    sign-up when it says `transferable` → touch.
-//! 3. **Ticket handoff**: the one unsolicited callback. It is held as a
-//!    pending handoff and redeemed only by [`SignInFlows::confirm_handoff`];
-//!    it only ever adds an account.
+//! 3. **Ticket handoff**: the one unsolicited callback. The engine redeems
+//!    it on a quarantined client of its own ([`SignInFlows::redeem_ticket`])
+//!    and asks the user before it becomes an account (`engine/sign_in.rs`).
 //!
 //! One flow at a time; attempts expire after 5 minutes and can be
 //! cancelled. A hosted callback consumes its attempt (matched by `state`)
@@ -127,8 +127,9 @@ pub enum Outcome {
     ContinueInBrowser(MoreVerification),
     /// This callback was already handled (or is being handled): nothing done.
     Duplicate,
-    /// A web page handed over an account; ask the user before redeeming.
-    HandoffPending,
+    /// A web page handed over an account: redeemed into quarantine; ask
+    /// the user, naming it, before it becomes an account.
+    HandoffPending(Box<crate::engine::HandoffPreview>),
 }
 
 /// A direct sign-in (OAuth, a ticket) that stopped short of a session:
@@ -187,7 +188,6 @@ pub struct SignInFlows {
     fapi: Fapi,
     pending: Mutex<Option<Pending>>,
     consumed: Mutex<Vec<Consumed>>,
-    handoff: Mutex<Option<(SignInTicket, Instant)>>,
     next_id: Mutex<u64>,
     ttl: Duration,
 }
@@ -218,7 +218,6 @@ impl SignInFlows {
             fapi,
             pending: Mutex::new(None),
             consumed: Mutex::new(Vec::new()),
-            handoff: Mutex::new(None),
             next_id: Mutex::new(0),
             ttl,
         }
@@ -409,10 +408,9 @@ impl SignInFlows {
     /// cancellation; FAPI errors from the redemption.
     pub async fn handle(&self, cb: Callback) -> Result<Outcome> {
         match cb {
-            Callback::Handoff { ticket } => {
-                *Self::lock(&self.handoff) = Some((ticket, Instant::now()));
-                Ok(Outcome::HandoffPending)
-            }
+            // The engine takes handoff links (quarantined redemption);
+            // they complete no attempt.
+            Callback::Handoff { .. } => Err(no_attempt()),
             Callback::Failed {
                 state,
                 code,
@@ -618,55 +616,13 @@ impl SignInFlows {
         })
     }
 
-    /// True while a handoff waits for the user's answer.
-    pub fn handoff_pending(&self) -> bool {
-        let mut h = Self::lock(&self.handoff);
-        if h.as_ref().is_some_and(|(_, at)| at.elapsed() >= self.ttl) {
-            *h = None;
-        }
-        h.is_some()
-    }
-
-    /// Drops the pending handoff without redeeming it.
-    pub fn decline_handoff(&self) -> bool {
-        Self::lock(&self.handoff).take().is_some()
-    }
-
-    /// Redeems the pending handoff ticket after the user said "Continue".
-    /// Only ever adds an account: `keep_active` (the account active before)
-    /// is made active again afterwards.
-    ///
-    /// # Errors
-    /// [`ErrorKind::SignIn`] when nothing is pending, the link expired, or
-    /// the instance allows one account and one is signed in already.
-    pub async fn confirm_handoff(&self, keep_active: Option<&SessionId>) -> Result<HandoffResult> {
-        let ticket = self.take_handoff()?;
-        self.redeem_ticket(&ticket, keep_active).await
-    }
-
-    /// Takes the pending handoff's ticket (to redeem it here or on another
-    /// client of the instance).
-    ///
-    /// # Errors
-    /// [`ErrorKind::SignIn`] when nothing is pending or the link expired.
-    pub fn take_handoff(&self) -> Result<SignInTicket> {
-        let (ticket, at) = Self::lock(&self.handoff)
-            .take()
-            .ok_or_else(|| sign_in_error("there is no account link waiting"))?;
-        if at.elapsed() >= self.ttl {
-            return Err(sign_in_error(
-                "the account link expired; open it again from the web page",
-            ));
-        }
-        Ok(ticket)
-    }
-
     /// Redeems a handoff ticket on this client. Only ever adds an account:
     /// `keep_active` (the account active before, on this client) is made
     /// active again afterwards.
     ///
     /// # Errors
-    /// As [`confirm_handoff`](Self::confirm_handoff).
+    /// [`ErrorKind::SignIn`] when the link was used, revoked or expired, or
+    /// the instance allows one account and one is signed in on this client.
     pub async fn redeem_ticket(
         &self,
         ticket: &SignInTicket,

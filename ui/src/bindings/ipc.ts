@@ -81,7 +81,20 @@ notice?: string | null, };
 
 export type GuardedView = { "kind": "revoke", sessionId: string, } | { "kind": "sign_out_other_devices" } | { "kind": "sign_out_everywhere", force: boolean, };
 
-export type HandoffView = { instanceId: string, instanceName: string, receivedAtMs: number, };
+export type HandoffView = { instanceId: string, instanceName: string, name?: string | null, email?: string | null, 
+/**
+ * No account was active: this one will be.
+ */
+becomesActive: boolean, 
+/**
+ * That user is signed in here already: Continue switches to them.
+ */
+alreadySignedIn: boolean, 
+/**
+ * The link needs more than it gives (what Clerk asked for, in words):
+ * Continue goes on in the browser.
+ */
+needs?: string | null, receivedAtMs: number, };
 
 export type Snapshot = { 
 /**

@@ -824,8 +824,8 @@ async fn demo_web_app_hands_off_a_short_lived_ticket() {
     let (base, params) = location_params(&r);
     assert_eq!(base, clerk_emulator::HANDOFF_URL);
     let ticket = param(&params, "ticket").unwrap().to_owned();
-    // The ticket lives at most 300 s.
-    emu.advance_clock(Duration::from_secs(301));
+    // The ticket lives at most 60 s.
+    emu.advance_clock(Duration::from_secs(61));
     let res = Native::new(&emu)
         .post(
             "/v1/client/sign_ins",
@@ -892,5 +892,56 @@ async fn demo_web_app_hands_off_a_short_lived_ticket() {
         .await
         .status,
         404
+    );
+}
+
+/// The demo web app revokes its ticket once its 60 s are up, if it was
+/// not redeemed (it is a bearer value in a URL other apps may read).
+#[tokio::test(start_paused = true)]
+async fn the_demo_web_app_revokes_its_unredeemed_ticket() {
+    let emu = start().await;
+    let uid = emu.user_id("ada@example.com").unwrap();
+    let r = submit(&emu, "/demo/sign-in", &[("user_id", &uid)]).await;
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let handoff = || async {
+        let r = raw(
+            &emu,
+            Request::post("/demo/handoff")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        param(&location_params(&r).1, "ticket").unwrap().to_owned()
+    };
+    let unused = handoff().await;
+    let used = handoff().await;
+    let res = Native::new(&emu)
+        .post(
+            "/v1/client/sign_ins",
+            &[("strategy", "ticket"), ("ticket", &used)],
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    // A minute of (paused, auto-advanced) time later.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    tokio::task::yield_now().await;
+    let res = Native::new(&emu)
+        .post(
+            "/v1/client/sign_ins",
+            &[("strategy", "ticket"), ("ticket", &unused)],
+        )
+        .await;
+    assert_eq!(
+        (res.status, res.error_code()),
+        (400, "sign_in_token_revoked_code"),
+        "{}",
+        res.text
     );
 }

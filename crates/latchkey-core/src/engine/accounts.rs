@@ -145,6 +145,13 @@ impl Engine {
     /// The first failure (the other clients are still re-read); transport
     /// failures also mark Latchkey offline.
     pub async fn reload(&self, instance_id: Option<&str>) -> Result<()> {
+        let ids: Vec<String> = match instance_id {
+            Some(i) => vec![i.to_owned()],
+            None => self.s.instances.lock().await.keys().cloned().collect(),
+        };
+        for id in &ids {
+            self.end_stale_quarantines(id).await;
+        }
         let clients = match instance_id {
             Some(i) => self.clients_of(i).await,
             None => self.all_clients().await,
@@ -241,6 +248,9 @@ impl Engine {
                 .unwrap_or_default();
             cs.client = client;
             cs.read = true;
+            // A quarantined handoff's session is no account: its going is
+            // not news.
+            let before = if cs.quarantined { Vec::new() } else { before };
             let gone = before
                 .iter()
                 .filter(|s| !now_in.contains(&s.id))
@@ -400,7 +410,7 @@ impl Engine {
                         .to_owned()
                 });
             for s in i
-                .ordered()
+                .account_clients()
                 .filter_map(|(_, c)| c.client.as_ref())
                 .flat_map(|c| c.accounts())
             {

@@ -65,6 +65,10 @@ pub(super) struct ClientState {
     /// What the attempt on this client is for, when it signs an account in
     /// again (`reverify.rs`).
     pub purpose: Option<super::reverify::Purpose>,
+    /// It holds the session of a handoff link the user has not answered
+    /// yet (or that a crash left): not an account, only read to say whose
+    /// it is (`sign_in.rs`). Kept in the index.
+    pub quarantined: bool,
 }
 
 impl ClientState {
@@ -75,6 +79,7 @@ impl ClientState {
             client: None,
             read: false,
             purpose: None,
+            quarantined: false,
         }
     }
 
@@ -113,6 +118,12 @@ impl InstanceState {
             .iter()
             .filter(|(k, _)| *k == MAIN)
             .chain(self.clients.iter().filter(|(k, _)| *k != MAIN))
+    }
+
+    /// The clients whose sessions are accounts (not a quarantined handoff),
+    /// in [`ordered`](Self::ordered) order.
+    pub(super) fn account_clients(&self) -> impl Iterator<Item = (&String, &ClientState)> {
+        self.ordered().filter(|(_, c)| !c.quarantined)
     }
 }
 
@@ -188,6 +199,7 @@ impl Engine {
                     for (k, c) in &mut existing.clients {
                         if let Some(m) = moved.clients.get_mut(k) {
                             m.client = c.client.take();
+                            m.quarantined = c.quarantined;
                         }
                     }
                     moved.environment = existing.environment.take();

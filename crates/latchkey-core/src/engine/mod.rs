@@ -13,7 +13,8 @@
 //! | `tokens.rs` | session tokens in memory: single-flight fetches, verification, generations, clock skew, template names |
 //! | `refresher.rs` | the background loop: when a refresh is due, backoff after failures |
 //! | `actions.rs` | switch, organizations, sign-out, devices, revoke |
-//! | `sign_in.rs` | browser sign-ins and the web-to-desktop handoff |
+//! | `sign_in.rs` | browser sign-ins |
+//! | `handoff.rs` | the web-to-desktop handoff: redeemed into quarantine, adopted or ended on the user's answer |
 //! | `reverify.rs` | signing an account in again to replace its session: pending tasks done in the browser, step-up before guarded actions |
 //!
 //! ## One background refresh, step by step
@@ -38,6 +39,7 @@
 
 mod accounts;
 mod actions;
+mod handoff;
 mod instances;
 mod persist;
 mod refresher;
@@ -57,10 +59,11 @@ pub use crate::types::OrgSel;
 pub use actions::{
     ActiveOrg, Device, EverywhereOutcome, RevokeOutcome, SessionDetails, SessionRevoke,
 };
+pub use handoff::{Handoff, HandoffAdded, HandoffPreview};
 pub use persist::StorageState;
 pub use refresher::RetryPolicy;
 pub use reverify::{Guarded, Retried, Reverified, Reverify};
-pub use sign_in::{Handoff, HandoffAdded, PendingSignIn};
+pub use sign_in::PendingSignIn;
 pub use tokens::{MAX_TRUSTED_SKEW_SECS, MIN_REMAINING, REFRESH_AT_REMAINING};
 
 use crate::clock::Clock;
@@ -219,6 +222,7 @@ struct Shared {
     persist: persist::PersistState,
     tokens: tokens::TokenState,
     refresh: refresher::RefreshState,
+    handoff: handoff::HandoffState,
 }
 
 /// A poisoned lock still holds usable data here (every update is a few
@@ -257,6 +261,7 @@ impl Engine {
                 persist: persist::PersistState::new(storage.clone()),
                 tokens,
                 refresh: refresher::RefreshState::default(),
+                handoff: handoff::HandoffState::default(),
             }),
         };
         if matches!(storage, StorageState::Secure { .. }) {

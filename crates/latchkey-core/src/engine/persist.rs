@@ -143,6 +143,10 @@ struct IndexInstance {
 struct IndexClient {
     key: String,
     slot: Slot,
+    /// A handoff's session waiting for the user's answer (ended at the next
+    /// start if a crash left it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    quarantined: bool,
 }
 
 impl IndexInstance {
@@ -152,6 +156,7 @@ impl IndexInstance {
             vec![IndexClient {
                 key: MAIN.to_owned(),
                 slot: self.slot.unwrap_or(Slot::A),
+                quarantined: false,
             }]
         } else {
             self.clients.clone()
@@ -273,7 +278,11 @@ impl Engine {
                 continue;
             }
             let mut credentials = Vec::new();
+            let mut quarantined = Vec::new();
             for ic in ii.clients() {
+                if ic.quarantined {
+                    quarantined.push(ic.key.clone());
+                }
                 let c = ClientRef {
                     instance_id: ii.id.clone(),
                     key: ic.key.clone(),
@@ -297,6 +306,14 @@ impl Engine {
                 credentials.push((ic.key, stored.and_then(|c| c.credential)));
             }
             let _ = self.install(instance, credentials).await;
+            for key in quarantined {
+                let c = ClientRef {
+                    instance_id: ii.id.clone(),
+                    key,
+                };
+                let _ = self.with_client_mut(&c, |cs| cs.quarantined = true).await;
+                self.note_leftover_quarantine(c);
+            }
         }
         self.restore_active(index.active.clone());
         if index.v < INDEX_VERSION {
@@ -486,13 +503,15 @@ impl Engine {
         ) {
             return Ok(());
         }
-        let instances: Vec<(crate::Instance, Vec<String>)> = {
+        let instances: Vec<(crate::Instance, Vec<(String, bool)>)> = {
             let inst = self.s.instances.lock().await;
             inst.values()
                 .map(|i| {
                     (
                         i.instance.clone(),
-                        i.ordered().map(|(k, _)| k.clone()).collect(),
+                        i.ordered()
+                            .map(|(k, c)| (k.clone(), c.quarantined))
+                            .collect(),
                     )
                 })
                 .collect()
@@ -511,7 +530,7 @@ impl Engine {
                         slot: None,
                         clients: keys
                             .iter()
-                            .map(|k| {
+                            .map(|(k, quarantined)| {
                                 let c = ClientRef {
                                     instance_id: i.id().to_owned(),
                                     key: k.clone(),
@@ -519,6 +538,7 @@ impl Engine {
                                 IndexClient {
                                     key: k.clone(),
                                     slot: slots.get(&c).map_or(Slot::A, |s| s.slot),
+                                    quarantined: *quarantined,
                                 }
                             })
                             .collect(),

@@ -1,6 +1,6 @@
 //! Browser sign-ins (hosted auth, OAuth; `crate::flows` holds the attempts
-//! and their secrets) and the web-to-desktop handoff, as the engine runs
-//! them: a new account signs in on the instance's shared client, or — on a
+//! and their secrets), as the engine runs them (the web-to-desktop handoff
+//! is `handoff.rs`): a new account signs in on the instance's shared client, or — on a
 //! single-session instance whose shared client already holds an account — on
 //! a client of its own; a callback goes to the client whose attempt it
 //! completes; a completed sign-in's client is applied and its credential
@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
-use super::instances::{ClientRef, MAIN};
+use super::instances::ClientRef;
 use super::{AccountRef, Engine};
 use crate::callback::{Callback, parse_deep_link};
 use crate::error::{Error, ErrorKind, Result};
-use crate::flows::{HandoffResult, MoreVerification, Outcome, Redirect, SignInFlows, Started};
+use crate::flows::{Outcome, Redirect, SignInFlows, Started};
 
 /// The sign-in in progress: on which instance, and what the browser shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,30 +21,6 @@ pub struct PendingSignIn {
     pub instance_id: String,
     /// The attempt.
     pub started: Started,
-}
-
-/// What confirming a handoff led to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Handoff {
-    /// An account was added (or was there already).
-    Added(HandoffAdded),
-    /// Clerk wants more than the link gives (a second factor, trust in a
-    /// new device): nothing was added; continue with hosted auth.
-    ContinueInBrowser {
-        /// The instance to sign in to.
-        instance_id: String,
-        /// What Clerk asked for.
-        more: MoreVerification,
-    },
-}
-
-/// What confirming a handoff did, and to which account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandoffAdded {
-    /// The account the link added (or that was already signed in).
-    pub account: AccountRef,
-    /// Added, or already there.
-    pub result: HandoffResult,
 }
 
 impl Engine {
@@ -66,7 +42,7 @@ impl Engine {
     /// The client a new account signs in on: the shared one, unless the
     /// instance is single-session and it already holds an account; then one
     /// without an account (or a new one).
-    async fn sign_in_client(&self, instance_id: &str) -> Result<ClientRef> {
+    pub(super) async fn sign_in_client(&self, instance_id: &str) -> Result<ClientRef> {
         let main = ClientRef::main(instance_id);
         if !self.single_session(instance_id).await {
             return Ok(main);
@@ -198,10 +174,9 @@ impl Engine {
     /// # Errors
     /// As [`handle_deep_link`](Self::handle_deep_link).
     pub async fn handle_callback(&self, cb: Callback) -> Result<Outcome> {
-        if let Callback::Handoff { .. } = &cb {
-            // Held on the shared client until the user answers.
-            let target = ClientRef::main(&self.handoff_instance().await?);
-            return self.flows_of(&target).await?.handle(cb).await;
+        if let Callback::Handoff { ticket } = cb {
+            // Redeemed into quarantine; the user answers (`handoff.rs`).
+            return self.receive_handoff(ticket).await;
         }
         // The attempt it belongs to: by `state` for hosted auth (one
         // client at most); for OAuth, which carries no state, each live
@@ -310,8 +285,7 @@ impl Engine {
             .clone()?;
         let others = self
             .with_instance(&acct.instance_id, |i| {
-                i.clients
-                    .iter()
+                i.account_clients()
                     .filter(|(k, _)| **k != c.key)
                     .filter_map(|(_, cs)| cs.client.as_ref())
                     .flat_map(|cl| cl.accounts().map(|s| s.id.clone()))
@@ -327,97 +301,5 @@ impl Engine {
                     && a.user_id.as_ref() == Some(&user)
             })
             .map(|a| a.account)
-    }
-
-    /// The instance a handoff link goes to: the active account's, or the
-    /// only one.
-    ///
-    /// # Errors
-    /// [`ErrorKind::SignIn`] with several instances and none active.
-    pub async fn handoff_instance(&self) -> Result<String> {
-        if let Some(a) = self.active() {
-            return Ok(a.instance_id);
-        }
-        let inst = self.s.instances.lock().await;
-        if inst.len() == 1 {
-            return Ok(inst.keys().next().cloned().unwrap_or_default());
-        }
-        Err(Error::new(
-            ErrorKind::SignIn,
-            "choose an instance before opening an account link",
-        ))
-    }
-
-    /// Redeems a pending handoff after the user said "Continue": on the
-    /// shared client, or on a client of its own on a single-session
-    /// instance whose shared client holds an account.
-    ///
-    /// # Errors
-    /// [`ErrorKind::SignIn`] when nothing waits, the link expired or was
-    /// used.
-    pub async fn confirm_handoff(&self) -> Result<Handoff> {
-        let id = self.handoff_instance().await?;
-        let ticket = self.flows_of(&ClientRef::main(&id)).await?.take_handoff()?;
-        let c = self.sign_in_client(&id).await?;
-        let keep = self
-            .active()
-            .filter(|a| a.instance_id == id)
-            .map(|a| a.session_id);
-        let r = self
-            .flows_of(&c)
-            .await?
-            .redeem_ticket(&ticket, keep.as_ref())
-            .await;
-        self.save_credential(&c).await;
-        let result = match r {
-            Ok(r) => r,
-            Err(e) => {
-                self.drop_if_unused(&c).await;
-                return Err(e);
-            }
-        };
-        let session = match &result {
-            HandoffResult::Added { session, .. } | HandoffResult::AlreadySignedIn { session } => {
-                session.clone()
-            }
-            HandoffResult::ContinueInBrowser(more) => {
-                // The half-finished sign-in is abandoned with its client
-                // (when it had one of its own).
-                self.drop_if_unused(&c).await;
-                return Ok(Handoff::ContinueInBrowser {
-                    instance_id: id,
-                    more: more.clone(),
-                });
-            }
-        };
-        self.reload_client(&c).await?;
-        let account = AccountRef {
-            instance_id: id,
-            session_id: session,
-        };
-        if matches!(result, HandoffResult::AlreadySignedIn { .. }) || self.active().is_none() {
-            self.set_active(account.clone()).await;
-        }
-        Ok(Handoff::Added(HandoffAdded { account, result }))
-    }
-
-    /// Drops a pending handoff.
-    pub async fn decline_handoff(&self) -> bool {
-        match self.handoff_instance().await {
-            Ok(id) => self
-                .flows_of(&ClientRef::main(&id))
-                .await
-                .map(|f| f.decline_handoff())
-                .unwrap_or(false),
-            Err(_) => false,
-        }
-    }
-
-    /// True while a handoff waits for an answer.
-    pub async fn handoff_pending(&self) -> bool {
-        let inst = self.s.instances.lock().await;
-        inst.values()
-            .filter_map(|i| i.clients.get(MAIN))
-            .any(|c| c.flows.handoff_pending())
     }
 }

@@ -87,11 +87,17 @@ async fn no_secret_reaches_a_log_line_or_an_error() {
     let ticket = env.ticket("grace@example.com").await;
     secrets.push(ticket.clone());
     let link = format!("dev.latchkey.desktop://handoff?ticket={ticket}");
-    flows.handle(parse_deep_link(&link).unwrap()).await.unwrap();
-    flows.confirm_handoff(Some(&session)).await.unwrap();
-    flows.handle(parse_deep_link(&link).unwrap()).await.unwrap();
+    // The flows refuse a handoff link (the engine quarantines it).
     errors.push(all_forms(
-        &flows.confirm_handoff(Some(&session)).await.unwrap_err(),
+        &flows
+            .handle(parse_deep_link(&link).unwrap())
+            .await
+            .unwrap_err(),
+    ));
+    let t = latchkey_core::SignInTicket::new(ticket.clone());
+    flows.redeem_ticket(&t, Some(&session)).await.unwrap();
+    errors.push(all_forms(
+        &flows.redeem_ticket(&t, Some(&session)).await.unwrap_err(),
     ));
     // Redemption with a wrong verifier: the error names no secret.
     let fapi = env.fapi();

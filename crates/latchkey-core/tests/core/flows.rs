@@ -362,7 +362,7 @@ async fn loopback_listener_is_bound_to_127_0_0_1_only() {
 }
 
 #[tokio::test]
-async fn ticket_handoff_asks_first_adds_an_account_and_keeps_the_active_one() {
+async fn redeeming_a_ticket_adds_an_account_and_keeps_the_active_one() {
     let env = env().await;
     let flows = SignInFlows::new(env.fapi());
     let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
@@ -372,27 +372,27 @@ async fn ticket_handoff_asks_first_adds_an_account_and_keeps_the_active_one() {
     else {
         panic!()
     };
-
+    // A handoff link is the engine's to quarantine: it completes no attempt.
     let link = format!(
         "dev.latchkey.desktop://handoff?ticket={}",
         env.ticket("grace@example.com").await
     );
     env.emu.clear_requests();
-    assert_eq!(
-        flows.handle(parse_deep_link(&link).unwrap()).await.unwrap(),
-        Outcome::HandoffPending
-    );
-    assert!(flows.handoff_pending());
-    assert_eq!(
-        env.fapi_requests(),
-        0,
-        "nothing is redeemed before Continue"
-    );
+    let e = flows
+        .handle(parse_deep_link(&link).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Callback);
+    assert_eq!(env.fapi_requests(), 0);
 
+    let ticket = |t: String| latchkey_core::SignInTicket::new(t);
     let HandoffResult::Added {
         session: grace,
         user,
-    } = flows.confirm_handoff(Some(&ada)).await.unwrap()
+    } = flows
+        .redeem_ticket(&ticket(env.ticket("grace@example.com").await), Some(&ada))
+        .await
+        .unwrap()
     else {
         panic!()
     };
@@ -404,53 +404,35 @@ async fn ticket_handoff_asks_first_adds_an_account_and_keeps_the_active_one() {
         "the active account stays active"
     );
     assert!(client.session(&grace).unwrap().status.is_signed_in());
-    assert!(
-        flows.confirm_handoff(Some(&ada)).await.is_err(),
-        "nothing pending any more"
-    );
 
-    // The same user again: that account is activated, nothing added.
-    let link = format!(
-        "dev.latchkey.desktop://handoff?ticket={}",
-        env.ticket("grace@example.com").await
-    );
-    flows.handle(parse_deep_link(&link).unwrap()).await.unwrap();
+    // The same user again on this client: that session, nothing added.
     let before = env.emu.session_count();
     assert_eq!(
-        flows.confirm_handoff(Some(&ada)).await.unwrap(),
+        flows
+            .redeem_ticket(&ticket(env.ticket("grace@example.com").await), Some(&ada))
+            .await
+            .unwrap(),
         HandoffResult::AlreadySignedIn {
             session: grace.clone()
         }
     );
     assert_eq!(env.emu.session_count(), before);
 
-    // Declined: never redeemed.
-    let link = format!(
-        "dev.latchkey.desktop://handoff?ticket={}",
-        env.ticket("alan@example.com").await
-    );
-    flows.handle(parse_deep_link(&link).unwrap()).await.unwrap();
-    assert!(flows.decline_handoff());
-    assert!(!flows.handoff_pending());
-
     // A used ticket: a clear message.
     let t = env.ticket("katherine@example.com").await;
-    let other = SignInFlows::new(env.fapi());
-    other
-        .handle(parse_deep_link(&format!("dev.latchkey.desktop://handoff?ticket={t}")).unwrap())
+    SignInFlows::new(env.fapi())
+        .redeem_ticket(&ticket(t.clone()), None)
         .await
         .unwrap();
-    other.confirm_handoff(None).await.unwrap();
-    flows
-        .handle(parse_deep_link(&format!("dev.latchkey.desktop://handoff?ticket={t}")).unwrap())
+    let e = flows
+        .redeem_ticket(&ticket(t), Some(&ada))
         .await
-        .unwrap();
-    let e = flows.confirm_handoff(Some(&ada)).await.unwrap_err();
+        .unwrap_err();
     assert!(e.to_string().contains("no longer valid"), "{e}");
 }
 
 #[tokio::test]
-async fn handoff_on_a_single_session_instance_never_replaces_the_account() {
+async fn a_ticket_on_a_single_session_client_with_an_account_is_refused() {
     let env = env_with(|c| c.single_session_mode = Some(true)).await;
     let flows = SignInFlows::new(env.fapi());
     let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
@@ -460,12 +442,8 @@ async fn handoff_on_a_single_session_instance_never_replaces_the_account() {
     else {
         panic!()
     };
-    let link = format!(
-        "dev.latchkey.desktop://handoff?ticket={}",
-        env.ticket("grace@example.com").await
-    );
-    flows.handle(parse_deep_link(&link).unwrap()).await.unwrap();
-    let e = flows.confirm_handoff(Some(&ada)).await.unwrap_err();
+    let t = latchkey_core::SignInTicket::new(env.ticket("grace@example.com").await);
+    let e = flows.redeem_ticket(&t, Some(&ada)).await.unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::SignIn);
     assert!(e.to_string().contains("one account at a time"), "{e}");
     let client = flows.fapi().get_client().await.unwrap().unwrap();

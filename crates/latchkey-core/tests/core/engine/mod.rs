@@ -5,6 +5,7 @@
 mod actions;
 mod attempts;
 mod clients;
+mod handoff;
 mod persist;
 mod refresher;
 mod reverify;
