@@ -6,6 +6,7 @@
 // exactly these, `src/bindings.rs` types exactly these, and the UI calls
 // every one of them. Each name is a function in `src/commands.rs`.
 latchkey_commands! {
+    subscribe,
     snapshot,
     sign_in_options,
     start_sign_in,

@@ -26,6 +26,7 @@ type Sig = (&'static str, Vec<(&'static str, String)>, String);
 pub fn signatures() -> Vec<Sig> {
     let cfg = config();
     signatures! { cfg;
+        "subscribe"("channel": EventChannel) -> ();
         "snapshot"() -> Snapshot;
         "sign_in_options"("instanceId": String) -> SignInOptions;
         "start_sign_in"("instanceId": String, "strategy": Option<String>, "loopback": Option<bool>) -> SignInView;
@@ -53,6 +54,12 @@ pub fn signatures() -> Vec<Sig> {
         "add_instance"("publishableKey": String) -> InstanceView;
     }
 }
+
+/// The channel the window hands to `subscribe` (`new Channel<UiEvent>()`
+/// from `@tauri-apps/api/core`).
+#[derive(TS)]
+#[ts(type = "import('@tauri-apps/api/core').Channel<UiEvent>")]
+pub struct EventChannel;
 
 /// Decoded JWT claims (a JSON object).
 #[derive(TS)]
@@ -101,6 +108,7 @@ pub fn typescript() -> String {
         SignedOutView::decl(&cfg),
         RetriedView::decl(&cfg),
         UiEvent::decl(&cfg),
+        EventChannel::decl(&cfg),
         Claims::decl(&cfg),
     ];
     let mut out =
@@ -132,6 +140,6 @@ pub fn typescript() -> String {
             "  {name}: {{ args: {{ {args} }}; returns: {ret} }};\n"
         ));
     }
-    out.push_str("};\n\n/** The event every window update arrives on. */\nexport const EVENT = \"latchkey://event\";\n");
+    out.push_str("};\n");
     out.replace("{  }", "{}")
 }

@@ -12,6 +12,14 @@ use crate::view::*;
 
 type S<'a> = State<'a, Latchkey>;
 
+/// The window's event channel (events never go out as global Tauri
+/// events, which page scripts could listen to).
+#[tauri::command]
+pub fn subscribe(lk: S<'_>, channel: tauri::ipc::Channel<UiEvent>) -> Result<()> {
+    lk.subscribe(channel);
+    Ok(())
+}
+
 #[tauri::command]
 pub async fn snapshot(lk: S<'_>) -> Result<Snapshot> {
     Ok(lk.snapshot().await)

@@ -1,18 +1,22 @@
-//! Engine events → the window (`latchkey://event`), the tray and desktop
-//! notifications. No event carries a token (the engine's never do; the
-//! canary test checks what reaches the window).
+//! Engine events → the window, the tray and desktop notifications. No event
+//! carries a token (the engine's never do; the canary test checks what
+//! reaches the window).
+//!
+//! The window gets its events over an IPC [`Channel`] it hands to the
+//! `subscribe` command, not as global Tauri events: the window's
+//! capability grants no `core:event` permission at all, so no page script
+//! can listen to anything (the deep-link plugin announces every incoming
+//! URL as a global event).
 
 use std::sync::Arc;
 
 use latchkey_core::engine::{Engine, Event};
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Manager, Runtime};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::state::{Latchkey, now_ms};
 use crate::view::{AccountKey, UiEvent};
-
-/// The one event name the window listens to.
-pub const EVENT: &str = "latchkey://event";
 
 /// Desktop notifications (a seam: the app uses the notification plugin).
 pub trait Notifier: Send + Sync {
@@ -37,9 +41,30 @@ impl<R: Runtime> Notifier for PluginNotifier<R> {
     }
 }
 
+/// Sends an event to the window (its subscribed channel), if one listens.
 pub fn emit<R: Runtime>(app: &AppHandle<R>, e: UiEvent) {
-    if let Err(err) = app.emit_to("main", EVENT, e) {
-        tracing::warn!("could not emit to the window: {err}");
+    if let Some(lk) = app.try_state::<Latchkey>() {
+        lk.publish(&e);
+    }
+}
+
+/// Where the window's events go: the channel its last `subscribe` gave.
+#[derive(Default)]
+pub struct Subscriber(std::sync::Mutex<Option<Channel<UiEvent>>>);
+
+impl Subscriber {
+    /// Replaces the channel (a reloaded page subscribes again).
+    pub fn set(&self, ch: Channel<UiEvent>) {
+        *crate::state::lock(&self.0) = Some(ch);
+    }
+
+    pub fn send(&self, e: &UiEvent) {
+        let ch = crate::state::lock(&self.0).clone();
+        if let Some(ch) = ch
+            && let Err(err) = ch.send(e.clone())
+        {
+            tracing::warn!("could not send to the window: {err}");
+        }
     }
 }
 

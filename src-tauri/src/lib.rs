@@ -142,10 +142,41 @@ fn default_opener<R: Runtime>(app: AppHandle<R>) -> Opener {
     })
 }
 
+/// The app's own pages: the bundled UI (`tauri://localhost` on Linux and
+/// macOS, `http(s)://tauri.localhost` on Windows), and the blank page a
+/// webview starts from. Nothing else may be loaded in the window: Clerk's
+/// pages open in the system browser, and a script that tries to navigate
+/// away (to a phishing page dressed as the app, say) is refused.
+pub fn own_page(url: &url::Url) -> bool {
+    match url.scheme() {
+        "tauri" => url.host_str() == Some("localhost"),
+        "http" | "https" => url.host_str() == Some("tauri.localhost"),
+        "about" => url.path() == "blank",
+        _ => false,
+    }
+}
+
+/// Refuses every navigation of the window to a page that is not
+/// [`own_page`].
+fn navigation_guard<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
+    tauri::plugin::Builder::new("navigation-guard")
+        .on_navigation(|_webview, url| {
+            let ok = own_page(url);
+            if !ok {
+                tracing::warn!(
+                    scheme = url.scheme(),
+                    "the window was kept from navigating away"
+                );
+            }
+            ok
+        })
+        .build()
+}
+
 /// Wires state, setup and deep links onto a builder (the real one, or
 /// `tauri::test::mock_builder()`).
 pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> tauri::Builder<R> {
-    builder.setup(move |app| {
+    builder.plugin(navigation_guard()).setup(move |app| {
         let handle = app.handle().clone();
         let opener = wiring
             .opener
@@ -274,5 +305,36 @@ pub async fn refresh_tray<R: Runtime>(app: &AppHandle<R>) {
     if let Ok(menu) = tray::menu(app, &items) {
         let _ = tray.set_menu(Some(menu));
         *state::lock(&app.state::<TrayState>().0) = items;
+    }
+}
+
+#[cfg(test)]
+mod navigation_tests {
+    use super::own_page;
+
+    #[test]
+    fn only_the_apps_own_pages_load_in_the_window() {
+        for ok in [
+            "tauri://localhost/",
+            "tauri://localhost/index.html#/devices",
+            "http://tauri.localhost/",
+            "https://tauri.localhost/assets/x.js",
+            "about:blank",
+        ] {
+            assert!(own_page(&ok.parse().unwrap()), "{ok}");
+        }
+        for bad in [
+            "https://example.com/",
+            "http://127.0.0.1:4000/hosted/sign-in",
+            "tauri://evil.example/",
+            "https://tauri.localhost.evil.example/",
+            "file:///etc/passwd",
+            "data:text/html,<h1>Sign in</h1>",
+            "javascript:alert(1)",
+            "about:srcdoc",
+            "dev.latchkey.desktop://callback?state=x",
+        ] {
+            assert!(!own_page(&bad.parse().unwrap()), "{bad}");
+        }
     }
 }

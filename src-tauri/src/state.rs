@@ -37,6 +37,8 @@ pub struct Latchkey {
     /// Accounts signed out from elsewhere, still listed (as signed out) so
     /// the user sees what happened and can sign in again.
     revoked: Mutex<Vec<AccountView>>,
+    /// The window's event channel.
+    subscriber: crate::events::Subscriber,
 }
 
 /// Starts the engine (`latchkey_host::open`): keychain, index, the
@@ -68,6 +70,7 @@ impl Latchkey {
             loopback: Mutex::new(None),
             known: Mutex::new(HashMap::new()),
             revoked: Mutex::new(Vec::new()),
+            subscriber: crate::events::Subscriber::default(),
         }
     }
 
@@ -105,6 +108,16 @@ impl Latchkey {
     pub(crate) fn account_view(&self, a: &latchkey_core::engine::Account) -> AccountView {
         let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
         AccountView::new(a, avatar)
+    }
+
+    /// The window's events go to `ch` from now on.
+    pub fn subscribe(&self, ch: tauri::ipc::Channel<UiEvent>) {
+        self.subscriber.set(ch);
+    }
+
+    /// Sends an event to the window.
+    pub fn publish(&self, e: &UiEvent) {
+        self.subscriber.send(e);
     }
 
     pub fn avatars(&self) -> &Avatars {

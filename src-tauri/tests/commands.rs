@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
 use tauri::webview::InvokeRequest;
-use tauri::{App, Listener, Manager, WebviewWindow};
+use tauri::{App, Manager, WebviewWindow};
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<String>>);
@@ -101,11 +101,17 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
     // Runs setup (state, the main window from the config) once.
     #[allow(deprecated)]
     app.run_iteration(|_, _| {});
+    // The window's side of the event channel (what `subscribe` receives
+    // from the page), recording every event.
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev = events.clone();
-    app.listen_any(latchkey_app::events::EVENT, move |e| {
-        ev.lock().unwrap().push(e.payload().to_owned());
-    });
+    app.state::<Latchkey>()
+        .subscribe(tauri::ipc::Channel::new(move |body| {
+            if let tauri::ipc::InvokeResponseBody::Json(j) = body {
+                ev.lock().unwrap().push(j);
+            }
+            Ok(())
+        }));
     let main = app.get_webview_window("main").unwrap_or_else(|| {
         tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()

@@ -60,18 +60,15 @@ fn capabilities_are_for_the_main_window_and_local_only() {
         assert_ne!(cap["local"], false);
         for p in cap["permissions"].as_array().unwrap() {
             let p = p.as_str().expect("plain permission names, no scopes");
-            // Our commands, event listening and page zoom; no plugin
-            // (opener, clipboard, notification: Rust does those).
+            // Our commands and page zoom; no event permission (the
+            // deep-link plugin announces URLs as global events; our events
+            // come over a channel) and no plugin (opener, clipboard,
+            // notification: Rust does those).
             assert!(
-                p.starts_with("allow-")
-                    || matches!(
-                        p,
-                        "core:event:allow-listen"
-                            | "core:event:allow-unlisten"
-                            | "core:webview:allow-set-webview-zoom"
-                    ),
+                p.starts_with("allow-") || p == "core:webview:allow-set-webview-zoom",
                 "unexpected permission {p}"
             );
+            assert!(!p.starts_with("core:event"), "{p}");
         }
     }
     assert_eq!(seen, 1);

@@ -189,10 +189,13 @@ error?: IpcError | null, };
 
 export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expiresAtMs: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, sessionId: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, } | { "type": "reverified", kind: ReverifyKind, account?: AccountView | null, retried?: RetriedView | null, } | { "type": "sign_in_continues", signIn: SignInView, };
 
+export type EventChannel = import('@tauri-apps/api/core').Channel<UiEvent>;
+
 export type Claims = Record<string, unknown>;
 
 /** Every command: its arguments and its result. */
 export type Commands = {
+  subscribe: { args: { channel: EventChannel }; returns: void };
   snapshot: { args: {}; returns: Snapshot };
   sign_in_options: { args: { instanceId: string }; returns: SignInOptions };
   start_sign_in: { args: { instanceId: string; strategy?: string | null; loopback?: boolean | null }; returns: SignInView };
@@ -219,6 +222,3 @@ export type Commands = {
   sign_out_everywhere: { args: { key: AccountKey; force: boolean }; returns: EverywhereView };
   add_instance: { args: { publishableKey: string }; returns: InstanceView };
 };
-
-/** The event every window update arrives on. */
-export const EVENT = "latchkey://event";

@@ -3,9 +3,8 @@
  * comes from the generated bindings; errors arrive as `IpcError`
  * (`{ kind, message }`) and the UI branches on `kind` (see `errors.ts`).
  */
-import { invoke } from '@tauri-apps/api/core';
-import { listen, type UnlistenFn } from '@tauri-apps/api/event';
-import { EVENT, type Commands, type IpcError, type UiEvent } from '../bindings/ipc';
+import { Channel, invoke } from '@tauri-apps/api/core';
+import type { Commands, IpcError, UiEvent } from '../bindings/ipc';
 
 type Args<K extends keyof Commands> = Commands[K]['args'];
 
@@ -34,7 +33,19 @@ export function toIpcError(e: unknown): IpcError {
   return { kind: 'internal', message: e instanceof Error ? e.message : String(e) };
 }
 
-/** Listens to every update from Rust. */
-export function onEvent(handler: (e: UiEvent) => void): Promise<UnlistenFn> {
-  return listen<UiEvent>(EVENT, (ev) => handler(ev.payload));
+/**
+ * Receives every update from Rust over a channel handed to `subscribe`
+ * (the window may not listen to global events at all). The returned
+ * function stops handling them.
+ */
+export async function onEvent(handler: (e: UiEvent) => void): Promise<() => void> {
+  let live = true;
+  const channel = new Channel<UiEvent>();
+  channel.onmessage = (e) => {
+    if (live) handler(e);
+  };
+  await call('subscribe', { channel });
+  return () => {
+    live = false;
+  };
 }

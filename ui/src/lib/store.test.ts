@@ -2,8 +2,12 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { account, snapshot } from '../test/fixtures';
 
 const invoke = vi.fn();
-vi.mock('@tauri-apps/api/core', () => ({ invoke: (...a: unknown[]) => invoke(...a) }));
-vi.mock('@tauri-apps/api/event', () => ({ listen: vi.fn(async () => () => {}) }));
+vi.mock('@tauri-apps/api/core', () => ({
+  invoke: (...a: unknown[]) => invoke(...a),
+  Channel: class {
+    onmessage: (m: unknown) => void = () => {};
+  },
+}));
 
 const { AppStore } = await import('./store.svelte');
 
@@ -134,5 +138,18 @@ describe('the store', () => {
     const s = new AppStore();
     for (const t of ['a', 'b', 'c', 'd']) s.notify({ kind: 'error', text: t });
     expect(s.notices.map((n) => n.text)).toEqual(['d', 'c', 'b']);
+  });
+
+  it('hears Rust over the channel it hands to subscribe, until it stops', async () => {
+    const { onEvent } = await import('./ipc');
+    invoke.mockResolvedValue(undefined);
+    const seen: string[] = [];
+    const stop = await onEvent((e) => seen.push(e.type));
+    const [cmd, args] = invoke.mock.calls[0] as [string, { channel: { onmessage: (m: unknown) => void } }];
+    expect(cmd).toBe('subscribe');
+    args.channel.onmessage({ type: 'changed' });
+    stop();
+    args.channel.onmessage({ type: 'ready' });
+    expect(seen).toEqual(['changed']);
   });
 });
