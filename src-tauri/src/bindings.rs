@@ -43,7 +43,7 @@ pub fn signatures() -> Vec<Sig> {
         "org_members"("key": AccountKey) -> Vec<MemberView>;
         "session_details"("key": AccountKey) -> DetailsView;
         "template_claims"("key": AccountKey, "template": String) -> Claims;
-        "copy_token"("key": AccountKey, "template": Option<String>, "confirmed": bool) -> i64;
+        "copy_token"("key": AccountKey, "template": Option<String>) -> i64;
         "refresh"("instanceId": Option<String>) -> ();
         "devices"("key": AccountKey) -> Vec<DeviceView>;
         "revoke_session"("key": AccountKey, "sessionId": String) -> RevokeView;

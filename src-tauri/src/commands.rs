@@ -6,7 +6,7 @@ use tauri::{AppHandle, Runtime, State};
 
 use crate::ClipboardState;
 use crate::deep_link::on_loopback;
-use crate::error::{ErrorKind, IpcError, Result};
+use crate::error::Result;
 use crate::state::Latchkey;
 use crate::view::*;
 
@@ -129,22 +129,15 @@ pub async fn template_claims(
     lk.template_claims(&key, &template).await
 }
 
-/// Copies a token in Rust after the user confirmed in the UI; returns when
-/// the clipboard is cleared (ms since the epoch).
+/// Copies a token in Rust after the user said yes in a native dialog
+/// (Rust's); returns when the clipboard is cleared (ms since the epoch).
 #[tauri::command]
 pub async fn copy_token(
     lk: S<'_>,
     clip: State<'_, ClipboardState>,
     key: AccountKey,
     template: Option<String>,
-    confirmed: bool,
 ) -> Result<i64> {
-    if !confirmed {
-        return Err(IpcError::new(
-            ErrorKind::BadInput,
-            "copying a token needs a confirmation",
-        ));
-    }
     clip.0
         .copy(&lk.token_for_clipboard(&key, template.as_deref()).await?)
 }

@@ -6,7 +6,7 @@
 //! The kinds are core's ([`latchkey_core::ErrorKind`], mapped one to one by
 //! an exhaustive `match`: a new core kind does not compile until it is
 //! mapped here) plus the few only the shell has (`not_ready`, `browser`,
-//! `bad_input`, `internal`).
+//! `bad_input`, `cancelled`, `internal`).
 
 use latchkey_core::ErrorKind as CoreKind;
 use serde::Serialize;
@@ -45,6 +45,8 @@ pub enum ErrorKind {
     Browser,
     /// A value from the UI was not acceptable.
     BadInput,
+    /// The user said no in a confirmation dialog: nothing was done.
+    Cancelled,
     /// A bug or an OS failure (clipboard, window).
     Internal,
 }

@@ -6,6 +6,7 @@ pub mod bindings;
 pub mod clipboard;
 #[doc(hidden)]
 pub mod commands;
+pub mod confirm;
 mod deep_link;
 pub mod error;
 pub mod events;
@@ -51,6 +52,8 @@ pub struct Wiring {
     /// What the command line asked for (`--sign-in`, `--verify-account`),
     /// done once the engine is up.
     pub requests: Vec<settings::Request>,
+    /// Asks before sensitive actions (None: the native dialog).
+    pub confirmer: Option<Arc<dyn confirm::Confirmer>>,
 }
 
 // `COMMANDS` and `invoke_handler()` from the one list (`command_list.rs`).
@@ -95,6 +98,7 @@ pub fn run() {
     let wiring = Wiring {
         settings,
         requests,
+        confirmer: None,
         opener: None,
         clipboard: None,
         notifier: None,
@@ -115,6 +119,7 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(
             tauri_plugin_log::Builder::new()
                 .level(log::LevelFilter::Info)
@@ -190,7 +195,11 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
             .notifier
             .clone()
             .unwrap_or_else(|| Arc::new(PluginNotifier(handle.clone())));
-        app.manage(Latchkey::new(opener));
+        let confirmer: Arc<dyn confirm::Confirmer> = wiring
+            .confirmer
+            .clone()
+            .unwrap_or_else(|| Arc::new(confirm::DialogConfirmer(handle.clone())));
+        app.manage(Latchkey::new(opener, confirmer));
         app.manage(ClipboardState(TokenClipboard::new(
             clip,
             wiring.clipboard_clear_after,
@@ -287,7 +296,7 @@ fn on_tray<R: Runtime>(app: &AppHandle<R>, id: &str) {
         }
         TrayAction::SignOut(key) => {
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = app.state::<Latchkey>().sign_out(&key).await {
+                if let Err(e) = app.state::<Latchkey>().sign_out_from_tray(&key).await {
                     tracing::warn!("tray sign-out failed: {}", e.message);
                 }
             });

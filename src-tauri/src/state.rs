@@ -11,6 +11,7 @@ use latchkey_host::{Host, OpenOptions};
 use tokio::sync::watch;
 
 use crate::avatar::Avatars;
+use crate::confirm::{Confirmation, Confirmer};
 use crate::error::{ErrorKind, IpcError, Result};
 use crate::settings::Settings;
 use crate::view::*;
@@ -39,6 +40,8 @@ pub struct Latchkey {
     revoked: Mutex<Vec<AccountView>>,
     /// The window's event channel.
     subscriber: crate::events::Subscriber,
+    /// Asks before the actions a compromised page must not take alone.
+    confirmer: Arc<dyn Confirmer>,
 }
 
 /// Starts the engine (`latchkey_host::open`): keychain, index, the
@@ -59,7 +62,7 @@ pub async fn start_engine(
 }
 
 impl Latchkey {
-    pub fn new(opener: Opener) -> Self {
+    pub fn new(opener: Opener, confirmer: Arc<dyn Confirmer>) -> Self {
         Self {
             ctx: watch::channel(None).0,
             sign_in: Mutex::new(None),
@@ -71,6 +74,7 @@ impl Latchkey {
             known: Mutex::new(HashMap::new()),
             revoked: Mutex::new(Vec::new()),
             subscriber: crate::events::Subscriber::default(),
+            confirmer,
         }
     }
 
@@ -108,6 +112,42 @@ impl Latchkey {
     pub(crate) fn account_view(&self, a: &latchkey_core::engine::Account) -> AccountView {
         let avatar = a.image_url.as_deref().and_then(|u| self.avatars.get(u));
         AccountView::new(a, avatar)
+    }
+
+    /// Asks the user in a native dialog (Rust's, not the page's).
+    ///
+    /// # Errors
+    /// `cancelled` when the answer is not an explicit yes.
+    pub async fn ask(&self, title: String, message: String, ok: &str) -> Result<()> {
+        let yes = self
+            .confirmer
+            .confirm(Confirmation {
+                title,
+                message,
+                ok: ok.to_owned(),
+            })
+            .await;
+        if yes {
+            Ok(())
+        } else {
+            Err(IpcError::new(
+                ErrorKind::Cancelled,
+                "cancelled; nothing was done",
+            ))
+        }
+    }
+
+    /// The account's name as the window shows it (for questions).
+    async fn name_of(&self, key: &AccountKey) -> Result<String> {
+        let ctx = self.ctx().await?;
+        let acct: AccountRef = key.into();
+        ctx.engine
+            .accounts()
+            .await
+            .into_iter()
+            .find(|a| a.account == acct)
+            .map(|a| a.name)
+            .ok_or_else(|| IpcError::bad_input("that account is not signed in here"))
     }
 
     /// The window's events go to `ch` from now on.
@@ -364,7 +404,8 @@ impl Latchkey {
         })
     }
 
-    /// A token for the clipboard: only `clipboard.rs` calls this.
+    /// A token for the clipboard, after the user said yes in a native
+    /// dialog: only the `copy_token` command calls this.
     pub(crate) async fn token_for_clipboard(
         &self,
         key: &AccountKey,
@@ -375,6 +416,18 @@ impl Latchkey {
         if let Some(t) = template {
             configured_template(&ctx, &acct, t)?;
         }
+        let name = self.name_of(key).await?;
+        let what =
+            template.map_or_else(|| "session token".to_owned(), |t| format!("\"{t}\" token"));
+        self.ask(
+            format!("Copy a live {what} of {name}?"),
+            format!(
+                "Anyone you paste it to can act as {name} until it expires (about a minute). \
+                 Latchkey clears the clipboard after 60 seconds if it still holds it."
+            ),
+            "Copy token",
+        )
+        .await?;
         Ok(ctx
             .engine
             .get_token(&acct, template, OrgSel::Active)
@@ -402,12 +455,38 @@ impl Latchkey {
             ));
         }
         let id = SessionId(session_id.to_owned());
+        let name = self.name_of(key).await?;
+        // Described from Clerk's own list, not from what the page says.
+        let device = ctx
+            .engine
+            .devices(&key.into())
+            .await
+            .ok()
+            .and_then(|d| d.into_iter().find(|d| d.session.id == id))
+            .map(|d| DeviceView::from(&d).describe())
+            .unwrap_or_else(|| format!("The session {id}"));
+        self.ask(
+            "Sign out this device?".to_owned(),
+            format!(
+                "{device} will be signed out of {name}'s account. It keeps working for at most a \
+                 minute, until its current token expires."
+            ),
+            "Sign out device",
+        )
+        .await?;
         let r = ctx.engine.revoke(&key.into(), &id).await?;
         Ok(RevokeView::new(&id, &r))
     }
 
     pub async fn sign_out_other_devices(&self, key: &AccountKey) -> Result<Vec<RevokeView>> {
         let ctx = self.ctx().await?;
+        let name = self.name_of(key).await?;
+        self.ask(
+            format!("Sign out all other devices of {name}?"),
+            format!("Every session of {name} except this one is signed out. This device stays signed in."),
+            "Sign out other devices",
+        )
+        .await?;
         let r = ctx.engine.sign_out_other_devices(&key.into()).await?;
         Ok(r.iter()
             .map(|x| RevokeView::new(&x.session_id, &x.outcome))
@@ -424,6 +503,15 @@ impl Latchkey {
     pub async fn sign_out_all_here(&self) -> Result<SignedOutView> {
         let ctx = self.ctx().await?;
         let accounts = ctx.engine.accounts().await;
+        let n = accounts.iter().filter(|a| !a.status.is_ended()).count();
+        self.ask(
+            "Sign out of all accounts on this device?".to_owned(),
+            format!(
+                "All {n} account(s) are signed out on this device. Other devices are not affected."
+            ),
+            "Sign out all",
+        )
+        .await?;
         let mut ids: Vec<String> = accounts
             .iter()
             .filter(|a| !a.status.is_ended())
@@ -453,8 +541,39 @@ impl Latchkey {
         force: bool,
     ) -> Result<EverywhereView> {
         let ctx = self.ctx().await?;
+        let name = self.name_of(key).await?;
+        if force {
+            self.ask(
+                format!("Sign {name} out here anyway?"),
+                "Some other sessions could not be signed out; they stay signed in. This device is \
+                 signed out now."
+                    .to_owned(),
+                "Sign out here",
+            )
+            .await?;
+        } else {
+            self.ask(
+                format!("Sign out of {name} everywhere?"),
+                format!("Every session of {name} on every device is signed out, then this one."),
+                "Sign out everywhere",
+            )
+            .await?;
+        }
         let r = ctx.engine.sign_out_everywhere(&key.into(), force).await?;
         Ok(EverywhereView::from(&r))
+    }
+
+    /// The tray's "Sign out": asked in a native dialog first (the tray has
+    /// no page to ask in).
+    pub async fn sign_out_from_tray(&self, key: &AccountKey) -> Result<()> {
+        let name = self.name_of(key).await?;
+        self.ask(
+            format!("Sign out of {name}?"),
+            format!("{name} is signed out on this device only."),
+            "Sign out",
+        )
+        .await?;
+        self.sign_out(key).await
     }
 
     // ------------------------------------------------------------ settings

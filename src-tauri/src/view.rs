@@ -659,6 +659,38 @@ impl From<&Device> for DeviceView {
     }
 }
 
+impl DeviceView {
+    /// "Safari 18.1 on iPhone in Berlin, DE", as the devices list says it.
+    pub fn describe(&self) -> String {
+        let browser = [
+            self.browser_name.as_deref(),
+            self.browser_version.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        let browser = if browser.is_empty() {
+            "An unknown app".to_owned()
+        } else {
+            browser
+        };
+        let mut out = match &self.device_type {
+            Some(d) => format!("{browser} on {d}"),
+            None => browser,
+        };
+        let place = [self.city.as_deref(), self.country.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !place.is_empty() {
+            out.push_str(&format!(" in {place}"));
+        }
+        out
+    }
+}
+
 /// How revoking one session went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]

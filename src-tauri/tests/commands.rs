@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clerk_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
 use latchkey_app::clipboard::MemoryClipboard;
+use latchkey_app::confirm::{Confirmation, Confirmer};
 use latchkey_app::events::Notifier;
 use latchkey_app::settings::Settings;
 use latchkey_app::state::Latchkey;
@@ -30,6 +31,44 @@ impl Notifier for Recorder {
     }
 }
 
+/// The native dialog's stand-in: answers from a queue (yes when empty) and
+/// records every question.
+#[derive(Default)]
+struct Answers {
+    next: Mutex<std::collections::VecDeque<bool>>,
+    asked: Mutex<Vec<Confirmation>>,
+}
+
+impl Confirmer for Answers {
+    fn confirm(
+        &self,
+        c: Confirmation,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>> {
+        self.asked.lock().unwrap().push(c);
+        let yes = self.next.lock().unwrap().pop_front().unwrap_or(true);
+        Box::pin(async move { yes })
+    }
+}
+
+impl Answers {
+    fn then_no(&self) {
+        self.next.lock().unwrap().push_back(false);
+    }
+
+    fn last_title(&self) -> String {
+        self.asked
+            .lock()
+            .unwrap()
+            .last()
+            .map(|c| c.title.clone())
+            .unwrap_or_default()
+    }
+
+    fn count(&self) -> usize {
+        self.asked.lock().unwrap().len()
+    }
+}
+
 struct Rig {
     app: App<MockRuntime>,
     main: WebviewWindow<MockRuntime>,
@@ -39,6 +78,7 @@ struct Rig {
     clipboard: Arc<MemoryClipboard>,
     events: Arc<Mutex<Vec<String>>>,
     notes: Arc<Recorder>,
+    answers: Arc<Answers>,
     rt: tokio::runtime::Runtime,
 }
 
@@ -77,6 +117,7 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
     let rec = opened.clone();
     let clipboard = Arc::new(MemoryClipboard::default());
     let notes = Arc::new(Recorder::default());
+    let answers = Arc::new(Answers::default());
     let wiring = Wiring {
         settings: Settings {
             data_dir: dir,
@@ -94,6 +135,7 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
         store: Some(store.clone()),
         desktop: false,
         requests: vec![],
+        confirmer: Some(answers.clone()),
     };
     let mut app = build_app(mock_builder().invoke_handler(invoke_handler()), wiring)
         .build(tauri::generate_context!("tauri.conf.json", test = true))
@@ -126,6 +168,7 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
         clipboard,
         events,
         notes,
+        answers,
         rt,
     };
     // Wait for the engine.
@@ -291,13 +334,19 @@ fn every_command_through_ipc_leaks_no_secret() {
     );
     ok("refresh", json!({}));
 
-    // Copy token: refused without the confirmation; copied in Rust, never
-    // returned; cleared afterwards.
-    let e = r
-        .call("copy_token", json!({ "key": ada, "confirmed": false }))
-        .unwrap_err();
-    assert_eq!(e["kind"], "bad_input");
-    let clears = ok("copy_token", json!({ "key": ada, "confirmed": true }));
+    // Copy token: Rust asks first (the page's word is not enough); a "no"
+    // copies nothing. Copied in Rust, never returned; cleared afterwards.
+    let asked = r.answers.count();
+    r.answers.then_no();
+    let e = r.call("copy_token", json!({ "key": ada })).unwrap_err();
+    assert_eq!(e["kind"], "cancelled");
+    assert_eq!(
+        r.answers.last_title(),
+        "Copy a live session token of Ada Lovelace?"
+    );
+    assert_eq!(*r.clipboard.0.lock().unwrap(), None, "nothing copied");
+    let clears = ok("copy_token", json!({ "key": ada }));
+    assert_eq!(r.answers.count(), asked + 2, "asked every time");
     assert!(clears.as_i64().unwrap() > 0);
     let copied = r.clipboard.0.lock().unwrap().clone().unwrap();
     assert!(copied.starts_with("eyJ"), "a JWT is on the clipboard");
@@ -308,7 +357,7 @@ fn every_command_through_ipc_leaks_no_secret() {
         "cleared after the delay"
     );
     // ...but what the user copied since is left alone.
-    ok("copy_token", json!({ "key": ada, "confirmed": true }));
+    ok("copy_token", json!({ "key": ada }));
     *r.clipboard.0.lock().unwrap() = Some("the user's own text".into());
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(
@@ -685,9 +734,7 @@ fn a_pending_session_gets_no_token_until_an_organization_is_chosen() {
     let snap = r.call("snapshot", json!({})).unwrap();
     assert_eq!(snap["accounts"][0]["status"], "pending");
     assert_eq!(snap["accounts"][0]["tasks"], json!(["choose_organization"]));
-    let e = r
-        .call("copy_token", json!({ "key": ada, "confirmed": true }))
-        .unwrap_err();
+    let e = r.call("copy_token", json!({ "key": ada })).unwrap_err();
     assert_eq!(e["kind"], "session_pending");
     assert!(
         e["message"]
@@ -705,8 +752,7 @@ fn a_pending_session_gets_no_token_until_an_organization_is_chosen() {
     assert_eq!(snap["accounts"][0]["status"], "active");
     assert_eq!(snap["accounts"][0]["tasks"], json!([]));
     assert_eq!(snap["accounts"][0]["activeOrgId"], org);
-    r.call("copy_token", json!({ "key": ada, "confirmed": true }))
-        .unwrap();
+    r.call("copy_token", json!({ "key": ada })).unwrap();
 }
 
 #[test]
@@ -991,5 +1037,103 @@ fn a_handoff_names_its_account_and_a_second_link_waits_its_turn() {
         r.emu.session_status(&link_session).as_deref(),
         Some("ended"),
         "the link's session was ended (its client deleted)"
+    );
+}
+
+#[test]
+fn rust_asks_before_each_sensitive_action_and_a_no_changes_nothing() {
+    let r = rig(Duration::from_secs(60));
+    let ada = r.sign_in("ada@example.com", "analytical-engine");
+    let devices = r.call("devices", json!({ "key": ada })).unwrap();
+    let phone = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["deviceType"] == "iPhone")
+        .unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "revoke_session",
+            json!({ "key": ada, "sessionId": phone }),
+            "Sign out this device?",
+        ),
+        (
+            "sign_out_other_devices",
+            json!({ "key": ada }),
+            "Sign out all other devices of Ada Lovelace?",
+        ),
+        (
+            "sign_out_all_here",
+            json!({}),
+            "Sign out of all accounts on this device?",
+        ),
+        (
+            "sign_out_everywhere",
+            json!({ "key": ada, "force": false }),
+            "Sign out of Ada Lovelace everywhere?",
+        ),
+        (
+            "sign_out_everywhere",
+            json!({ "key": ada, "force": true }),
+            "Sign Ada Lovelace out here anyway?",
+        ),
+        (
+            "copy_token",
+            json!({ "key": ada, "template": "api" }),
+            "Copy a live \"api\" token of Ada Lovelace?",
+        ),
+    ];
+    for (cmd, args, title) in cases {
+        r.answers.then_no();
+        let e = r.call(cmd, args).unwrap_err();
+        assert_eq!(e["kind"], "cancelled", "{cmd}");
+        assert_eq!(r.answers.last_title(), title, "{cmd}");
+    }
+    // The device question names the device from Clerk's list.
+    let asked = r.answers.asked.lock().unwrap()[0].clone();
+    assert!(
+        asked.message.contains("Safari 18.1 on iPhone in Berlin"),
+        "{}",
+        asked.message
+    );
+    assert_eq!(asked.ok, "Sign out device");
+    // Nothing happened.
+    assert_eq!(r.emu.session_status(&phone).as_deref(), Some("active"));
+    assert_eq!(
+        r.emu
+            .session_status(ada["sessionId"].as_str().unwrap())
+            .as_deref(),
+        Some("active")
+    );
+    assert_eq!(*r.clipboard.0.lock().unwrap(), None);
+    // The tray's Sign out asks too.
+    let lk = r.app.state::<Latchkey>();
+    let key: latchkey_app::view::AccountKey = serde_json::from_value(ada.clone()).unwrap();
+    r.answers.then_no();
+    let e = r.rt.block_on(lk.sign_out_from_tray(&key)).unwrap_err();
+    assert_eq!(e.kind, latchkey_app::error::ErrorKind::Cancelled);
+    assert_eq!(r.answers.last_title(), "Sign out of Ada Lovelace?");
+    assert_eq!(
+        r.call("snapshot", json!({})).unwrap()["accounts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // A yes goes ahead.
+    let v = r
+        .call("revoke_session", json!({ "key": ada, "sessionId": phone }))
+        .unwrap();
+    assert_eq!(v["outcome"], "revoked");
+    r.rt.block_on(lk.sign_out_from_tray(&key)).unwrap();
+    assert!(
+        r.call("snapshot", json!({})).unwrap()["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["signedIn"] == false)
     );
 }

@@ -267,6 +267,40 @@ export class World {
     return res.json();
   }
 
+  /** Answers the native confirmation dialog Rust opens (GTK, drawn by
+   * the OS outside the page): waits for the window titled `title`, gives
+   * it the keyboard, and presses the go-ahead button by its mnemonic (Alt +
+   * the first letter of `ok`, which Latchkey sets on Linux), or Escape for
+   * no. Returns the dialog's screenshot file when `shot` is given. */
+  async answerDialog(title, ok, { yes = true, shot } = {}) {
+    const env = this.env;
+    const run = (args) => execFileSync('xdotool', args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const escaped = title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const id = await waitFor(`the native dialog "${title}"`, () => {
+      try {
+        return run(['search', '--onlyvisible', '--name', `^${escaped}$`]).split('\n')[0] || null;
+      } catch {
+        return null;
+      }
+    });
+    run(['windowfocus', '--sync', id]);
+    await sleep(200);
+    let file;
+    if (shot) {
+      file = path.join(outDir, 'screenshots', `${shot}.png`);
+      execFileSync('import', ['-window', 'root', file], { env });
+    }
+    run(['key', '--clearmodifiers', yes ? `alt+${ok[0].toLowerCase()}` : 'Escape']);
+    await waitFor(`the dialog "${title}" to close`, () => {
+      try {
+        return run(['search', '--onlyvisible', '--name', `^${escaped}$`]) === '';
+      } catch {
+        return true;
+      }
+    });
+    return file;
+  }
+
   /** Moves the emulator's clock forward (its test controls). */
   async advanceClock(ms) {
     const res = await fetch(`${this.emu.frontend_api_url}/__emulator/clock`, {

@@ -223,19 +223,25 @@ test('the journey', async (t) => {
     await waitFor('four devices', async () => (await s.findAll('.device')).length === 4);
     await w.shot(s, '08a-new-device');
     await click('No, sign it out');
+    await w.answerDialog('Sign out this device?', 'Sign out device');
     await seeText('That device was signed out');
     await click('Refresh');
     await waitFor('three devices again', async () => (await s.findAll('.device')).length === 3);
 
-    const revoke = await s.findAll('.device button');
+    // Rust asks in a native dialog (the page cannot answer it): first a
+    // no, which changes nothing, then a yes.
+    let revoke = await s.findAll('.device button');
     await revoke[0].click();
-    await seeText('Sign out this device?');
-    await click('Sign out device');
+    await w.answerDialog('Sign out this device?', 'Sign out device', { yes: false });
+    await sleep(300);
+    assert.equal((await s.findAll('.device')).length, 3, 'a no signs nothing out');
+    revoke = await s.findAll('.device button');
+    await revoke[0].click();
+    await w.answerDialog('Sign out this device?', 'Sign out device', { shot: '08b-native-confirm' });
     await seeText('signed out');
     await waitFor('two devices', async () => (await s.findAll('.device')).length === 2);
     await click('Sign out all other devices');
-    await seeText('Sign out all other devices?');
-    await click('Sign out 1 device');
+    await w.answerDialog('Sign out all other devices of Ada Lovelace?', 'Sign out other devices');
     await waitFor('only this device', async () => (await s.findAll('.device')).length === 1);
     await w.shot(s, '09-devices-after');
   });
@@ -334,15 +340,13 @@ test('the journey', async (t) => {
   await t.test('sign out everywhere', async () => {
     await click('Sign out ▾');
     await click('everywhere');
-    await seeText('Every session of Grace Hopper on every device is signed out');
-    await w.shot(s, '14-sign-out-everywhere');
-    await click('Sign out everywhere');
+    await w.answerDialog('Sign out of Grace Hopper everywhere?', 'Sign out everywhere', { shot: '14-sign-out-everywhere' });
     await seeText('Signed Grace Hopper out everywhere');
     // Alan is still signed in on this device (everywhere = Grace's sessions).
     await waitFor('Alan active', async () => (await headerName()) === 'Alan Turing');
     await click('Sign out ▾');
     await click('all accounts on this device');
-    await click('Sign out all');
+    await w.answerDialog('Sign out of all accounts on this device?', 'Sign out all');
     await seeText('Continue in browser');
     assert.equal((await s.findAll('.account-item')).length, 0);
   });

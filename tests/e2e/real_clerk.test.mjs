@@ -68,8 +68,7 @@ test('real Clerk behaviours in the window', async (t) => {
     await w.advanceClock(2 * 60_000 + 5_000);
     const revoke = await s.findAll('.device button');
     await revoke[0].click();
-    await seeText('Sign out this device?');
-    await click('Sign out device');
+    await w.answerDialog('Sign out this device?', 'Sign out device');
     await seeText('wants you to verify it is you first');
     const before = w.browserUrls().length;
     await click('Verify again in your browser');

@@ -81,8 +81,7 @@ test('single-session instance: several accounts, each on its own client', async 
     });
     const revoke = await s.findAll('.device button');
     await revoke[0].click();
-    await seeText('Sign out this device?');
-    await click('Sign out device');
+    await w.answerDialog('Sign out this device?', 'Sign out device');
     await waitFor('one device fewer', async () => (await s.findAll('.device')).length === n - 1);
   });
 

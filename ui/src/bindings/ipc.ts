@@ -1,6 +1,6 @@
 // Generated from src-tauri by ts-rs (`make bindings`). Do not edit.
 
-export type ErrorKind = "network" | "timeout" | "rate_limited" | "server" | "session_gone" | "unauthenticated" | "reverification_required" | "session_pending" | "invalid_request" | "protocol" | "config" | "callback" | "sign_in" | "invalid_token" | "forbidden" | "storage_locked" | "storage_unavailable" | "storage_failed" | "not_ready" | "browser" | "bad_input" | "internal";
+export type ErrorKind = "network" | "timeout" | "rate_limited" | "server" | "session_gone" | "unauthenticated" | "reverification_required" | "session_pending" | "invalid_request" | "protocol" | "config" | "callback" | "sign_in" | "invalid_token" | "forbidden" | "storage_locked" | "storage_unavailable" | "storage_failed" | "not_ready" | "browser" | "bad_input" | "cancelled" | "internal";
 
 export type IpcError = { kind: ErrorKind, message: string, 
 /**
@@ -212,7 +212,7 @@ export type Commands = {
   org_members: { args: { key: AccountKey }; returns: Array<MemberView> };
   session_details: { args: { key: AccountKey }; returns: DetailsView };
   template_claims: { args: { key: AccountKey; template: string }; returns: Claims };
-  copy_token: { args: { key: AccountKey; template?: string | null; confirmed: boolean }; returns: number };
+  copy_token: { args: { key: AccountKey; template?: string | null }; returns: number };
   refresh: { args: { instanceId?: string | null }; returns: void };
   devices: { args: { key: AccountKey }; returns: Array<DeviceView> };
   revoke_session: { args: { key: AccountKey; sessionId: string }; returns: RevokeView };

@@ -134,7 +134,7 @@ describe('SignIn without secure storage', () => {
 });
 
 describe('DevicesView', () => {
-  it('puts this device first and asks before revoking another', async () => {
+  it('puts this device first and revokes another (Rust asks first)', async () => {
     store.snap = snapshot([account('Ada Lovelace', 's1', { active: true })]);
     const devices = [
       { sessionId: 's1', thisDevice: true, status: 'active', deviceType: 'Linux', isMobile: false, browserName: 'Latchkey', browserVersion: '0.1.0', ipAddress: '127.0.0.1', city: null, country: null, lastActiveAtMs: Date.now(), impersonated: false },
@@ -152,10 +152,10 @@ describe('DevicesView', () => {
     expect(items[1].textContent).toContain('Safari 18.1 on iPhone');
     expect(items[1].textContent).toContain('Berlin, DE');
     expect(items[1].textContent).toContain('12 min ago');
+    // No page dialog: the question is Rust's (a native dialog), which the
+    // page cannot answer for the user.
     await fireEvent.click(screen.getByRole('button', { name: 'Sign out Safari 18.1 on iPhone' }));
-    expect(screen.getByRole('dialog').textContent).toContain('Sign out this device?');
-    expect(invoke).not.toHaveBeenCalledWith('revoke_session', expect.anything());
-    await fireEvent.click(screen.getByRole('button', { name: 'Sign out device' }));
+    expect(screen.queryByRole('dialog')).toBeNull();
     await waitFor(() => expect(invoke).toHaveBeenCalledWith('revoke_session', { key: store.snap!.accounts[0].key, sessionId: 's9' }));
   });
 });
@@ -176,7 +176,6 @@ describe('DevicesView when the instance wants a recent verification', () => {
     });
     render(DevicesView, { account: store.snap.accounts[0] });
     await fireEvent.click(await screen.findByRole('button', { name: 'Sign out Safari 18.1 on iPhone' }));
-    await fireEvent.click(screen.getByRole('button', { name: 'Sign out device' }));
     await fireEvent.click(await screen.findByRole('button', { name: 'Verify again in your browser' }));
     await waitFor(() =>
       expect(invoke).toHaveBeenCalledWith('verify_again', {
@@ -256,5 +255,24 @@ describe('Sidebar with a pending account', () => {
     const ada = screen.getByRole('button', { name: /Ada Lovelace.*not finished signing in: set up two-step verification/ });
     expect(ada.textContent).toContain('Finish signing in');
     expect(ada.getAttribute('title')).toBe('Finish signing in: set up two-step verification');
+  });
+});
+
+describe('DevicesView when the user says no in the native dialog', () => {
+  it('shows no error and changes nothing', async () => {
+    store.snap = snapshot([account('Ada Lovelace', 's1', { active: true })]);
+    const devices = [
+      { sessionId: 's9', thisDevice: false, status: 'active', deviceType: 'iPhone', isMobile: true, browserName: 'Safari', browserVersion: '18.1', ipAddress: null, city: null, country: null, lastActiveAtMs: Date.now(), impersonated: false },
+    ];
+    invoke.mockImplementation(async (cmd: string) => {
+      if (cmd === 'devices') return devices;
+      if (cmd === 'revoke_session') throw { kind: 'cancelled', message: 'cancelled; nothing was done' };
+      return null;
+    });
+    render(DevicesView, { account: store.snap.accounts[0] });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Sign out Safari 18.1 on iPhone' }));
+    await waitFor(() => expect(invoke).toHaveBeenCalledWith('revoke_session', expect.anything()));
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(document.querySelectorAll('.device').length).toBe(1);
   });
 });

@@ -9,7 +9,7 @@ const every: Record<ErrorKind, true> = {
   unauthenticated: true, reverification_required: true, session_pending: true, invalid_request: true, protocol: true,
   config: true, callback: true, sign_in: true, invalid_token: true, forbidden: true,
   storage_locked: true, storage_unavailable: true, storage_failed: true, not_ready: true,
-  browser: true, bad_input: true, internal: true,
+  browser: true, bad_input: true, cancelled: true, internal: true,
 };
 const kinds = Object.keys(every) as ErrorKind[];
 

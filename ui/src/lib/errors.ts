@@ -64,6 +64,7 @@ const table: Record<ErrorKind, { title: string; action: Action; hint?: string }>
   not_ready: { title: 'Still starting', action: 'retry' },
   browser: { title: 'No browser could be opened', action: 'dismiss', hint: 'Copy the link and open it yourself.' },
   bad_input: { title: 'Check what you entered', action: 'dismiss' },
+  cancelled: { title: 'Cancelled', action: 'dismiss', hint: 'Nothing was done.' },
   internal: { title: 'Something went wrong', action: 'retry' },
 };
 
