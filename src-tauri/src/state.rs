@@ -173,7 +173,7 @@ impl Latchkey {
     /// Everything the window shows. Never waits for the network: accounts
     /// come from the engine's cache, avatars from the avatar cache.
     pub async fn snapshot(&self) -> Snapshot {
-        let version = env!("CARGO_PKG_VERSION").to_owned();
+        let version = latchkey_host::VERSION.to_owned();
         let (ctx, startup_error) = match self.try_ctx() {
             Some(Ok(c)) => (Some(c), None),
             Some(Err(e)) => (None, Some(e)),

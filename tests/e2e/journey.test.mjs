@@ -99,11 +99,11 @@ test('the journey', async (t) => {
     const last = w.browserUrls().length;
     // Re-deliver a rejected/duplicate link: no new account, no browser.
     await w.secondLaunch(['dev.latchkey.desktop://callback?state=forged&code=x']);
-    await seeText('That link was not used');
+    await seeText('A link was not used: Rejected callback');
     assert.equal((await s.findAll('.account-item')).length, 2);
     assert.equal(w.browserUrls().length, last);
     await (await s.find('[data-notice=error] button[aria-label=Dismiss]')).click();
-    await noText('That link was not used');
+    await noText('A link was not used');
   });
 
   await t.test('extra flags, several arguments and non-UTF-8 bytes do nothing', async () => {
@@ -112,7 +112,7 @@ test('the journey', async (t) => {
     await sleep(500);
     assert.equal((await s.findAll('.account-item')).length, 2);
     assert.equal(await headerName(), 'Grace Hopper');
-    assert.ok(!(await bodyText()).includes('That link was not used'));
+    assert.ok(!(await bodyText()).includes('A link was not used'));
   });
 
   await t.test('switches accounts from the list, by keyboard', async () => {

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "latchkey",
-    version,
+    version = latchkey_host::VERSION,
     about = "Clerk sessions from the command line: tokens, accounts, devices"
 )]
 pub struct Cli {

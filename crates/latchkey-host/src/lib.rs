@@ -33,6 +33,17 @@ use latchkey_core::store::{Keychain, SecretStore, platform_store};
 use latchkey_core::{ErrorKind, Instance};
 use tokio::sync::watch;
 
+/// The commit this build comes from (`unknown` outside a git checkout).
+pub const COMMIT: &str = env!("LATCHKEY_COMMIT");
+
+/// `0.1.0 (abc123def456)`: what "About" and `latchkey --version` say.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("LATCHKEY_COMMIT"),
+    ")"
+);
+
 /// The keychain service every Latchkey process files its entries under.
 pub const KEYCHAIN_SERVICE: &str = "dev.latchkey.desktop";
 

@@ -305,3 +305,24 @@ fn verify_help_says_to_pass_tokens_on_stdin() {
     assert!(help.contains("process list"), "{help}");
     assert!(help.contains("shell history"), "{help}");
 }
+
+#[test]
+fn version_names_the_commit() {
+    let o = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let v = stdout(&o);
+    let (head, commit) = v
+        .trim()
+        .strip_prefix("latchkey ")
+        .and_then(|r| r.split_once(" ("))
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(head, env!("CARGO_PKG_VERSION"));
+    let commit = commit.trim_end_matches(')');
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{v}"
+    );
+}
