@@ -32,4 +32,7 @@ latchkey_commands! {
     sign_out_all_here,
     sign_out_everywhere,
     add_instance,
+    preferences,
+    set_close_hides,
+    quit,
 }

@@ -52,6 +52,9 @@ pub fn signatures() -> Vec<Sig> {
         "sign_out_all_here"() -> SignedOutView;
         "sign_out_everywhere"("key": AccountKey, "force": bool) -> EverywhereView;
         "add_instance"("publishableKey": String) -> InstanceView;
+        "preferences"() -> PreferencesView;
+        "set_close_hides"("on": bool) -> PreferencesView;
+        "quit"() -> ();
     }
 }
 
@@ -107,6 +110,7 @@ pub fn typescript() -> String {
         EverywhereView::decl(&cfg),
         SignedOutView::decl(&cfg),
         RetriedView::decl(&cfg),
+        PreferencesView::decl(&cfg),
         UiEvent::decl(&cfg),
         EventChannel::decl(&cfg),
         Claims::decl(&cfg),

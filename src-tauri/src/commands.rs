@@ -181,6 +181,24 @@ pub async fn sign_out_everywhere(
     lk.sign_out_everywhere(&key, force).await
 }
 
+/// Quits Latchkey (Ctrl+Q, the Quit item; the tray has its own).
+#[tauri::command]
+pub fn quit<R: Runtime>(app: AppHandle<R>) -> Result<()> {
+    app.exit(0);
+    Ok(())
+}
+
+#[tauri::command]
+pub fn preferences(lk: S<'_>) -> Result<PreferencesView> {
+    Ok(lk.preferences())
+}
+
+/// "Keep Latchkey running when the window is closed".
+#[tauri::command]
+pub fn set_close_hides(lk: S<'_>, on: bool) -> Result<PreferencesView> {
+    Ok(lk.set_close_hides(on))
+}
+
 #[tauri::command]
 pub async fn add_instance(lk: S<'_>, publishable_key: String) -> Result<InstanceView> {
     lk.add_instance(&publishable_key).await

@@ -10,6 +10,7 @@ pub mod confirm;
 mod deep_link;
 pub mod error;
 pub mod events;
+pub mod prefs;
 pub mod settings;
 mod sign_in;
 pub mod state;
@@ -181,65 +182,79 @@ fn navigation_guard<R: Runtime>() -> tauri::plugin::TauriPlugin<R> {
 /// Wires state, setup and deep links onto a builder (the real one, or
 /// `tauri::test::mock_builder()`).
 pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> tauri::Builder<R> {
-    builder.plugin(navigation_guard()).setup(move |app| {
-        let handle = app.handle().clone();
-        let opener = wiring
-            .opener
-            .clone()
-            .unwrap_or_else(|| default_opener(handle.clone()));
-        let clip: Arc<dyn Clipboard> = wiring
-            .clipboard
-            .clone()
-            .unwrap_or_else(|| Arc::new(PluginClipboard(handle.clone())));
-        let notifier: Arc<dyn Notifier> = wiring
-            .notifier
-            .clone()
-            .unwrap_or_else(|| Arc::new(PluginNotifier(handle.clone())));
-        let confirmer: Arc<dyn confirm::Confirmer> = wiring
-            .confirmer
-            .clone()
-            .unwrap_or_else(|| Arc::new(confirm::DialogConfirmer(handle.clone())));
-        app.manage(Latchkey::new(opener, confirmer));
-        app.manage(ClipboardState(TokenClipboard::new(
-            clip,
-            wiring.clipboard_clear_after,
-        )));
-        app.manage(TrayState::default());
-
-        if wiring.desktop {
-            setup_desktop(&handle)?;
-        }
-
-        // The engine starts off the UI thread; the window shows "Starting…"
-        // until `UiEvent::Ready`.
-        let settings = wiring.settings.clone();
-        let store = wiring.store.clone();
-        let requests = wiring.requests.clone();
-        tauri::async_runtime::spawn(async move {
-            let r = state::start_engine(&settings, store).await;
-            let engine = r.as_ref().ok().map(|c| c.engine.clone());
-            if let Err(e) = &r {
-                tracing::error!("could not start: {}", e.message);
+    builder
+        .plugin(navigation_guard())
+        .on_window_event(|window, event| {
+            // Closing the window keeps Latchkey running (refresh, notices,
+            // the tray), unless the user turned that off.
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event
+                && window.label() == "main"
+                && window.app_handle().state::<Latchkey>().hide_on_close()
+            {
+                api.prevent_close();
+                let _ = window.hide();
             }
-            handle.state::<Latchkey>().set_started(r);
-            if let Some(engine) = engine {
-                events::spawn_forwarder(handle.clone(), engine.clone(), notifier);
-                events::emit(&handle, view::UiEvent::Ready);
-                events::after_change(&handle).await;
-                // Fresh state from Clerk (and instance names), after the
-                // first paint.
-                let _ = engine.reload(None).await;
-                for i in engine.instances().await {
-                    let _ = engine.load_environment(i.id()).await;
+        })
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            let opener = wiring
+                .opener
+                .clone()
+                .unwrap_or_else(|| default_opener(handle.clone()));
+            let clip: Arc<dyn Clipboard> = wiring
+                .clipboard
+                .clone()
+                .unwrap_or_else(|| Arc::new(PluginClipboard(handle.clone())));
+            let notifier: Arc<dyn Notifier> = wiring
+                .notifier
+                .clone()
+                .unwrap_or_else(|| Arc::new(PluginNotifier(handle.clone())));
+            let confirmer: Arc<dyn confirm::Confirmer> = wiring
+                .confirmer
+                .clone()
+                .unwrap_or_else(|| Arc::new(confirm::DialogConfirmer(handle.clone())));
+            let prefs = prefs::PrefsStore::load(&wiring.settings.data_dir);
+            app.manage(Latchkey::new(opener, confirmer, notifier.clone(), prefs));
+            app.manage(ClipboardState(TokenClipboard::new(
+                clip,
+                wiring.clipboard_clear_after,
+            )));
+            app.manage(TrayState::default());
+
+            if wiring.desktop {
+                setup_desktop(&handle)?;
+            }
+
+            // The engine starts off the UI thread; the window shows "Starting…"
+            // until `UiEvent::Ready`.
+            let settings = wiring.settings.clone();
+            let store = wiring.store.clone();
+            let requests = wiring.requests.clone();
+            tauri::async_runtime::spawn(async move {
+                let r = state::start_engine(&settings, store).await;
+                let engine = r.as_ref().ok().map(|c| c.engine.clone());
+                if let Err(e) = &r {
+                    tracing::error!("could not start: {}", e.message);
                 }
-                events::emit(&handle, view::UiEvent::Changed);
-                deep_link::handle_requests(&handle, requests);
-            } else {
-                events::emit(&handle, view::UiEvent::Ready);
-            }
-        });
-        Ok(())
-    })
+                handle.state::<Latchkey>().set_started(r);
+                if let Some(engine) = engine {
+                    events::spawn_forwarder(handle.clone(), engine.clone(), notifier);
+                    events::emit(&handle, view::UiEvent::Ready);
+                    events::after_change(&handle).await;
+                    // Fresh state from Clerk (and instance names), after the
+                    // first paint.
+                    let _ = engine.reload(None).await;
+                    for i in engine.instances().await {
+                        let _ = engine.load_environment(i.id()).await;
+                    }
+                    events::emit(&handle, view::UiEvent::Changed);
+                    deep_link::handle_requests(&handle, requests);
+                } else {
+                    events::emit(&handle, view::UiEvent::Ready);
+                }
+            });
+            Ok(())
+        })
 }
 
 fn setup_desktop<R: Runtime>(app: &AppHandle<R>) -> Result<(), Box<dyn std::error::Error>> {

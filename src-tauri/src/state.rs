@@ -42,6 +42,10 @@ pub struct Latchkey {
     subscriber: crate::events::Subscriber,
     /// Asks before the actions a compromised page must not take alone.
     confirmer: Arc<dyn Confirmer>,
+    /// The app's own preferences (`settings.json`).
+    prefs: crate::prefs::PrefsStore,
+    /// Desktop notifications.
+    notifier: Arc<dyn crate::events::Notifier>,
 }
 
 /// Starts the engine (`latchkey_host::open`): keychain, index, the
@@ -62,7 +66,12 @@ pub async fn start_engine(
 }
 
 impl Latchkey {
-    pub fn new(opener: Opener, confirmer: Arc<dyn Confirmer>) -> Self {
+    pub fn new(
+        opener: Opener,
+        confirmer: Arc<dyn Confirmer>,
+        notifier: Arc<dyn crate::events::Notifier>,
+        prefs: crate::prefs::PrefsStore,
+    ) -> Self {
         Self {
             ctx: watch::channel(None).0,
             sign_in: Mutex::new(None),
@@ -75,6 +84,8 @@ impl Latchkey {
             revoked: Mutex::new(Vec::new()),
             subscriber: crate::events::Subscriber::default(),
             confirmer,
+            prefs,
+            notifier,
         }
     }
 
@@ -148,6 +159,48 @@ impl Latchkey {
             .find(|a| a.account == acct)
             .map(|a| a.name)
             .ok_or_else(|| IpcError::bad_input("that account is not signed in here"))
+    }
+
+    pub fn prefs(&self) -> &crate::prefs::PrefsStore {
+        &self.prefs
+    }
+
+    pub fn notifier(&self) -> Arc<dyn crate::events::Notifier> {
+        self.notifier.clone()
+    }
+
+    /// What the window shows in Settings.
+    pub fn preferences(&self) -> PreferencesView {
+        let p = self.prefs.get();
+        PreferencesView {
+            close_hides: p.close_hides,
+        }
+    }
+
+    /// "Keep Latchkey running when the window is closed".
+    pub fn set_close_hides(&self, on: bool) -> PreferencesView {
+        self.prefs.update(|p| p.close_hides = on);
+        self.preferences()
+    }
+
+    /// The window's close button was pressed: hide it and keep running
+    /// (unless the user turned that off); the first time, say so. True
+    /// when the window was hidden instead of closed.
+    pub fn hide_on_close(&self) -> bool {
+        let p = self.prefs.get();
+        if !p.close_hides {
+            return false;
+        }
+        if !p.told_still_running {
+            self.notifier.notify(
+                "Latchkey is still running",
+                "It keeps your sessions fresh and warns you about new sign-ins. Open it again \
+                 from the tray or by launching Latchkey; quit with Ctrl+Q or from the tray. \
+                 Settings can change this.",
+            );
+            self.prefs.update(|p| p.told_still_running = true);
+        }
+        true
     }
 
     /// The window's events go to `ch` from now on.

@@ -830,3 +830,11 @@ pub enum UiEvent {
         sign_in: SignInView,
     },
 }
+
+/// The app's preferences, as Settings shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PreferencesView {
+    /// Closing the window keeps Latchkey running (in the tray).
+    pub close_hides: bool,
+}

@@ -1137,3 +1137,33 @@ fn rust_asks_before_each_sensitive_action_and_a_no_changes_nothing() {
             .all(|a| a["signedIn"] == false)
     );
 }
+
+#[test]
+fn closing_the_window_keeps_latchkey_running_and_says_so_once() {
+    let r = rig(Duration::from_secs(60));
+    assert_eq!(
+        r.call("preferences", json!({})).unwrap()["closeHides"],
+        true
+    );
+    // What the window's close request asks (the mock runtime sends no close
+    // requests; the end-to-end test closes the real window).
+    let lk = r.app.state::<Latchkey>();
+    assert!(lk.hide_on_close(), "hidden, not closed");
+    assert!(lk.hide_on_close());
+    let told: Vec<String> = r
+        .notes
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|n| n.starts_with("Latchkey is still running"))
+        .cloned()
+        .collect();
+    assert_eq!(told.len(), 1, "said once: {told:?}");
+    assert!(told[0].contains("Ctrl+Q") && told[0].contains("tray"));
+    // Remembered across runs, in settings.json.
+    let p = r.call("set_close_hides", json!({ "on": false })).unwrap();
+    assert_eq!(p["closeHides"], false);
+    assert!(!lk.hide_on_close(), "closing quits now");
+    assert!(!lk.prefs().get().close_hides);
+}

@@ -301,6 +301,32 @@ export class World {
     return file;
   }
 
+  /** The app's main window on the test display (`xdotool`), or null;
+   * `visible`: only when it is shown. */
+  appWindow({ visible = false } = {}) {
+    try {
+      const args = ['search', ...(visible ? ['--onlyvisible'] : []), '--name', '^Latchkey$'];
+      const out = execFileSync('xdotool', args, { env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      return out.trim().split('\n').filter(Boolean)[0] ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Presses the window's close button, as a window manager would. */
+  closeWindow(id) {
+    execFileSync('python3', [path.join(here, 'close_window.py'), id], { env: this.env });
+  }
+
+  /** Token requests the emulator has answered (its request log). */
+  async tokenRequests() {
+    const res = await fetch(`${this.emu.frontend_api_url}/__emulator/requests`, {
+      headers: { authorization: `Bearer ${this.emu.secret_key}` },
+    });
+    const log = await res.json();
+    return log.filter((r) => /\/tokens$/.test(r.path)).length;
+  }
+
   /** Moves the emulator's clock forward (its test controls). */
   async advanceClock(ms) {
     const res = await fetch(`${this.emu.frontend_api_url}/__emulator/clock`, {
@@ -416,7 +442,7 @@ export function ui(w, session) {
   return { bodyText, seeText, noText, click, headerName, signIn, accountItems };
 }
 
-function isRunning(bin) {
+export function isRunning(bin) {
   try {
     execFileSync('pgrep', ['-f', `^${bin}`]);
     return true;

@@ -187,6 +187,12 @@ everywhere?: EverywhereView | null,
  */
 error?: IpcError | null, };
 
+export type PreferencesView = { 
+/**
+ * Closing the window keeps Latchkey running (in the tray).
+ */
+closeHides: boolean, };
+
 export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expiresAtMs: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, sessionId: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, } | { "type": "reverified", kind: ReverifyKind, account?: AccountView | null, retried?: RetriedView | null, } | { "type": "sign_in_continues", signIn: SignInView, };
 
 export type EventChannel = import('@tauri-apps/api/core').Channel<UiEvent>;
@@ -221,4 +227,7 @@ export type Commands = {
   sign_out_all_here: { args: {}; returns: SignedOutView };
   sign_out_everywhere: { args: { key: AccountKey; force: boolean }; returns: EverywhereView };
   add_instance: { args: { publishableKey: string }; returns: InstanceView };
+  preferences: { args: {}; returns: PreferencesView };
+  set_close_hides: { args: { on: boolean }; returns: PreferencesView };
+  quit: { args: {}; returns: void };
 };

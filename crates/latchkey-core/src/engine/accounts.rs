@@ -353,6 +353,7 @@ impl Engine {
             if current != next {
                 let _ = self.save_index().await;
                 self.emit(Event::ActiveChanged { account: next });
+                self.wake_refresher();
             }
         }
     }
@@ -372,6 +373,7 @@ impl Engine {
             self.emit(Event::ActiveChanged {
                 account: Some(acct),
             });
+            self.wake_refresher();
         }
     }
 

@@ -77,6 +77,9 @@ pub(super) struct RefreshState {
     last_background: Mutex<HashMap<String, Instant>>,
     /// When the active account's devices were last re-read by the loop.
     last_devices: Mutex<Option<Instant>>,
+    /// Wakes the loop early: another account became active (its token is
+    /// due on its own schedule, not on the sleep the last one chose).
+    wake: tokio::sync::Notify,
 }
 
 impl Engine {
@@ -173,6 +176,11 @@ impl Engine {
         }
     }
 
+    /// Makes the background loop tick now.
+    pub(super) fn wake_refresher(&self) {
+        self.s.refresh.wake.notify_one();
+    }
+
     /// Runs [`tick`](Self::tick) until `stop` turns true.
     pub fn start_background(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
@@ -181,6 +189,7 @@ impl Engine {
                 let wait = engine.tick().await;
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
+                    _ = engine.s.refresh.wake.notified() => {}
                     r = stop.changed() => if r.is_err() || *stop.borrow() { return },
                 }
             }

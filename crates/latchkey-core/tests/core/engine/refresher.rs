@@ -177,3 +177,20 @@ async fn thirty_minutes_offline_keeps_the_account_with_bounded_retries() {
     assert!(r.engine.online());
     eprintln!("30 simulated minutes offline: {attempts} attempts, account kept");
 }
+
+#[tokio::test]
+async fn the_background_loop_keeps_the_active_token_fresh() {
+    let env = env_with(|c| c.token_lifetime = Duration::from_secs(2)).await;
+    let r = rig(&env).await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let job = r.engine.start_background(stop);
+    // The loop started with nobody signed in (its first sleep is long);
+    // a sign-in wakes it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let n = token_requests(&env, &ada);
+    let _ = stop_tx.send(true);
+    let _ = job.await;
+    assert!(n >= 2, "{n} token requests in 4 s of 2 s tokens");
+}
