@@ -129,8 +129,8 @@ pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, engine: Engine, notifier: 
             };
             match &e {
                 Event::TokenRefreshed { .. } => app.state::<Latchkey>().note_refresh(now_ms()),
-                Event::SessionRevoked { account, .. } => {
-                    app.state::<Latchkey>().note_revoked(account)
+                Event::SessionRevoked { account, name } => {
+                    app.state::<Latchkey>().note_revoked(account, name)
                 }
                 _ => {}
             }

@@ -310,15 +310,33 @@ impl Latchkey {
 
     /// Remembers an account that was signed out from elsewhere, so the list
     /// keeps it (flipped to signed out) until it signs in again.
-    pub fn note_revoked(&self, acct: &AccountRef) {
+    pub fn note_revoked(&self, acct: &AccountRef, name: &str) {
         let key = AccountKey::from(acct);
-        let Some(mut a) = lock(&self.known)
+        let known = lock(&self.known)
             .get(&format!("{}/{}", key.instance_id, key.session_id))
-            .cloned()
-        else {
-            tracing::info!(session = %acct.session_id, "revoked account was never shown");
-            return;
-        };
+            .cloned();
+        // Not shown in this run yet (it ended while Latchkey was away, or
+        // its secret is gone): listed from what the engine said.
+        let mut a = known.unwrap_or_else(|| AccountView {
+            key: key.clone(),
+            user_id: None,
+            name: name.to_owned(),
+            email: None,
+            initials: initials(name, None),
+            avatar: None,
+            active: false,
+            status: SessionStatusView::Revoked,
+            tasks: vec![],
+            signed_in: false,
+            active_org_id: None,
+            instance_name: key.instance_id.clone(),
+            instance_kind: if key.instance_id.starts_with("local:") {
+                InstanceKindView::LocalDemo
+            } else {
+                InstanceKindView::Clerk
+            },
+            problem: None,
+        });
         tracing::info!(session = %acct.session_id, "account signed out from elsewhere");
         a.active = false;
         a.signed_in = false;

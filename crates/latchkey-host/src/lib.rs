@@ -30,7 +30,7 @@ use std::time::Duration;
 use clerk_emulator::{Emulator, EmulatorHandle, Seed, StartError};
 use latchkey_core::engine::{Engine, EngineConfig};
 use latchkey_core::store::{Keychain, SecretStore, platform_store};
-use latchkey_core::{ErrorKind, Instance};
+use latchkey_core::{ErrorKind, Instance, InstanceKind};
 use tokio::sync::watch;
 
 /// The commit this build comes from (`unknown` outside a git checkout).
@@ -206,6 +206,19 @@ pub async fn open(settings: &Settings, options: OpenOptions) -> Result<Host, Hos
             inst.id(),
             Seed::demo().jwt_templates.keys().cloned().collect(),
         );
+        // Reconcile: a local demo instance in secure storage that is not
+        // this data dir's (its data is gone: the dir was deleted or
+        // replaced) can never answer again; it is dropped with its secrets
+        // instead of showing as a dead, offline instance.
+        for old in engine.instances().await {
+            if old.kind() == InstanceKind::LocalDemo && old.id() != inst.id() {
+                tracing::info!(
+                    instance = old.id(),
+                    "dropping a local demo instance whose data is gone"
+                );
+                engine.forget_instance(old.id()).await;
+            }
+        }
         engine.add_instance(inst).await?;
     }
     let stop = options.background.then(|| {

@@ -326,3 +326,54 @@ fn version_names_the_commit() {
         "{v}"
     );
 }
+
+/// The keychain and the data dir disagree: a fresh data dir with the old
+/// keychain. The old local demo instance can never answer again; it is
+/// dropped with its secrets instead of showing as a dead instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_local_demo_whose_data_is_gone_is_dropped_with_its_secrets() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig().await;
+    assert!(r.sign_in("ada@example.com").await.status.success());
+    let old = r.json(&["status", "--json"])["instances"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let entries = |r: &Rig| {
+        let o = Command::new("secret-tool")
+            .args(["search", "--all", "service", &r.service])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(entries(&r).contains(&format!("credential:{old}")));
+    // The same keychain, a new data dir (the old one deleted).
+    let fresh = r.dir.join("fresh");
+    let status = |args: &[&str]| {
+        r.cmd(args)
+            .env("LATCHKEY_DATA_DIR", &fresh)
+            .output()
+            .unwrap()
+    };
+    let o = status(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("{}{}", stdout(&o), stderr(&o)));
+    let ids: Vec<&str> = v["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "{v}");
+    assert_ne!(ids[0], old, "the new demo instance only");
+    assert_eq!(v["online"], true, "{v}");
+    assert!(v["accounts"].as_array().unwrap().is_empty());
+    assert!(
+        !entries(&r).contains(&format!("credential:{old}")),
+        "its secrets are gone"
+    );
+    // The new data dir's demo keeps running for this test's cleanup only.
+    let _ = std::fs::remove_dir_all(&fresh);
+}

@@ -215,6 +215,10 @@ impl Engine {
         };
         if changed {
             self.emit(Event::Online { online });
+            if online {
+                // Clerk answers again: what could not be read is read now.
+                self.retry_unread_now();
+            }
         }
     }
 
@@ -267,16 +271,10 @@ impl Engine {
             let forget = !c.is_main() && !cs.has_account() && cs.flows.pending().is_none();
             (gone, forget)
         };
-        for (acct, name) in gone {
+        // Their tokens go now; `refresh_display_cache` (below) announces
+        // the ones not signed out here on purpose.
+        for (acct, _) in gone {
             self.forget_tokens(&acct);
-            // Signed out here on purpose: not news.
-            if lock(&self.s.accounts.signing_out).contains(&acct) {
-                continue;
-            }
-            self.emit(Event::SessionRevoked {
-                account: acct,
-                name,
-            });
         }
         if forget {
             self.forget_client(c).await;
@@ -377,18 +375,72 @@ impl Engine {
         }
     }
 
-    async fn refresh_display_cache(&self) {
-        let accounts = self.accounts().await;
-        let bytes = {
+    /// Rewrites the display cache from what Clerk said. An instance not
+    /// read yet (unreachable since the start) keeps its cached accounts, in
+    /// their places, marked with why; one read in full drops the accounts
+    /// that are gone, and announces those not signed out here (a session
+    /// that ended while Latchkey was away, or whose secret is gone).
+    pub(super) async fn refresh_display_cache(&self) {
+        let live = self.accounts().await;
+        let unread: BTreeSet<String> = self
+            .s
+            .instances
+            .lock()
+            .await
+            .iter()
+            .filter(|(_, i)| i.clients.values().any(|c| !c.read))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let (bytes, gone) = {
             let mut c = lock(&self.s.accounts.cache);
-            c.accounts = accounts;
-            serde_json::to_vec_pretty(&*c).ok()
+            let mut merged = Vec::new();
+            let mut gone = Vec::new();
+            for old in &c.accounts {
+                if let Some(now) = live.iter().find(|a| a.account == old.account) {
+                    merged.push(now.clone());
+                } else if unread.contains(&old.account.instance_id) {
+                    let mut kept = old.clone();
+                    kept.active = self.active().as_ref() == Some(&kept.account);
+                    kept.problem.get_or_insert_with(|| {
+                        "Clerk could not be reached yet; showing the last known details".to_owned()
+                    });
+                    merged.push(kept);
+                } else if !old.status.is_ended() {
+                    gone.push((old.account.clone(), old.name.clone()));
+                }
+            }
+            for a in &live {
+                if !merged.iter().any(|m| m.account == a.account) {
+                    merged.push(a.clone());
+                }
+            }
+            c.accounts = merged;
+            (serde_json::to_vec_pretty(&*c).ok(), gone)
         };
+        for (account, name) in gone {
+            self.forget_tokens(&account);
+            if !lock(&self.s.accounts.signing_out).contains(&account) {
+                self.emit(Event::SessionRevoked { account, name });
+            }
+        }
         if let Some(b) = bytes
             && let Err(e) =
                 crate::private_fs::write_private(&self.s.cfg.data_dir.join("cache.json"), &b)
         {
             tracing::debug!("the display cache was not written: {e}");
+        }
+    }
+
+    /// Drops an instance's accounts from the display cache (it was
+    /// forgotten: nothing to announce).
+    pub(super) fn drop_cached_instance(&self, instance_id: &str) {
+        let bytes = {
+            let mut c = lock(&self.s.accounts.cache);
+            c.accounts.retain(|a| a.account.instance_id != instance_id);
+            serde_json::to_vec_pretty(&*c).ok()
+        };
+        if let Some(b) = bytes {
+            let _ = crate::private_fs::write_private(&self.s.cfg.data_dir.join("cache.json"), &b);
         }
     }
 

@@ -214,6 +214,29 @@ impl Engine {
         self.save_index().await.map_err(Error::from)
     }
 
+    /// Forgets an instance: its clients' credentials are deleted, the index
+    /// rewritten, its accounts dropped from the display cache (the local
+    /// demo instance whose data is gone, reconciled at start). Nothing is
+    /// asked of Clerk.
+    pub async fn forget_instance(&self, instance_id: &str) {
+        let clients = self.clients_of(instance_id).await;
+        let removed = self.s.instances.lock().await.remove(instance_id).is_some();
+        if !removed {
+            return;
+        }
+        for c in &clients {
+            self.delete_credential(c).await;
+        }
+        if let Err(e) = self.save_index().await {
+            tracing::warn!(error = %e, "the account index was not saved");
+        }
+        if self.active().is_some_and(|a| a.instance_id == instance_id) {
+            self.restore_active(None);
+        }
+        self.drop_cached_instance(instance_id);
+        self.emit(super::Event::AccountsChanged);
+    }
+
     /// Known instances.
     pub async fn instances(&self) -> Vec<Instance> {
         self.s

@@ -8,7 +8,7 @@
 //! Ticks are short (at most `max_tick`) and compare wall time, so a machine
 //! that slept is noticed within one tick of waking.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -80,6 +80,9 @@ pub(super) struct RefreshState {
     /// Wakes the loop early: another account became active (its token is
     /// due on its own schedule, not on the sleep the last one chose).
     wake: tokio::sync::Notify,
+    /// Instances not read since the start (Clerk unreachable): failed
+    /// attempts and when to try again (backoff, ≤ the policy's cap).
+    unread_retry: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 impl Engine {
@@ -95,9 +98,9 @@ impl Engine {
             return (nb - now).min(max_tick);
         }
         let sleep = self.refresh_active_if_due().await.min(max_tick);
-        self.reread_due_instances().await;
+        let retry = self.reread_due_instances().await;
         self.reread_devices_if_due().await;
-        sleep.max(Duration::from_millis(20))
+        sleep.min(retry).max(Duration::from_millis(20))
     }
 
     /// The active account's token, when ≤ 17 s (scaled) of it are left.
@@ -143,24 +146,59 @@ impl Engine {
         }
     }
 
-    /// Each instance's client, at most once per `background_every`.
-    async fn reread_due_instances(&self) {
+    /// Each instance's clients, at most once per `background_every`; an
+    /// instance not read since the start (Clerk unreachable) sooner, with
+    /// backoff (≤ the policy's cap), so its accounts come back on their own
+    /// once Clerk answers. Returns the time until the next such retry.
+    async fn reread_due_instances(&self) -> Duration {
         let every = self.s.cfg.background_every;
         let now = self.s.cfg.clock.mono();
-        let ids: Vec<String> = self.s.instances.lock().await.keys().cloned().collect();
+        let (ids, unread): (Vec<String>, BTreeSet<String>) = {
+            let inst = self.s.instances.lock().await;
+            (
+                inst.keys().cloned().collect(),
+                inst.iter()
+                    .filter(|(_, i)| i.clients.values().any(|c| !c.read))
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+            )
+        };
         let due: Vec<String> = {
             let last = lock(&self.s.refresh.last_background);
+            let retry = lock(&self.s.refresh.unread_retry);
             ids.into_iter()
                 .filter(|id| {
-                    last.get(id)
-                        .is_none_or(|t| now.saturating_duration_since(*t) >= every)
+                    if unread.contains(id) {
+                        retry.get(id).is_none_or(|(_, at)| now >= *at)
+                    } else {
+                        last.get(id)
+                            .is_none_or(|t| now.saturating_duration_since(*t) >= every)
+                    }
                 })
                 .collect()
         };
         for id in due {
             lock(&self.s.refresh.last_background).insert(id.clone(), now);
             let _ = self.reload(Some(&id)).await;
+            let still_unread = self
+                .with_instance(&id, |i| i.clients.values().any(|c| !c.read))
+                .await
+                .unwrap_or(false);
+            let mut retry = lock(&self.s.refresh.unread_retry);
+            if still_unread {
+                let failures = retry.get(&id).map_or(0, |(n, _)| *n);
+                let wait = self.s.cfg.retry.backoff(failures);
+                retry.insert(id, (failures.saturating_add(1), now + wait));
+            } else {
+                retry.remove(&id);
+            }
         }
+        let retry = lock(&self.s.refresh.unread_retry);
+        retry
+            .values()
+            .map(|(_, at)| at.saturating_duration_since(now))
+            .min()
+            .unwrap_or(self.s.cfg.max_tick)
     }
 
     /// The active account's devices, at most once per `devices_every`.
@@ -174,6 +212,13 @@ impl Engine {
                 let _ = self.devices(&acct).await;
             }
         }
+    }
+
+    /// Instances not read yet are tried again at the next tick, which
+    /// comes now.
+    pub(super) fn retry_unread_now(&self) {
+        lock(&self.s.refresh.unread_retry).clear();
+        self.wake_refresher();
     }
 
     /// Makes the background loop tick now.

@@ -6,6 +6,7 @@ mod actions;
 mod attempts;
 mod clients;
 mod handoff;
+mod offline;
 mod persist;
 mod refresher;
 mod reverify;
