@@ -83,6 +83,14 @@ pub trait SecretStore: Send + Sync + 'static {
     fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// A short name for the UI ("Secret Service", "in memory", …).
     fn describe(&self) -> &'static str;
+    /// Asks the platform to unlock the store (the desktop shows its own
+    /// prompt); returns once it is unlocked or the user said no.
+    fn unlock(&self) -> Result<(), StoreError> {
+        Err(StoreError::new(
+            StoreErrorKind::Other,
+            "this store cannot be unlocked from Latchkey; unlock it from your desktop",
+        ))
+    }
 }
 
 // ---------------------------------------------------------------- OS keychain
@@ -238,17 +246,45 @@ impl SecretServiceStore {
     }
 }
 
+/// Secret Service errors → kinds, each naming the exact cause and what to
+/// do (shown in the window's storage notice and by `latchkey doctor`).
 #[cfg(target_os = "linux")]
 fn map_ss(e: dbus_secret_service::Error) -> StoreError {
     use dbus_secret_service::Error as E;
     match e {
-        E::Locked | E::Prompt => StoreError::new(
+        E::Locked => StoreError::new(
             StoreErrorKind::Locked,
-            "the keyring is locked; unlock it to use saved sign-ins",
+            "the keyring is locked: unlock it (Unlock, or your desktop's keyring) to use saved sign-ins",
         ),
-        E::Unavailable | E::NoResult | E::Dbus(_) => StoreError::new(
+        E::Prompt => StoreError::new(
+            StoreErrorKind::Locked,
+            "the keyring's unlock prompt was dismissed: press Unlock to be asked again",
+        ),
+        E::Unavailable => StoreError::new(
             StoreErrorKind::Unavailable,
-            "secure storage is unavailable (no Secret Service, keychain or credential manager)",
+            "no Secret Service on the session bus: install and start one (GNOME Keyring, KeePassXC)",
+        ),
+        E::NoResult => StoreError::new(
+            StoreErrorKind::Unavailable,
+            "the keyring has no default collection: create one in your keyring tool and make it the default",
+        ),
+        E::Dbus(d)
+            if d.name().is_some_and(|n| {
+                n.ends_with("NoReply") || n.ends_with("Timeout") || n.ends_with("TimedOut")
+            }) =>
+        {
+            StoreError::new(
+                StoreErrorKind::Timeout,
+                "the keyring did not answer in time (is an unlock prompt waiting?)",
+            )
+        }
+        E::Dbus(d) if d.name().is_some_and(|n| n.ends_with("ServiceUnknown")) => StoreError::new(
+            StoreErrorKind::Unavailable,
+            "no Secret Service on the session bus: install and start one (GNOME Keyring, KeePassXC)",
+        ),
+        E::Dbus(_) => StoreError::new(
+            StoreErrorKind::Unavailable,
+            "the Secret Service did not answer over D-Bus (is a session bus running?)",
         ),
         E::UnsupportedSecretFormat | E::Parse | E::Crypto(_) => {
             StoreError::new(StoreErrorKind::Corrupt, "a stored entry is not valid")
@@ -306,6 +342,19 @@ impl SecretStore for SecretServiceStore {
 
     fn describe(&self) -> &'static str {
         "Secret Service"
+    }
+
+    fn unlock(&self) -> Result<(), StoreError> {
+        self.with(|ss| {
+            let c = ss.get_default_collection()?;
+            if c.is_locked()? {
+                c.unlock()?;
+            }
+            if c.is_locked()? {
+                return Err(dbus_secret_service::Error::Prompt);
+            }
+            Ok(())
+        })
     }
 }
 
@@ -492,6 +541,27 @@ impl Keychain {
     /// The store's short name.
     pub fn describe(&self) -> &'static str {
         self.store.describe()
+    }
+
+    /// Asks the platform to unlock the store; waits up to 2 minutes for the
+    /// user to answer the desktop's prompt.
+    ///
+    /// # Errors
+    /// The store's refusal, or a timeout.
+    pub async fn unlock(&self) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let task = tokio::task::spawn_blocking(move || store.unlock());
+        match tokio::time::timeout(Duration::from_secs(120), task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(StoreError::new(
+                StoreErrorKind::Other,
+                "secure storage failed",
+            )),
+            Err(_) => Err(StoreError::new(
+                StoreErrorKind::Timeout,
+                "the unlock prompt was not answered",
+            )),
+        }
     }
 
     async fn blocking<T: Send + 'static>(

@@ -168,11 +168,26 @@ impl Engine {
         credentials: Vec<(String, Option<ClientCredential>)>,
     ) -> Result<()> {
         let state = connect(&instance, credentials, &self.s.cfg.clock)?;
-        self.s
-            .instances
-            .lock()
-            .await
-            .insert(instance.id().to_owned(), state);
+        let mut inst = self.s.instances.lock().await;
+        match inst.get_mut(instance.id()) {
+            None => {
+                inst.insert(instance.id().to_owned(), state);
+            }
+            // Already live (added at start, or signed in while secure
+            // storage was locked): what it holds stays; stored clients it
+            // lacks are added.
+            Some(live) => {
+                for (k, c) in state.clients {
+                    let keep = live
+                        .clients
+                        .get(&k)
+                        .is_some_and(|l| l.fapi.credential().is_some());
+                    if !keep {
+                        live.clients.insert(k, c);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

@@ -315,7 +315,9 @@ impl Engine {
                 self.note_leftover_quarantine(c);
             }
         }
-        self.restore_active(index.active.clone());
+        if self.active().is_none() {
+            self.restore_active(index.active.clone());
+        }
         if index.v < INDEX_VERSION {
             // Migrated forward now, in one write: a crash before it leaves
             // the old index, still readable; after it, the new one.
@@ -567,6 +569,60 @@ impl Engine {
         };
         if changed {
             self.emit(Event::Storage { state });
+        }
+    }
+
+    /// Secure storage was unusable (locked, say): if it answers now, the
+    /// saved accounts are loaded (next to any signed in meanwhile, which
+    /// are saved), without a restart. Called by the background loop every
+    /// few seconds while storage is unusable, and after
+    /// [`unlock_storage`](Self::unlock_storage).
+    pub async fn recheck_storage(&self) -> StorageState {
+        if matches!(self.storage_state(), StorageState::Secure { .. }) {
+            return self.storage_state();
+        }
+        match self.s.cfg.keychain.get("index").await {
+            Ok(_) => {
+                self.set_storage(StorageState::Secure {
+                    backend: self.s.cfg.keychain.describe().to_owned(),
+                });
+                self.load_index().await;
+                if let Err(e) = self.flush().await {
+                    tracing::warn!(error = %e, "sign-ins made while storage was locked were not saved yet");
+                }
+                let _ = self.save_index().await;
+                self.emit(Event::AccountsChanged);
+                let _ = self.reload(None).await;
+            }
+            Err(e) => {
+                let now = StorageState::from_error(&e, false);
+                if now != self.storage_state() {
+                    self.set_storage(now);
+                }
+            }
+        }
+        self.storage_state()
+    }
+
+    /// Asks the platform to unlock secure storage (the desktop's own
+    /// prompt), then loads the saved accounts.
+    ///
+    /// # Errors
+    /// A storage kind when it stays locked or unavailable.
+    pub async fn unlock_storage(&self) -> Result<StorageState> {
+        self.s.cfg.keychain.unlock().await.map_err(Error::from)?;
+        let state = self.recheck_storage().await;
+        match &state {
+            StorageState::Secure { .. } => Ok(state),
+            StorageState::Unavailable { reason, locked }
+            | StorageState::SaveFailed { reason, locked } => Err(Error::new(
+                if *locked {
+                    crate::error::ErrorKind::StorageLocked
+                } else {
+                    crate::error::ErrorKind::StorageUnavailable
+                },
+                reason.clone(),
+            )),
         }
     }
 

@@ -83,7 +83,12 @@ pub(super) struct RefreshState {
     /// Instances not read since the start (Clerk unreachable): failed
     /// attempts and when to try again (backoff, ≤ the policy's cap).
     unread_retry: Mutex<HashMap<String, (u32, Instant)>>,
+    /// When secure storage was last asked whether it is usable again.
+    storage_checked: Mutex<Option<Instant>>,
 }
+
+/// How often an unusable secure storage (a locked keyring) is asked again.
+const STORAGE_RECHECK: Duration = Duration::from_secs(3);
 
 impl Engine {
     /// One pass of the background work: refresh the active account's token
@@ -97,10 +102,11 @@ impl Engine {
         {
             return (nb - now).min(max_tick);
         }
+        let storage = self.recheck_storage_if_due().await;
         let sleep = self.refresh_active_if_due().await.min(max_tick);
         let retry = self.reread_due_instances().await;
         self.reread_devices_if_due().await;
-        sleep.min(retry).max(Duration::from_millis(20))
+        sleep.min(retry).min(storage).max(Duration::from_millis(20))
     }
 
     /// The active account's token, when ≤ 17 s (scaled) of it are left.
@@ -212,6 +218,28 @@ impl Engine {
                 let _ = self.devices(&acct).await;
             }
         }
+    }
+
+    /// While secure storage is unusable, asks again every few seconds, so
+    /// a keyring unlocked from outside brings the accounts back at once.
+    /// Returns the time until the next check.
+    async fn recheck_storage_if_due(&self) -> Duration {
+        // A locked keyring (not an absent one, nor an index of a newer
+        // version, which asking again would not change).
+        if !matches!(
+            self.storage_state(),
+            super::StorageState::Unavailable { locked: true, .. }
+        ) {
+            return self.s.cfg.max_tick;
+        }
+        let now = self.s.cfg.clock.mono();
+        let due = lock(&self.s.refresh.storage_checked)
+            .is_none_or(|t| now.saturating_duration_since(t) >= STORAGE_RECHECK);
+        if due {
+            *lock(&self.s.refresh.storage_checked) = Some(now);
+            self.recheck_storage().await;
+        }
+        STORAGE_RECHECK
     }
 
     /// Instances not read yet are tried again at the next tick, which

@@ -354,3 +354,141 @@ async fn a_hung_store_times_out_and_the_caller_moves_on() {
     );
     k.set("x", b"1").await.unwrap();
 }
+
+/// A locked keyring at start: the accounts are not lost, storage says it is
+/// locked, and once the keyring is unlocked from outside the accounts load
+/// without a restart.
+#[test]
+fn accounts_load_once_the_keyring_is_unlocked_from_outside() {
+    if !keychain_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("latchkey-unlock-{}", random_service()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = r#"
+        set -e
+        export XDG_DATA_HOME="$(mktemp -d)"
+        eval "$(printf %s pw | gnome-keyring-daemon --unlock --components=secrets)"
+        LATCHKEY_STORE_CHILD=unlock-save "$0" --exact store::child_unlock_scenario --nocapture --test-threads=1
+        gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
+          --method org.freedesktop.Secret.Service.Lock "['/org/freedesktop/secrets/collection/login']" >/dev/null
+        LATCHKEY_STORE_CHILD=unlock-load "$0" --exact store::child_unlock_scenario --nocapture --test-threads=1
+    "#;
+    let out = Command::new("dbus-run-session")
+        .args([
+            "--",
+            "env",
+            "-u",
+            "DISPLAY",
+            "sh",
+            "-c",
+            script,
+            &std::env::current_exe().unwrap().to_string_lossy(),
+        ])
+        .env("LATCHKEY_UNLOCK_DIR", &dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("SAVED accounts=1"), "{text}");
+    assert!(text.contains("LOCKED accounts=0"), "{text}");
+    assert!(text.contains("UNLOCKED accounts=1"), "{text}");
+}
+
+/// gnome-keyring's scripting interface: unlocks a collection with its
+/// password, on this process's own D-Bus connection (not Latchkey's).
+fn unlock_login_collection_from_outside(password: &str) {
+    use dbus::arg::Variant;
+    let conn = dbus::blocking::Connection::new_session().unwrap();
+    let service = conn.with_proxy(
+        "org.freedesktop.secrets",
+        "/org/freedesktop/secrets",
+        Duration::from_secs(5),
+    );
+    let (_, session): (Variant<String>, dbus::Path) = service
+        .method_call(
+            "org.freedesktop.Secret.Service",
+            "OpenSession",
+            ("plain", Variant(String::new())),
+        )
+        .unwrap();
+    let secret = (
+        session,
+        Vec::<u8>::new(),
+        password.as_bytes().to_vec(),
+        "text/plain",
+    );
+    let () = service
+        .method_call(
+            "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface",
+            "UnlockWithMasterPassword",
+            (
+                dbus::Path::from("/org/freedesktop/secrets/collection/login"),
+                secret,
+            ),
+        )
+        .unwrap();
+}
+
+#[test]
+fn child_unlock_scenario() {
+    let stage = std::env::var("LATCHKEY_STORE_CHILD").unwrap_or_default();
+    if !stage.starts_with("unlock-") {
+        return;
+    }
+    let dir = std::path::PathBuf::from(std::env::var("LATCHKEY_UNLOCK_DIR").unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // The same local Clerk (its state persisted) in both stages.
+        let emu = clerk_emulator::Emulator::start(clerk_emulator::EmulatorConfig {
+            data_dir: Some(dir.join("emu")),
+            key_material: Some(crate::common::keys()),
+            rate_limits: false,
+            ..clerk_emulator::EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let instance = latchkey_core::Instance::local_demo(
+            emu.frontend_api_url(),
+            emu.instance_id(),
+            emu.publishable_key(),
+        )
+        .unwrap();
+        let env = crate::common::Env { emu, instance };
+        let cfg = latchkey_core::engine::EngineConfig::new(
+            dir.join("data"),
+            Keychain::new(
+                platform_store("dev.latchkey.test.unlock"),
+                Duration::from_secs(5),
+            ),
+        );
+        let engine = latchkey_core::engine::Engine::open(cfg).await.unwrap();
+        engine.add_instance(env.instance.clone()).await.ok();
+        if stage == "unlock-save" {
+            crate::engine::sign_in(&engine, &env, "ada@example.com").await;
+            println!("SAVED accounts={}", engine.accounts().await.len());
+            return;
+        }
+        let _ = engine.reload(None).await;
+        let locked = matches!(
+            engine.storage_state(),
+            latchkey_core::engine::StorageState::Unavailable { locked: true, .. }
+        );
+        assert!(locked, "{:?}", engine.storage_state());
+        println!("LOCKED accounts={}", engine.accounts().await.len());
+        unlock_login_collection_from_outside("pw");
+        // The background loop notices within a few seconds.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while engine.accounts().await.is_empty() {
+            assert!(Instant::now() < deadline, "not loaded after the unlock");
+            let wait = engine.tick().await;
+            tokio::time::sleep(wait.min(Duration::from_millis(500))).await;
+        }
+        println!("UNLOCKED accounts={}", engine.accounts().await.len());
+    });
+}
