@@ -32,6 +32,7 @@ latchkey_commands! {
     sign_out_all_here,
     sign_out_everywhere,
     add_instance,
+    unlock_keyring,
     preferences,
     set_close_hides,
     quit,

@@ -52,6 +52,7 @@ pub fn signatures() -> Vec<Sig> {
         "sign_out_all_here"() -> SignedOutView;
         "sign_out_everywhere"("key": AccountKey, "force": bool) -> EverywhereView;
         "add_instance"("publishableKey": String) -> InstanceView;
+        "unlock_keyring"() -> StorageView;
         "preferences"() -> PreferencesView;
         "set_close_hides"("on": bool) -> PreferencesView;
         "quit"() -> ();

@@ -199,6 +199,12 @@ pub fn set_close_hides(lk: S<'_>, on: bool) -> Result<PreferencesView> {
     Ok(lk.set_close_hides(on))
 }
 
+/// "Unlock" for a locked keyring.
+#[tauri::command]
+pub async fn unlock_keyring(lk: S<'_>) -> Result<StorageView> {
+    lk.unlock_keyring().await
+}
+
 #[tauri::command]
 pub async fn add_instance(lk: S<'_>, publishable_key: String) -> Result<InstanceView> {
     lk.add_instance(&publishable_key).await

@@ -246,6 +246,7 @@ impl Latchkey {
                         state: StorageStateView::Unknown,
                         detail: String::new(),
                         locked: false,
+                        accounts_waiting: false,
                     },
                     clock_skew_secs: 0,
                 },
@@ -265,11 +266,22 @@ impl Latchkey {
         }
         // Signed-in accounts; one signed out here on purpose disappears, one
         // signed out from elsewhere stays listed as signed out (below).
+        // While the saved accounts cannot be read (a locked keyring), the
+        // cached ones not signed in again this run are listed as locked.
+        let waiting = e.saved_accounts_unread();
+        let live: Vec<AccountRef> = if waiting {
+            e.accounts().await.into_iter().map(|a| a.account).collect()
+        } else {
+            Vec::new()
+        };
         let mut accounts: Vec<AccountView> = e
             .cached_accounts()
             .iter()
             .filter(|a| !a.status.is_ended())
-            .map(|a| self.account_view(a))
+            .map(|a| AccountView {
+                locked: waiting && !live.contains(&a.account),
+                ..self.account_view(a)
+            })
             .collect();
         {
             let mut known = lock(&self.known);
@@ -290,6 +302,7 @@ impl Latchkey {
                 a.instance_name = i.name.clone();
             }
         }
+        let accounts_waiting = accounts.iter().any(|a| a.locked);
         Snapshot {
             ready: true,
             startup_error: None,
@@ -299,7 +312,10 @@ impl Latchkey {
             status: StatusView {
                 online: e.online(),
                 last_refresh_ms: *lock(&self.last_refresh),
-                storage: StorageView::from(&e.storage_state()),
+                storage: StorageView {
+                    accounts_waiting,
+                    ..StorageView::from(&e.storage_state())
+                },
                 clock_skew_secs: e.clock_skew_secs(),
             },
             sign_in: self.live_sign_in(),
@@ -336,6 +352,7 @@ impl Latchkey {
                 InstanceKindView::Clerk
             },
             problem: None,
+            locked: false,
         });
         tracing::info!(session = %acct.session_id, "account signed out from elsewhere");
         a.active = false;
@@ -508,6 +525,19 @@ impl Latchkey {
     pub async fn refresh(&self, instance_id: Option<&str>) -> Result<()> {
         let ctx = self.ctx().await?;
         Ok(ctx.engine.reload(instance_id).await?)
+    }
+
+    /// "Unlock": asks the Secret Service to unlock its collection (the
+    /// desktop's own password prompt); once it is, the accounts load and
+    /// the window is told. Unlocking from outside works too (the engine
+    /// rechecks a locked keyring every few seconds).
+    pub async fn unlock_keyring(&self) -> Result<StorageView> {
+        let ctx = self.ctx().await?;
+        let state = ctx.engine.unlock_storage().await?;
+        Ok(StorageView {
+            accounts_waiting: ctx.engine.saved_accounts_unread(),
+            ..StorageView::from(&state)
+        })
     }
 
     // ------------------------------------------------------------ devices

@@ -40,10 +40,14 @@ impl TrayItem {
     }
 }
 
-/// The menu for these accounts (signed-in ones only, in display order).
+/// The menu for these accounts (signed-in ones only, in display order; one
+/// waiting for a locked keyring is not offered until it is unlocked).
 pub fn model(accounts: &[AccountView]) -> Vec<TrayItem> {
     let mut items = Vec::new();
-    let signed_in: Vec<&AccountView> = accounts.iter().filter(|a| a.signed_in).collect();
+    let signed_in: Vec<&AccountView> = accounts
+        .iter()
+        .filter(|a| a.signed_in && !a.locked)
+        .collect();
     if signed_in.is_empty() {
         items.push(TrayItem::NoAccounts);
     }
@@ -184,6 +188,7 @@ mod tests {
             instance_name: "Demo".into(),
             instance_kind: InstanceKindView::LocalDemo,
             problem: None,
+            locked: false,
         }
     }
 
@@ -237,5 +242,11 @@ mod tests {
         assert_eq!(m[0], TrayItem::NoAccounts);
         assert!(!m.iter().any(|i| matches!(i, TrayItem::SignOut { .. })));
         assert_eq!(action(&m, "none"), None);
+        // Waiting for a locked keyring: not offered until it is unlocked.
+        let mut locked = acct("Ada", "sess_a", true, true);
+        locked.locked = true;
+        let m = model(&[locked]);
+        assert_eq!(m[0], TrayItem::NoAccounts);
+        assert!(!m.iter().any(|i| matches!(i, TrayItem::SignOut { .. })));
     }
 }

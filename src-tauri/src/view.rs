@@ -101,6 +101,9 @@ pub struct AccountView {
     /// not parse, say); it is kept meanwhile.
     #[ts(optional = nullable)]
     pub problem: Option<String>,
+    /// Known from the last run, its saved sign-in waiting for secure
+    /// storage (a locked keyring): listed, not usable yet.
+    pub locked: bool,
 }
 
 /// A session's status (Clerk's enum; `unknown` for a value Clerk added
@@ -196,6 +199,7 @@ impl AccountView {
                 InstanceKind::LocalDemo => InstanceKindView::LocalDemo,
             },
             problem: a.problem.clone(),
+            locked: false,
         }
     }
 }
@@ -221,6 +225,9 @@ pub struct StorageView {
     /// The backend (`Secret Service`, …) or the reason it failed.
     pub detail: String,
     pub locked: bool,
+    /// The saved accounts could not be read yet: the ones listed (from the
+    /// display cache) wait for secure storage and cannot be used until then.
+    pub accounts_waiting: bool,
 }
 
 impl From<&StorageState> for StorageView {
@@ -230,16 +237,19 @@ impl From<&StorageState> for StorageView {
                 state: StorageStateView::Secure,
                 detail: backend.clone(),
                 locked: false,
+                accounts_waiting: false,
             },
             StorageState::Unavailable { reason, locked } => Self {
                 state: StorageStateView::Unavailable,
                 detail: reason.clone(),
                 locked: *locked,
+                accounts_waiting: false,
             },
             StorageState::SaveFailed { reason, locked } => Self {
                 state: StorageStateView::SaveFailed,
                 detail: reason.clone(),
                 locked: *locked,
+                accounts_waiting: false,
             },
         }
     }

@@ -70,7 +70,10 @@ export class World {
    * `emulatorArgs`: more flags for the emulator (`--single-session`, …). */
   /** `service`: the keychain service (each world its own: the test files
    * share one keyring session). */
-  constructor({ tokenLifetime = 2, app = appBin, emulatorArgs = [], service = 'dev.latchkey.desktop' } = {}) {
+  /** `ownKeyring`: a D-Bus session and keyring of this world's own (a test
+   * that locks the keyring must not lock the other files' one). */
+  constructor({ tokenLifetime = 2, app = appBin, emulatorArgs = [], service = 'dev.latchkey.desktop', ownKeyring = false } = {}) {
+    this.ownKeyring = ownKeyring;
     this.tokenLifetime = tokenLifetime;
     this.app = app;
     this.emulatorArgs = emulatorArgs;
@@ -111,6 +114,7 @@ export class World {
       RUST_LOG: 'info',
     };
     delete this.env.GTK_THEME;
+    if (this.ownKeyring) await this.startKeyring();
 
     // A notification server on the test bus, and a monitor that records
     // every Notify call.
@@ -136,6 +140,53 @@ export class World {
     });
     this.procs.push(p);
     return p;
+  }
+
+  /** A private session bus (whose activated services, like the keyring's
+   * unlock prompt, draw on this display) with an unlocked gnome-keyring
+   * whose password is `keyringPassword`. */
+  async startKeyring() {
+    this.keyringPassword = 'latchkey-test';
+    const bus = this.spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdout: 'pipe' });
+    const address = await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('dbus-daemon did not start within 10 s')), 10_000);
+      createInterface({ input: bus.stdout }).once('line', (l) => {
+        clearTimeout(t);
+        resolve(l.trim());
+      });
+    });
+    this.env.DBUS_SESSION_BUS_ADDRESS = address;
+    execFileSync('dbus-update-activation-environment', [`DISPLAY=${this.display}`, `HOME=${this.home}`], { env: this.env });
+    const keyringHome = path.join(this.tmp, 'keyring');
+    fs.mkdirSync(keyringHome, { recursive: true });
+    const keyring = spawn('gnome-keyring-daemon', ['--foreground', '--unlock', '--components=secrets'], {
+      env: { ...this.env, XDG_DATA_HOME: keyringHome },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    this.procs.push(keyring);
+    keyring.stdin.end(this.keyringPassword);
+    await waitFor('the keyring on the bus', () => {
+      try {
+        return execFileSync('gdbus', ['call', '--session', '--dest', 'org.freedesktop.DBus', '--object-path', '/org/freedesktop/DBus', '--method', 'org.freedesktop.DBus.NameHasOwner', 'org.freedesktop.secrets'], { env: this.env, encoding: 'utf8' }).includes('true');
+      } catch {
+        return false;
+      }
+    }, 10_000);
+  }
+
+  /** A session bus with no services on it (none to activate either). */
+  async emptyBus() {
+    const conf = path.join(this.tmp, 'empty-bus.conf');
+    fs.writeFileSync(conf, `<busconfig><type>session</type><listen>unix:tmpdir=${this.tmp}</listen>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>`);
+    const bus = this.spawn('dbus-daemon', [`--config-file=${conf}`, '--nofork', '--print-address=1'], { stdout: 'pipe' });
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('dbus-daemon did not start within 10 s')), 10_000);
+      createInterface({ input: bus.stdout }).once('line', (l) => {
+        clearTimeout(t);
+        resolve(l.trim());
+      });
+    });
   }
 
   startXvfb() {
@@ -222,8 +273,8 @@ export class World {
 
   /** Launches the app a second time with these arguments (single-instance
    * forwards them to the running one); resolves with its exit code. */
-  secondLaunch(args) {
-    return exitCode(spawn(this.app, args, { env: this.env, stdio: 'ignore' }));
+  secondLaunch(args, extraEnv = {}) {
+    return exitCode(spawn(this.app, args, { env: { ...this.env, ...extraEnv }, stdio: 'ignore' }));
   }
 
   /** `xdg-open <url>`: the desktop's way, through the registered scheme.

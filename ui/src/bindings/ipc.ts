@@ -35,7 +35,12 @@ tasks: Array<SessionTaskView>, signedIn: boolean, activeOrgId?: string | null, i
  * Why the account's details could not be refreshed (an answer that did
  * not parse, say); it is kept meanwhile.
  */
-problem?: string | null, };
+problem?: string | null, 
+/**
+ * Known from the last run, its saved sign-in waiting for secure
+ * storage (a locked keyring): listed, not usable yet.
+ */
+locked: boolean, };
 
 export type StorageStateView = "unknown" | "secure" | "unavailable" | "save_failed";
 
@@ -43,7 +48,12 @@ export type StorageView = { state: StorageStateView,
 /**
  * The backend (`Secret Service`, …) or the reason it failed.
  */
-detail: string, locked: boolean, };
+detail: string, locked: boolean, 
+/**
+ * The saved accounts could not be read yet: the ones listed (from the
+ * display cache) wait for secure storage and cannot be used until then.
+ */
+accountsWaiting: boolean, };
 
 export type StatusView = { online: boolean, lastRefreshMs?: number | null, storage: StorageView, 
 /**
@@ -227,6 +237,7 @@ export type Commands = {
   sign_out_all_here: { args: {}; returns: SignedOutView };
   sign_out_everywhere: { args: { key: AccountKey; force: boolean }; returns: EverywhereView };
   add_instance: { args: { publishableKey: string }; returns: InstanceView };
+  unlock_keyring: { args: {}; returns: StorageView };
   preferences: { args: {}; returns: PreferencesView };
   set_close_hides: { args: { on: boolean }; returns: PreferencesView };
   quit: { args: {}; returns: void };

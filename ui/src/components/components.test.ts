@@ -17,6 +17,7 @@ const SignIn = (await import('./SignIn.svelte')).default;
 const DevicesView = (await import('./DevicesView.svelte')).default;
 const RelTime = (await import('./RelTime.svelte')).default;
 const PendingView = (await import('./PendingView.svelte')).default;
+const StorageNotice = (await import('./StorageNotice.svelte')).default;
 
 beforeEach(() => {
   invoke.mockReset();
@@ -121,15 +122,74 @@ describe('SignIn', () => {
 });
 
 describe('SignIn without secure storage', () => {
-  it('says what it means and what to do', async () => {
+  it('says what happens to this sign-in: saved later when locked, this run only when absent', async () => {
     const snap = snapshot([]);
-    snap.status.storage = { state: 'unavailable', detail: 'no Secret Service', locked: true };
+    snap.status.storage = { state: 'unavailable', detail: 'the keyring is locked', locked: true, accountsWaiting: false };
     store.snap = snap;
     invoke.mockResolvedValue({ instance: snap.instances[0], providers: [] });
     render(SignIn);
-    const note = screen.getByRole('note');
-    expect(note.textContent).toContain('Secure storage is unavailable: the keyring is locked');
-    expect(note.textContent).toContain('will not remember it after you quit');
+    expect(screen.getByRole('note').textContent).toContain('saved once the keyring is unlocked');
+    cleanup();
+    store.snap = { ...snap, status: { ...snap.status, storage: { ...snap.status.storage, locked: false } } };
+    render(SignIn);
+    expect(screen.getByRole('note').textContent).toContain('lasts until you quit');
+  });
+});
+
+describe('Sidebar with a locked keyring', () => {
+  it('lists the saved accounts as locked (not signed out, not "No accounts yet"); a click switches nothing', async () => {
+    const snap = snapshot([account('Ada Lovelace', 's1', { active: true, locked: true })]);
+    snap.status.storage = { state: 'unavailable', detail: 'the keyring is locked', locked: true, accountsWaiting: true };
+    store.snap = snap;
+    render(Sidebar);
+    const item = screen.getByRole('button', { name: /Ada Lovelace/ });
+    expect(item.getAttribute('aria-label')).toContain('waiting for your keyring');
+    expect(item.getAttribute('aria-label')).not.toContain('active account');
+    expect(item.textContent).toContain('Locked in your keyring');
+    expect(screen.queryByText('No accounts yet.')).toBeNull();
+    await fireEvent.click(item);
+    expect(invoke).not.toHaveBeenCalled();
+    expect(store.active).toBeUndefined();
+    expect(store.showSignIn).toBe(false);
+  });
+  it('with nothing cached, says the accounts are locked', () => {
+    const snap = snapshot([]);
+    snap.status.storage = { state: 'unavailable', detail: 'the keyring is locked', locked: true, accountsWaiting: false };
+    store.snap = snap;
+    render(Sidebar);
+    expect(screen.getByText('Your accounts are locked in your keyring.')).toBeTruthy();
+  });
+});
+
+describe('StorageNotice', () => {
+  it('a locked keyring: the accounts wait for it, Unlock asks Rust, a dismissed prompt is said', async () => {
+    const snap = snapshot([account('Ada Lovelace', 's1', { active: true, locked: true })]);
+    snap.status.storage = { state: 'unavailable', detail: 'the keyring is locked: unlock it', locked: true, accountsWaiting: true };
+    store.snap = snap;
+    render(StorageNotice);
+    const region = screen.getByRole('region', { name: 'Secure storage' });
+    expect(region.textContent).toContain('Your accounts are locked in your keyring');
+    expect(region.textContent).toContain('The keyring is locked: unlock it.');
+    invoke.mockRejectedValueOnce({ kind: 'storage_locked', message: "the keyring's unlock prompt was dismissed: press Unlock to be asked again" });
+    await fireEvent.click(screen.getByRole('button', { name: 'Unlock' }));
+    expect(invoke).toHaveBeenCalledWith('unlock_keyring', {});
+    expect((await screen.findByRole('alert')).textContent).toContain('prompt was dismissed');
+  });
+  it('no storage at all: sign-ins last until you quit, with the cause', () => {
+    const snap = snapshot([]);
+    snap.status.storage = { state: 'unavailable', detail: 'no Secret Service on the session bus', locked: false, accountsWaiting: false };
+    store.snap = snap;
+    render(StorageNotice, { full: true });
+    const region = screen.getByRole('region', { name: 'Secure storage' });
+    expect(region.textContent).toContain('No secure storage: sign-ins last until you quit');
+    expect(region.textContent).toContain('No Secret Service on the session bus.');
+    expect(region.textContent).toContain('latchkey doctor');
+    expect(screen.queryByRole('button', { name: 'Unlock' })).toBeNull();
+  });
+  it('says nothing when storage is secure', () => {
+    store.snap = snapshot([]);
+    render(StorageNotice);
+    expect(screen.queryByRole('region', { name: 'Secure storage' })).toBeNull();
   });
 });
 

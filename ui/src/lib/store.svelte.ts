@@ -63,12 +63,19 @@ export class AppStore {
     return this.now + (this.snap?.status.clockSkewSecs ?? 0) * 1000;
   }
 
+  /** Saved accounts wait for secure storage (a locked keyring): the ones
+   * marked `locked` are known from the last run and cannot be used yet. */
+  get waiting(): boolean {
+    return this.snap?.status.storage.accountsWaiting ?? false;
+  }
+
+  /** Signed-in accounts usable now (not waiting for the keyring). */
   get signedIn(): AccountView[] {
-    return this.accounts.filter((a) => a.signedIn);
+    return this.accounts.filter((a) => a.signedIn && !a.locked);
   }
 
   get active(): AccountView | undefined {
-    return this.accounts.find((a) => a.active && a.signedIn);
+    return this.accounts.find((a) => a.active && a.signedIn && !a.locked);
   }
 
   /** Accounts grouped by instance, in the snapshot's order. */
@@ -93,7 +100,7 @@ export class AppStore {
 
   /** True when the sign-in screen is what the main area shows. */
   get showSignIn(): boolean {
-    return this.addingAccount || !!this.signIn || this.signedIn.length === 0;
+    return this.addingAccount || !!this.signIn || (this.signedIn.length === 0 && !this.waiting);
   }
 
   async load(): Promise<void> {

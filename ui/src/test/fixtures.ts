@@ -18,6 +18,7 @@ export function account(name: string, session: string, extra: Partial<AccountVie
     activeOrgId: null,
     instanceName: 'Latchkey Demo',
     instanceKind: 'local_demo',
+    locked: false,
     ...extra,
   };
 }
@@ -32,7 +33,7 @@ export function snapshot(accounts: AccountView[], extra: Partial<Snapshot> = {})
     status: {
       online: true,
       lastRefreshMs: null,
-      storage: { state: 'secure', detail: 'Secret Service', locked: false },
+      storage: { state: 'secure', detail: 'Secret Service', locked: false, accountsWaiting: false },
       clockSkewSecs: 0,
     },
     signIn: null,

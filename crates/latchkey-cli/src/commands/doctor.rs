@@ -170,17 +170,61 @@ pub async fn doctor(json_out: bool, select: &Select) -> Out<u8> {
     })
 }
 
+/// The keychain's state: the exact cause, and what to do (the storage
+/// reasons read "<cause>: <what to do>"; the app's Settings shows the same).
 fn keychain(state: &StorageState) -> Check {
-    match state {
-        StorageState::Secure { backend } => check(None, "keychain", Status::Ok, format!("{backend} works")),
-        StorageState::Unavailable { reason, locked: true } | StorageState::SaveFailed { reason, locked: true } => {
-            check(None, "keychain", Status::Problem, format!("locked ({reason})"))
-                .fix("unlock your keyring, then try again")
+    let split = |reason: &str, fallback: &str| -> (String, String) {
+        match reason.split_once(": ") {
+            Some((cause, todo)) => (cause.to_owned(), todo.to_owned()),
+            None => (reason.to_owned(), fallback.to_owned()),
         }
-        StorageState::Unavailable { reason, .. } => check(None, "keychain", Status::Problem, format!("unavailable ({reason})"))
-            .fix("install and start a Secret Service provider (GNOME Keyring, KeePassXC); until then sign-ins last one run"),
-        StorageState::SaveFailed { reason, .. } => check(None, "keychain", Status::Problem, format!("the last save failed ({reason})"))
-            .fix("check the keyring; Latchkey retries by itself"),
+    };
+    match state {
+        StorageState::Secure { backend } => {
+            check(None, "keychain", Status::Ok, format!("{backend} works"))
+        }
+        StorageState::Unavailable {
+            reason,
+            locked: true,
+        }
+        | StorageState::SaveFailed {
+            reason,
+            locked: true,
+        } => {
+            let (cause, todo) = split(reason, "unlock your keyring");
+            check(
+                None,
+                "keychain",
+                Status::Problem,
+                format!("locked: {cause}"),
+            )
+            .fix(format!(
+                "{todo} (the app's Unlock button asks your desktop)"
+            ))
+        }
+        StorageState::Unavailable { reason, .. } => {
+            let (cause, todo) = split(
+                reason,
+                "install and start a Secret Service provider (GNOME Keyring, KeePassXC)",
+            );
+            check(
+                None,
+                "keychain",
+                Status::Problem,
+                format!("unavailable: {cause}"),
+            )
+            .fix(format!("{todo}; until then sign-ins last one run"))
+        }
+        StorageState::SaveFailed { reason, .. } => {
+            let (cause, todo) = split(reason, "check the keyring");
+            check(
+                None,
+                "keychain",
+                Status::Problem,
+                format!("the last save failed: {cause}"),
+            )
+            .fix(format!("{todo}; Latchkey retries by itself"))
+        }
     }
 }
 

@@ -377,3 +377,80 @@ async fn a_local_demo_whose_data_is_gone_is_dropped_with_its_secrets() {
     // The new data dir's demo keeps running for this test's cleanup only.
     let _ = std::fs::remove_dir_all(&fresh);
 }
+
+/// `doctor` on a session bus of its own: `setup` runs first in the same
+/// shell (start a keyring, lock it, …). Returns the keychain check.
+fn doctor_keychain_in_own_bus(r: &Rig, config: Option<&std::path::Path>, setup: &str) -> Value {
+    let doctor = r.cmd(&["doctor", "--json"]);
+    let mut c = Command::new("dbus-run-session");
+    if let Some(conf) = config {
+        c.arg(format!("--config-file={}", conf.display()));
+    }
+    c.args(["--", "sh", "-c"])
+        .arg(format!("{setup}\n exec \"$0\" doctor --json"))
+        .arg(doctor.get_program());
+    for (k, v) in doctor.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let keyring_home = r.dir.join("keyring-home");
+    std::fs::create_dir_all(&keyring_home).unwrap();
+    c.env("XDG_DATA_HOME", &keyring_home).env_remove("DISPLAY");
+    let o = c.output().unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}{}", stdout(&o), stderr(&o)));
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "keychain")
+        .cloned()
+        .unwrap_or_else(|| panic!("no keychain check: {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn doctor_names_the_keychain_cause_and_what_to_do() {
+    if !keychain_ok() {
+        return;
+    }
+    let r = rig().await;
+    // A session bus with no Secret Service on it (and none to activate).
+    let conf = r.dir.join("bus.conf");
+    std::fs::write(
+        &conf,
+        r#"<busconfig><type>session</type><listen>unix:tmpdir=/tmp</listen>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
+</busconfig>"#,
+    )
+    .unwrap();
+    let none = doctor_keychain_in_own_bus(&r, Some(&conf), "");
+    assert_eq!(none["status"], "problem", "{none}");
+    assert_eq!(
+        none["detail"], "unavailable: no Secret Service on the session bus",
+        "{none}"
+    );
+    assert!(
+        none["fix"].as_str().unwrap().contains("GNOME Keyring"),
+        "{none}"
+    );
+
+    // A keyring that is there but locked.
+    let locked = doctor_keychain_in_own_bus(
+        &r,
+        None,
+        "eval \"$(printf %s pw | gnome-keyring-daemon --unlock --components=secrets)\"\n\
+         gdbus call --session --dest org.freedesktop.secrets --object-path /org/freedesktop/secrets \
+           --method org.freedesktop.Secret.Service.Lock \"['/org/freedesktop/secrets/collection/login']\" >/dev/null",
+    );
+    assert_eq!(locked["status"], "problem", "{locked}");
+    assert_eq!(
+        locked["detail"], "locked: the keyring is locked",
+        "{locked}"
+    );
+    assert!(
+        locked["fix"].as_str().unwrap().contains("Unlock"),
+        "{locked}"
+    );
+}

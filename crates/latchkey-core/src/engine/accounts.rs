@@ -380,8 +380,11 @@ impl Engine {
     /// their places, marked with why; one read in full drops the accounts
     /// that are gone, and announces those not signed out here (a session
     /// that ended while Latchkey was away, or whose secret is gone).
+    /// While the saved accounts cannot be read (a locked keyring), every
+    /// cached account is kept and nothing is announced.
     pub(super) async fn refresh_display_cache(&self) {
         let live = self.accounts().await;
+        let storage_unread = self.saved_accounts_unread();
         let unread: BTreeSet<String> = self
             .s
             .instances
@@ -398,6 +401,8 @@ impl Engine {
             for old in &c.accounts {
                 if let Some(now) = live.iter().find(|a| a.account == old.account) {
                     merged.push(now.clone());
+                } else if storage_unread {
+                    merged.push(old.clone());
                 } else if unread.contains(&old.account.instance_id) {
                     let mut kept = old.clone();
                     kept.active = self.active().as_ref() == Some(&kept.account);

@@ -191,6 +191,10 @@ pub(super) struct PersistState {
     save: tokio::sync::Mutex<()>,
     /// Clients whose failed save is being retried.
     retrying: Mutex<BTreeSet<ClientRef>>,
+    /// The saved accounts were read (or there were none). False while the
+    /// keyring is locked or unreadable: the display cache's accounts are
+    /// then waiting for it, not gone.
+    index_read: std::sync::atomic::AtomicBool,
 }
 
 impl PersistState {
@@ -200,6 +204,7 @@ impl PersistState {
             slots: Mutex::new(HashMap::new()),
             save: tokio::sync::Mutex::new(()),
             retrying: Mutex::new(BTreeSet::new()),
+            index_read: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -243,10 +248,14 @@ impl Engine {
                     tracing::warn!(
                         "the account index in secure storage is not readable; starting without accounts"
                     );
+                    self.set_index_read();
                     return;
                 }
             },
-            Ok(None) => return,
+            Ok(None) => {
+                self.set_index_read();
+                return;
+            }
             Err(e) => {
                 self.set_storage(StorageState::from_error(&e, false));
                 return;
@@ -264,6 +273,7 @@ impl Engine {
             });
             return;
         }
+        self.set_index_read();
         for ii in &index.instances {
             let instance = match ii.kind {
                 InstanceKind::Clerk => Instance::from_publishable_key(&ii.publishable_key),
@@ -326,6 +336,24 @@ impl Engine {
                 Err(e) => tracing::warn!(error = %e, "could not migrate the account index yet"),
             }
         }
+    }
+
+    fn set_index_read(&self) {
+        self.s
+            .persist
+            .index_read
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The saved accounts could not be read yet (the keyring is locked or
+    /// unreadable, or they were saved by a newer Latchkey): the accounts
+    /// the display cache lists are waiting for secure storage, not gone.
+    pub fn saved_accounts_unread(&self) -> bool {
+        !self
+            .s
+            .persist
+            .index_read
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The newest readable credential in either slot.

@@ -474,7 +474,21 @@ fn child_unlock_scenario() {
             println!("SAVED accounts={}", engine.accounts().await.len());
             return;
         }
+        let mut events = engine.subscribe();
         let _ = engine.reload(None).await;
+        // Locked: the saved accounts are waiting, not gone.
+        assert!(engine.saved_accounts_unread());
+        assert_eq!(
+            engine.cached_accounts().len(),
+            1,
+            "kept in the display cache"
+        );
+        while let Ok(e) = events.try_recv() {
+            assert!(
+                !matches!(e, latchkey_core::engine::Event::SessionRevoked { .. }),
+                "a locked keyring announced a sign-out: {e:?}"
+            );
+        }
         let locked = matches!(
             engine.storage_state(),
             latchkey_core::engine::StorageState::Unavailable { locked: true, .. }
@@ -488,6 +502,13 @@ fn child_unlock_scenario() {
             assert!(Instant::now() < deadline, "not loaded after the unlock");
             let wait = engine.tick().await;
             tokio::time::sleep(wait.min(Duration::from_millis(500))).await;
+        }
+        assert!(!engine.saved_accounts_unread());
+        while let Ok(e) = events.try_recv() {
+            assert!(
+                !matches!(e, latchkey_core::engine::Event::SessionRevoked { .. }),
+                "unlocking announced a sign-out: {e:?}"
+            );
         }
         println!("UNLOCKED accounts={}", engine.accounts().await.len());
     });
