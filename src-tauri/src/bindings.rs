@@ -5,6 +5,7 @@
 use ts_rs::{Config, TS};
 
 use crate::error::{ErrorKind, IpcError};
+use crate::links::LinkCheckView;
 use crate::view::*;
 
 /// Every command: name, arguments (as the webview passes them: camelCase)
@@ -53,6 +54,10 @@ pub fn signatures() -> Vec<Sig> {
         "sign_out_everywhere"("key": AccountKey, "force": bool) -> EverywhereView;
         "add_instance"("publishableKey": String) -> InstanceView;
         "unlock_keyring"() -> StorageView;
+        "check_links"() -> LinkCheckView;
+        "cancel_link_check"() -> bool;
+        "use_copied_link"() -> ();
+        "forget_everything"() -> ForgetView;
         "preferences"() -> PreferencesView;
         "set_close_hides"("on": bool) -> PreferencesView;
         "quit"() -> ();
@@ -89,6 +94,8 @@ pub fn typescript() -> String {
         AccountView::decl(&cfg),
         StorageStateView::decl(&cfg),
         StorageView::decl(&cfg),
+        LinkCheckView::decl(&cfg),
+        ForgetView::decl(&cfg),
         StatusView::decl(&cfg),
         ReverifyKind::decl(&cfg),
         ReverifyView::decl(&cfg),

@@ -52,6 +52,21 @@ impl TokenClipboard {
         })
     }
 
+    /// What the clipboard holds as text (read in Rust: the copied callback
+    /// link never passes through the page).
+    pub fn read_text(&self) -> Option<String> {
+        self.inner.read()
+    }
+
+    /// Clears the clipboard if it still holds `text` (a single-use link,
+    /// used now).
+    pub fn clear_if(&self, text: &str) {
+        if self.inner.read().is_some_and(|t| t.trim() == text) {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            self.inner.clear();
+        }
+    }
+
     /// Copies `token` and schedules the clear; returns when it clears (ms).
     pub fn copy(&self, token: &latchkey_core::SessionToken) -> Result<i64> {
         self.inner.write(token.expose()).map_err(|e| {

@@ -4,11 +4,12 @@
 
 use tauri::{AppHandle, Runtime, State};
 
-use crate::ClipboardState;
 use crate::deep_link::on_loopback;
 use crate::error::Result;
+use crate::links::LinkCheckView;
 use crate::state::Latchkey;
 use crate::view::*;
+use crate::{ClipboardState, LinksState};
 
 type S<'a> = State<'a, Latchkey>;
 
@@ -197,6 +198,55 @@ pub fn preferences(lk: S<'_>) -> Result<PreferencesView> {
 #[tauri::command]
 pub fn set_close_hides(lk: S<'_>, on: bool) -> Result<PreferencesView> {
     Ok(lk.set_close_hides(on))
+}
+
+/// "Check that links open Latchkey" (and repair them for this user).
+#[tauri::command]
+pub async fn check_links(links: State<'_, LinksState>) -> Result<LinkCheckView> {
+    crate::links::check(links.desktop.as_ref(), &links.check, links.wait).await
+}
+
+/// Stops the link check in progress.
+#[tauri::command]
+pub fn cancel_link_check(links: State<'_, LinksState>) -> Result<bool> {
+    Ok(links.check.cancel())
+}
+
+/// "Use the link I copied", while a sign-in waits.
+#[tauri::command]
+pub async fn use_copied_link<R: Runtime>(
+    app: AppHandle<R>,
+    clip: State<'_, ClipboardState>,
+) -> Result<()> {
+    crate::deep_link::use_copied_link(&app, &clip.0).await
+}
+
+/// Settings → "Forget everything on this device" (Rust asks first); the
+/// app quits when done.
+#[tauri::command]
+pub async fn forget_everything<R: Runtime>(
+    app: AppHandle<R>,
+    lk: S<'_>,
+    links: State<'_, LinksState>,
+) -> Result<ForgetView> {
+    let done = lk.forget_everything(links.desktop.as_ref()).await?;
+    // The app's log beside the data dir (the webview's own cache stays
+    // while it runs: the page keeps nothing in it).
+    if let Ok(dir) = tauri::Manager::path(&app).app_log_dir()
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("{} was not deleted: {e}", dir.display());
+    }
+    if links.quits {
+        let quit = app.clone();
+        tauri::async_runtime::spawn(async move {
+            // The window shows what was done before it goes.
+            tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+            quit.exit(0);
+        });
+    }
+    Ok(done)
 }
 
 /// "Unlock" for a locked keyring.

@@ -102,10 +102,63 @@ pub fn handle_urls<R: Runtime>(app: &AppHandle<R>, urls: Vec<String>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         for url in urls {
+            // A link check: answered here, only while one with this nonce
+            // is pending; it never reaches the engine.
+            if let Some(nonce) = crate::links::self_test_nonce(&url) {
+                if app.state::<crate::LinksState>().check.arrived(&nonce) {
+                    tracing::info!("the link check arrived");
+                } else {
+                    emit(
+                        &app,
+                        UiEvent::LinkRejected {
+                            error: IpcError::new(
+                                crate::error::ErrorKind::Callback,
+                                "a link check Latchkey is not waiting for; nothing changed",
+                            ),
+                        },
+                    );
+                }
+                continue;
+            }
             let r = app.state::<Latchkey>().handle_deep_link(&url).await;
             after_callback(&app, r).await;
         }
     });
+}
+
+/// "Use the link I copied": the callback the browser could not hand over,
+/// read from the clipboard in Rust (it never passes through the page) and
+/// checked like any callback (state, PKCE, the attempt it belongs to). The
+/// link is single use: it is taken off the clipboard.
+///
+/// # Errors
+/// `bad_input` when the clipboard holds no Latchkey link; the callback's
+/// own error when it is refused (nothing changed then).
+pub async fn use_copied_link<R: Runtime>(
+    app: &AppHandle<R>,
+    clip: &crate::clipboard::TokenClipboard,
+) -> Result<()> {
+    let text = clip.read_text().unwrap_or_default();
+    let url = text.trim();
+    let prefix = format!("{}://", latchkey_core::callback::SCHEME);
+    let ours = url
+        .get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(&prefix));
+    if !ours {
+        return Err(IpcError::bad_input(
+            "the clipboard holds no Latchkey link: copy the address that starts with              dev.latchkey.desktop:// from your browser, then try again",
+        ));
+    }
+    if crate::links::self_test_nonce(url).is_some() {
+        return Err(IpcError::bad_input(
+            "that is a link check, not a sign-in link",
+        ));
+    }
+    let r = app.state::<Latchkey>().handle_deep_link(url).await;
+    clip.clear_if(url);
+    let outcome = r?;
+    after_callback(app, Ok(outcome)).await;
+    Ok(())
 }
 
 /// What a callback (deep link or loopback) led to, told to the window.

@@ -10,6 +10,7 @@ pub mod confirm;
 mod deep_link;
 pub mod error;
 pub mod events;
+pub mod links;
 pub mod prefs;
 pub mod settings;
 mod sign_in;
@@ -55,6 +56,20 @@ pub struct Wiring {
     pub requests: Vec<settings::Request>,
     /// Asks before sensitive actions (None: the native dialog).
     pub confirmer: Option<Arc<dyn confirm::Confirmer>>,
+    /// How links reach the app (None: the desktop, through `gio`).
+    pub links: Option<Arc<dyn links::Desktop>>,
+    /// How long the link check waits for its link, each round.
+    pub link_wait: std::time::Duration,
+}
+
+/// The link check and the desktop it goes through, managed by Tauri.
+pub struct LinksState {
+    pub check: links::LinkCheck,
+    pub desktop: Arc<dyn links::Desktop>,
+    pub wait: std::time::Duration,
+    /// A real desktop session (not a test's runtime): the app quits after
+    /// "Forget everything".
+    pub quits: bool,
 }
 
 // `COMMANDS` and `invoke_handler()` from the one list (`command_list.rs`).
@@ -106,6 +121,8 @@ pub fn run() {
         clipboard_clear_after: clipboard::CLEAR_AFTER,
         store: None,
         desktop: true,
+        links: None,
+        link_wait: links::WAIT,
     };
     let builder = tauri::Builder::default()
         // First: a second launch (a deep link) goes to this instance.
@@ -221,9 +238,32 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
             )));
             app.manage(TrayState::default());
 
+            // Installed by a package, its desktop entry hands links to
+            // this binary; otherwise (`make run`) it registers itself for
+            // this user.
+            let packaged = std::env::current_exe().is_ok_and(|exe| {
+                links::packaged(
+                    &exe,
+                    links::system_entry(&|k| std::env::var_os(k)).as_deref(),
+                )
+            });
+            let desktop_links = wiring.links.clone().unwrap_or_else(|| {
+                Arc::new(links::SystemDesktop {
+                    app: handle.clone(),
+                    packaged,
+                })
+            });
+            app.manage(LinksState {
+                check: links::LinkCheck::default(),
+                desktop: desktop_links,
+                wait: wiring.link_wait,
+                quits: wiring.desktop,
+            });
             if wiring.desktop {
-                setup_desktop(&handle)?;
+                setup_desktop(&handle, packaged)?;
             }
+            let first_link_check =
+                wiring.desktop && !handle.state::<Latchkey>().prefs().get().link_check_done;
 
             // The engine starts off the UI thread; the window shows "Starting…"
             // until `UiEvent::Ready`.
@@ -249,6 +289,9 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
                     }
                     events::emit(&handle, view::UiEvent::Changed);
                     deep_link::handle_requests(&handle, requests);
+                    if first_link_check {
+                        first_run_link_check(&handle).await;
+                    }
                 } else {
                     events::emit(&handle, view::UiEvent::Ready);
                 }
@@ -257,7 +300,31 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
         })
 }
 
-fn setup_desktop<R: Runtime>(app: &AppHandle<R>) -> Result<(), Box<dyn std::error::Error>> {
+/// The first run checks once, quietly, that links open Latchkey (and
+/// repairs the registration for this user when they do not); the window
+/// hears about it only when something was wrong.
+async fn first_run_link_check<R: Runtime>(app: &AppHandle<R>) {
+    let links = app.state::<LinksState>();
+    let r = links::check(links.desktop.as_ref(), &links.check, links.wait).await;
+    app.state::<Latchkey>()
+        .prefs()
+        .update(|p| p.link_check_done = true);
+    match r {
+        Ok(result) if result.ok && !result.repaired => {
+            tracing::info!("links open Latchkey");
+        }
+        Ok(result) => {
+            tracing::warn!(problems = ?result.problems, "link check: {}", result.detail);
+            events::emit(app, view::UiEvent::LinkCheck { result });
+        }
+        Err(e) => tracing::info!("link check not finished: {}", e.message),
+    }
+}
+
+fn setup_desktop<R: Runtime>(
+    app: &AppHandle<R>,
+    packaged: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     // The log plugin's directory is the user's alone, like the data dir.
     if let Ok(logs) = app.path().app_log_dir() {
         for d in [logs.parent(), Some(logs.as_path())].into_iter().flatten() {
@@ -269,9 +336,13 @@ fn setup_desktop<R: Runtime>(app: &AppHandle<R>) -> Result<(), Box<dyn std::erro
     // Deep links: the one that started us (cold start), then every later
     // one (a second launch, forwarded by single-instance).
     #[cfg(any(target_os = "linux", windows))]
-    if let Err(e) = app.deep_link().register_all() {
+    if packaged {
+        tracing::info!("installed by a package: its desktop entry opens links");
+    } else if let Err(e) = app.deep_link().register_all() {
         tracing::warn!("could not register the URL scheme: {e}");
     }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    let _ = packaged;
     if let Ok(Some(urls)) = app.deep_link().get_current() {
         deep_link::handle_urls(app, urls.iter().map(ToString::to_string).collect());
     }

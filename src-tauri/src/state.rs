@@ -540,6 +540,47 @@ impl Latchkey {
         })
     }
 
+    /// "Forget everything on this device", once the user said yes (in
+    /// Rust's dialog): every account signed out here, every keychain item,
+    /// the data dir and the per-user link registration deleted.
+    ///
+    /// # Errors
+    /// `cancelled` when the answer is not yes (nothing was done).
+    pub async fn forget_everything(
+        &self,
+        desktop: &dyn crate::links::Desktop,
+    ) -> Result<ForgetView> {
+        let ctx = self.ctx().await?;
+        let n = ctx
+            .engine
+            .accounts()
+            .await
+            .iter()
+            .filter(|a| !a.status.is_ended())
+            .count();
+        self.ask(
+            "Forget everything on this device?".to_owned(),
+            format!(
+                "Latchkey signs out {n} account(s) here, deletes what it keeps in your keyring \
+                 and its data on this computer (the local demo instance too), stops opening \
+                 sign-in links, and quits. Other devices are not affected."
+            ),
+            "Forget everything",
+        )
+        .await?;
+        let mut problems = ctx.forget_everything().await;
+        if let Err(e) = desktop.unregister() {
+            problems.push(format!("the link registration was not removed: {e}"));
+        }
+        *lock(&self.sign_in) = None;
+        lock(&self.revoked).clear();
+        lock(&self.known).clear();
+        for p in &problems {
+            tracing::warn!("forget everything: {p}");
+        }
+        Ok(ForgetView { problems })
+    }
+
     // ------------------------------------------------------------ devices
 
     pub async fn devices(&self, key: &AccountKey) -> Result<Vec<DeviceView>> {

@@ -839,6 +839,19 @@ pub enum UiEvent {
     SignInContinues {
         sign_in: SignInView,
     },
+    /// The first run's quiet link check found something (it says nothing
+    /// when links work).
+    LinkCheck {
+        result: crate::links::LinkCheckView,
+    },
+}
+
+/// What "Forget everything on this device" did (the app quits after).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ForgetView {
+    /// What could not be done, in words (empty: all of it).
+    pub problems: Vec<String>,
 }
 
 /// The app's preferences, as Settings shows them.

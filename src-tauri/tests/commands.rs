@@ -69,6 +69,47 @@ impl Answers {
     }
 }
 
+/// The desktop's side of links: records what it was asked to open, and
+/// delivers it to the app the way a registered handler does (once
+/// `register`ed, or from the start when `works`).
+#[derive(Default)]
+struct FakeLinks {
+    app: std::sync::OnceLock<tauri::AppHandle<MockRuntime>>,
+    opened: Mutex<Vec<String>>,
+    works: std::sync::atomic::AtomicBool,
+    registered: std::sync::atomic::AtomicBool,
+    unregistered: std::sync::atomic::AtomicBool,
+}
+
+impl latchkey_app::links::Desktop for FakeLinks {
+    fn open(&self, url: &str) -> Result<(), String> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.opened.lock().unwrap().push(url.to_owned());
+        if self.works.load(SeqCst) || self.registered.load(SeqCst) {
+            latchkey_app::handle_urls(self.app.get().unwrap(), vec![url.to_owned()]);
+        }
+        Ok(())
+    }
+    fn default_handler(&self) -> Option<String> {
+        self.registered
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| "latchkey-app-handler.desktop".to_owned())
+    }
+    fn entry(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn register(&self) -> Result<(), String> {
+        self.registered
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn unregister(&self) -> Result<(), String> {
+        self.unregistered
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 struct Rig {
     app: App<MockRuntime>,
     main: WebviewWindow<MockRuntime>,
@@ -79,6 +120,8 @@ struct Rig {
     events: Arc<Mutex<Vec<String>>>,
     notes: Arc<Recorder>,
     answers: Arc<Answers>,
+    links: Arc<FakeLinks>,
+    dir: std::path::PathBuf,
     rt: tokio::runtime::Runtime,
 }
 
@@ -118,9 +161,10 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
     let clipboard = Arc::new(MemoryClipboard::default());
     let notes = Arc::new(Recorder::default());
     let answers = Arc::new(Answers::default());
+    let links = Arc::new(FakeLinks::default());
     let wiring = Wiring {
         settings: Settings {
-            data_dir: dir,
+            data_dir: dir.clone(),
             keychain_service: "test".into(),
             publishable_key: None,
             templates: vec![],
@@ -136,6 +180,8 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
         desktop: false,
         requests: vec![],
         confirmer: Some(answers.clone()),
+        links: Some(links.clone()),
+        link_wait: Duration::from_millis(1500),
     };
     let mut app = build_app(mock_builder().invoke_handler(invoke_handler()), wiring)
         .build(tauri::generate_context!("tauri.conf.json", test = true))
@@ -143,6 +189,7 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
     // Runs setup (state, the main window from the config) once.
     #[allow(deprecated)]
     app.run_iteration(|_, _| {});
+    let _ = links.app.set(app.handle().clone());
     // The window's side of the event channel (what `subscribe` receives
     // from the page), recording every event.
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -169,6 +216,8 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
         events,
         notes,
         answers,
+        links,
+        dir,
         rt,
     };
     // Wait for the engine.
@@ -1166,4 +1215,151 @@ fn closing_the_window_keeps_latchkey_running_and_says_so_once() {
     assert_eq!(p["closeHides"], false);
     assert!(!lk.hide_on_close(), "closing quits now");
     assert!(!lk.prefs().get().close_hides);
+}
+
+#[test]
+fn the_link_check_sees_its_link_or_says_what_is_wrong_and_repairs() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let r = rig(Duration::from_secs(60));
+    // Links work: one round, nothing wrong.
+    r.links.works.store(true, SeqCst);
+    let v = r.call("check_links", json!({})).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["repaired"], false, "{v}");
+    let sent = r.links.opened.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        sent.starts_with("dev.latchkey.desktop://selftest?nonce="),
+        "{sent}"
+    );
+    // The same link again (a replay) is not used: the check is over.
+    latchkey_app::handle_urls(r.app.handle(), vec![sent.clone()]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        r.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("link_rejected") && e.contains("link check")),
+        "a stray link check is refused"
+    );
+
+    // Links go nowhere: the diagnosis, the repair, and the second round.
+    r.links.works.store(false, SeqCst);
+    let v = r.call("check_links", json!({})).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["repaired"], true, "{v}");
+    let problems = v["problems"].to_string();
+    assert!(
+        problems.contains("no application is set to open dev.latchkey.desktop:// links"),
+        "{problems}"
+    );
+    assert!(problems.contains("did not reach Latchkey"), "{problems}");
+    assert!(r.links.registered.load(SeqCst));
+    // Every check used a fresh nonce.
+    let opened = r.links.opened.lock().unwrap().clone();
+    let mut nonces: Vec<&String> = opened.iter().collect();
+    nonces.dedup();
+    assert_eq!(nonces.len(), opened.len(), "{opened:?}");
+
+    // A check can be stopped.
+    r.links.registered.store(false, SeqCst);
+    let handle = r.app.handle().clone();
+    let stop = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        handle.state::<latchkey_app::LinksState>().check.cancel()
+    });
+    let e = r.call("check_links", json!({})).unwrap_err();
+    assert!(stop.join().unwrap());
+    assert_eq!(e["kind"], "cancelled", "{e}");
+}
+
+#[test]
+fn the_link_i_copied_signs_in_and_is_taken_off_the_clipboard() {
+    let r = rig(Duration::from_secs(60));
+    // Nothing useful on the clipboard: a clear error, nothing changes.
+    *r.clipboard.0.lock().unwrap() = Some("https://example.com/not-it".into());
+    let e = r.call("use_copied_link", json!({})).unwrap_err();
+    assert_eq!(e["kind"], "bad_input");
+    assert!(!e.to_string().contains("example.com"), "not echoed: {e}");
+    assert_eq!(
+        r.clipboard.0.lock().unwrap().as_deref(),
+        Some("https://example.com/not-it"),
+        "the user's text is left alone"
+    );
+
+    let started = r
+        .call("start_sign_in", json!({ "instanceId": r.instance_id() }))
+        .unwrap();
+    let url = started["url"].as_str().unwrap().to_owned();
+    let attempt = url.split("attempt=").nth(1).unwrap().to_owned();
+    let callback =
+        r.rt.block_on(r.hosted_sign_in(&attempt, "ada@example.com", "analytical-engine"));
+    // The same link with another state is refused like any callback.
+    let forged = callback.replace("state=", "state=x");
+    *r.clipboard.0.lock().unwrap() = Some(forged);
+    let e = r.call("use_copied_link", json!({})).unwrap_err();
+    assert_eq!(e["kind"], "callback", "{e}");
+    assert!(
+        r.call("snapshot", json!({})).unwrap()["accounts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // The real one, with the whitespace a copy picks up.
+    *r.clipboard.0.lock().unwrap() = Some(format!("  {callback}\n"));
+    r.call("use_copied_link", json!({})).unwrap();
+    let snap = r.call("snapshot", json!({})).unwrap();
+    assert_eq!(snap["accounts"][0]["name"], "Ada Lovelace", "{snap}");
+    assert_eq!(*r.clipboard.0.lock().unwrap(), None, "single use: cleared");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        r.events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("sign_in_finished")),
+        "the window is told like for a deep link"
+    );
+}
+
+#[test]
+fn forget_everything_asks_then_leaves_no_secret_no_file_no_handler() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let r = rig(Duration::from_secs(60));
+    let ada = r.sign_in("ada@example.com", "analytical-engine");
+    assert!(!r.store.keys().is_empty());
+    assert!(r.dir.join("cache.json").exists());
+    // "No" does nothing.
+    r.answers.then_no();
+    let e = r.call("forget_everything", json!({})).unwrap_err();
+    assert_eq!(e["kind"], "cancelled");
+    assert_eq!(r.answers.last_title(), "Forget everything on this device?");
+    assert!(!r.store.keys().is_empty());
+    assert!(r.dir.exists());
+    assert!(!r.links.unregistered.load(SeqCst));
+
+    let v = r.call("forget_everything", json!({})).unwrap();
+    assert_eq!(v["problems"], json!([]), "{v}");
+    assert_eq!(r.store.keys(), Vec::<String>::new(), "keychain empty");
+    assert!(!r.dir.exists(), "data dir deleted");
+    assert!(r.links.unregistered.load(SeqCst), "handler removed");
+    // Clerk was told: the session is over there too.
+    let session = r.rt.block_on(async {
+        latchkey_core::http_client_builder()
+            .build()
+            .unwrap()
+            .get(format!(
+                "{}/v1/sessions/{}",
+                r.emu.backend_api_url(),
+                ada["sessionId"].as_str().unwrap()
+            ))
+            .bearer_auth(r.emu.secret_key())
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    });
+    assert_ne!(session["status"], "active", "{session}");
 }

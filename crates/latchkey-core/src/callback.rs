@@ -2,7 +2,9 @@
 //!
 //! Accepted exactly (docs/contracts.md): `dev.latchkey.desktop://callback`
 //! (hosted auth), `dev.latchkey.desktop://sso-callback` (OAuth),
-//! `dev.latchkey.desktop://handoff?ticket=…` (web-to-desktop), and
+//! `dev.latchkey.desktop://handoff?ticket=…` (web-to-desktop),
+//! `dev.latchkey.desktop://selftest?nonce=…` (the app's link check: used
+//! only while a check with that nonce is pending), and
 //! `http://127.0.0.1:<port>/callback` on the loopback listener. The scheme
 //! compares case-insensitively; the route exactly. At most 4 KiB; no
 //! fragment; every parameter at most once; strict percent-decoding to
@@ -33,6 +35,8 @@ pub enum Route {
     Sso,
     /// `dev.latchkey.desktop://handoff`.
     Handoff,
+    /// `dev.latchkey.desktop://selftest`.
+    SelfTest,
     /// `http://127.0.0.1:<port>/callback` (hosted auth or OAuth; the pending
     /// attempt says which).
     Loopback,
@@ -60,6 +64,12 @@ pub enum Callback {
     Handoff {
         /// Single use, short-lived, bearer: never logged or shown.
         ticket: SignInTicket,
+    },
+    /// The app's own link check came back through the desktop (it signs
+    /// nothing in; the app matches the nonce with the check it started).
+    SelfTest {
+        /// Random, from the check that sent it.
+        nonce: String,
     },
     /// The flow failed or was cancelled in the browser.
     Failed {
@@ -105,6 +115,7 @@ pub fn parse_deep_link(url: &str) -> Result<Callback> {
         "callback" => Route::HostedAuth,
         "sso-callback" => Route::Sso,
         "handoff" => Route::Handoff,
+        "selftest" => Route::SelfTest,
         _ => return Err(reject("unknown route")),
     };
     from_params(route, parse_query(query)?)
@@ -177,6 +188,16 @@ fn token_like(s: &str, max: usize) -> bool {
 }
 
 fn from_params(route: Route, p: BTreeMap<String, String>) -> Result<Callback> {
+    if route == Route::SelfTest {
+        // Nothing else is read from it: not an error report, not a sign-in.
+        let nonce = p
+            .get("nonce")
+            .filter(|n| token_like(n, 128))
+            .ok_or_else(|| reject("the link check has no valid nonce"))?;
+        return Ok(Callback::SelfTest {
+            nonce: nonce.clone(),
+        });
+    }
     let state = p.get("state").cloned();
     if p.get("__clerk_status").map(String::as_str) == Some("failed") || p.contains_key("error") {
         let code = p
@@ -201,6 +222,7 @@ fn from_params(route: Route, p: BTreeMap<String, String>) -> Result<Callback> {
         });
     }
     match route {
+        Route::SelfTest => Err(reject("unknown route")),
         Route::Handoff => {
             let t = p
                 .get("ticket")
@@ -285,6 +307,36 @@ mod tests {
             parse_loopback_target("/callback?state=s&rotating_token_nonce=x").unwrap(),
             Callback::HostedAuth { .. }
         ));
+    }
+
+    #[test]
+    fn the_link_check_route_carries_only_a_nonce() {
+        assert_eq!(
+            parse_deep_link("dev.latchkey.desktop://selftest?nonce=AbC-123_x").unwrap(),
+            Callback::SelfTest {
+                nonce: "AbC-123_x".into()
+            }
+        );
+        // An error report on it is not one: still just a check (or refused).
+        assert_eq!(
+            parse_deep_link("dev.latchkey.desktop://selftest?nonce=n1&error=access_denied")
+                .unwrap(),
+            Callback::SelfTest { nonce: "n1".into() }
+        );
+        for bad in [
+            "dev.latchkey.desktop://selftest",
+            "dev.latchkey.desktop://selftest?nonce=",
+            "dev.latchkey.desktop://selftest?nonce=a%20b",
+            "dev.latchkey.desktop://selftest?nonce=%3Cscript%3E",
+            "dev.latchkey.desktop://selftest?nonce=a&nonce=b",
+            "dev.latchkey.desktop://Selftest?nonce=a",
+        ] {
+            assert!(parse_deep_link(bad).is_err(), "{bad}");
+        }
+        let long = format!("dev.latchkey.desktop://selftest?nonce={}", "a".repeat(129));
+        assert!(parse_deep_link(&long).is_err());
+        // Never on the loopback listener.
+        assert!(parse_loopback_target("/selftest?nonce=a").is_err());
     }
 
     #[test]

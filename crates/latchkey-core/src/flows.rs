@@ -260,7 +260,7 @@ impl SignInFlows {
             Callback::HostedAuth { state, .. } => Some(state.as_str()),
             Callback::Failed { state, .. } => state.as_deref(),
             Callback::Sso { .. } => None,
-            Callback::Handoff { .. } => return false,
+            Callback::Handoff { .. } | Callback::SelfTest { .. } => return false,
         };
         match (&a.secret, state) {
             (
@@ -410,7 +410,7 @@ impl SignInFlows {
         match cb {
             // The engine takes handoff links (quarantined redemption);
             // they complete no attempt.
-            Callback::Handoff { .. } => Err(no_attempt()),
+            Callback::Handoff { .. } | Callback::SelfTest { .. } => Err(no_attempt()),
             Callback::Failed {
                 state,
                 code,

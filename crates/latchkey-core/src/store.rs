@@ -91,6 +91,12 @@ pub trait SecretStore: Send + Sync + 'static {
             "this store cannot be unlocked from Latchkey; unlock it from your desktop",
         ))
     }
+    /// Deletes every entry of this store's service (for "Forget everything
+    /// on this device"); how many. `None`: the platform cannot list them,
+    /// and the caller deletes the keys it knows.
+    fn purge(&self) -> Option<Result<usize, StoreError>> {
+        None
+    }
 }
 
 // ---------------------------------------------------------------- OS keychain
@@ -344,6 +350,20 @@ impl SecretStore for SecretServiceStore {
         "Secret Service"
     }
 
+    fn purge(&self) -> Option<Result<usize, StoreError>> {
+        Some(self.with(|ss| {
+            let found = ss.search_items(HashMap::from([("service", self.service.as_str())]))?;
+            if !found.locked.is_empty() {
+                return Err(dbus_secret_service::Error::Locked);
+            }
+            let n = found.unlocked.len();
+            for item in found.unlocked {
+                item.delete()?;
+            }
+            Ok(n)
+        }))
+    }
+
     fn unlock(&self) -> Result<(), StoreError> {
         self.with(|ss| {
             let c = ss.get_default_collection()?;
@@ -507,6 +527,16 @@ impl SecretStore for MemoryStore {
     fn describe(&self) -> &'static str {
         "in memory"
     }
+
+    fn purge(&self) -> Option<Result<usize, StoreError>> {
+        if let Err(e) = self.fault(Op::Delete) {
+            return Some(Err(e));
+        }
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.len();
+        m.clear();
+        Some(Ok(n))
+    }
 }
 
 // ---------------------------------------------------------------- async wrapper
@@ -561,6 +591,26 @@ impl Keychain {
                 StoreErrorKind::Timeout,
                 "the unlock prompt was not answered",
             )),
+        }
+    }
+
+    /// Deletes every entry of the service (see [`SecretStore::purge`]).
+    ///
+    /// # Errors
+    /// The store's refusal (a locked keyring), or a timeout.
+    pub async fn purge(&self) -> Option<Result<usize, StoreError>> {
+        let store = self.store.clone();
+        let task = tokio::task::spawn_blocking(move || store.purge());
+        match tokio::time::timeout(self.timeout * 4, task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Some(Err(StoreError::new(
+                StoreErrorKind::Other,
+                "secure storage failed",
+            ))),
+            Err(_) => Some(Err(StoreError::new(
+                StoreErrorKind::Timeout,
+                "secure storage did not answer in time (is an unlock prompt waiting?)",
+            ))),
         }
     }
 

@@ -149,15 +149,43 @@ pub struct Host {
     pub engine: Engine,
     /// The local demo instance, when this process started it (attached
     /// ones belong to the process that started them).
-    demo: Option<EmulatorHandle>,
-    /// Stops the background refresher when dropped.
-    _stop: Option<watch::Sender<bool>>,
+    demo: std::sync::Mutex<Option<EmulatorHandle>>,
+    /// Where its non-secret data lives.
+    data_dir: PathBuf,
+    /// Stops the background refresher when dropped (or sent `true`).
+    stop: Option<watch::Sender<bool>>,
 }
 
 impl Host {
     /// True when this process serves the local demo instance.
     pub fn serves_demo(&self) -> bool {
-        self.demo.is_some()
+        self.demo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// "Forget everything on this device": every account signed out here,
+    /// every secret deleted ([`Engine::forget_everything`]), the local demo
+    /// instance stopped, and the data dir deleted. Returns what could not
+    /// be done, in words. The process should exit after: nothing is left to
+    /// run on.
+    pub async fn forget_everything(&self) -> Vec<String> {
+        // Nothing refreshes (and writes the display cache) meanwhile.
+        if let Some(stop) = &self.stop {
+            let _ = stop.send(true);
+        }
+        let mut problems = self.engine.forget_everything().await;
+        let demo = self.demo.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(d) = demo {
+            d.shutdown().await;
+        }
+        match std::fs::remove_dir_all(&self.data_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => problems.push(format!("{} was not deleted: {e}", self.data_dir.display())),
+        }
+        problems
     }
 }
 
@@ -228,8 +256,9 @@ pub async fn open(settings: &Settings, options: OpenOptions) -> Result<Host, Hos
     });
     Ok(Host {
         engine,
-        demo,
-        _stop: stop,
+        demo: std::sync::Mutex::new(demo),
+        data_dir: settings.data_dir.clone(),
+        stop,
     })
 }
 

@@ -55,6 +55,30 @@ detail: string, locked: boolean,
  */
 accountsWaiting: boolean, };
 
+export type LinkCheckView = { 
+/**
+ * Links reach Latchkey now.
+ */
+ok: boolean, 
+/**
+ * The registration was repaired for this user on the way.
+ */
+repaired: boolean, 
+/**
+ * What was wrong before (empty: nothing).
+ */
+problems: Array<string>, 
+/**
+ * One sentence for the window.
+ */
+detail: string, };
+
+export type ForgetView = { 
+/**
+ * What could not be done, in words (empty: all of it).
+ */
+problems: Array<string>, };
+
 export type StatusView = { online: boolean, lastRefreshMs?: number | null, storage: StorageView, 
 /**
  * Clerk's clock minus ours, seconds.
@@ -203,7 +227,7 @@ export type PreferencesView = {
  */
 closeHides: boolean, };
 
-export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expiresAtMs: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, sessionId: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, } | { "type": "reverified", kind: ReverifyKind, account?: AccountView | null, retried?: RetriedView | null, } | { "type": "sign_in_continues", signIn: SignInView, };
+export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expiresAtMs: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, sessionId: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, } | { "type": "reverified", kind: ReverifyKind, account?: AccountView | null, retried?: RetriedView | null, } | { "type": "sign_in_continues", signIn: SignInView, } | { "type": "link_check", result: LinkCheckView, };
 
 export type EventChannel = import('@tauri-apps/api/core').Channel<UiEvent>;
 
@@ -238,6 +262,10 @@ export type Commands = {
   sign_out_everywhere: { args: { key: AccountKey; force: boolean }; returns: EverywhereView };
   add_instance: { args: { publishableKey: string }; returns: InstanceView };
   unlock_keyring: { args: {}; returns: StorageView };
+  check_links: { args: {}; returns: LinkCheckView };
+  cancel_link_check: { args: {}; returns: boolean };
+  use_copied_link: { args: {}; returns: void };
+  forget_everything: { args: {}; returns: ForgetView };
   preferences: { args: {}; returns: PreferencesView };
   set_close_hides: { args: { on: boolean }; returns: PreferencesView };
   quit: { args: {}; returns: void };

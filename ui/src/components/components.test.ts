@@ -121,6 +121,33 @@ describe('SignIn', () => {
   });
 });
 
+describe('SignIn waiting: the link I copied', () => {
+  it('asks Rust to read the clipboard (the page never sees the link) and shows a refusal', async () => {
+    const snap = snapshot([]);
+    store.snap = snap;
+    store.signIn = {
+      instanceId: 'ins_demo',
+      strategy: null,
+      url: 'http://127.0.0.1:1/hosted/sign-in?attempt=a',
+      startedAtMs: Date.now(),
+      expiresAtMs: Date.now() + 600_000,
+      browserOpened: true,
+      loopback: false,
+      reverify: null,
+      notice: null,
+    };
+    invoke.mockImplementation((cmd: string) =>
+      cmd === 'use_copied_link'
+        ? Promise.reject({ kind: 'bad_input', message: 'the clipboard holds no Latchkey link' })
+        : Promise.resolve({ instance: snap.instances[0], providers: [] }),
+    );
+    render(SignIn);
+    await fireEvent.click(screen.getByRole('button', { name: 'Use the link I copied' }));
+    expect(invoke).toHaveBeenCalledWith('use_copied_link', {});
+    expect((await screen.findByRole('alert')).textContent).toContain('The clipboard holds no Latchkey link');
+  });
+});
+
 describe('SignIn without secure storage', () => {
   it('says what happens to this sign-in: saved later when locked, this run only when absent', async () => {
     const snap = snapshot([]);

@@ -5,6 +5,7 @@
  */
 import type {
   AccountKey,
+  ForgetView,
   AccountView,
   GuardedView,
   HandoffDone,
@@ -42,6 +43,8 @@ export class AppStore {
   handoff = $state<HandoffView | null>(null);
   handoffDone = $state<HandoffDone | null>(null);
   notices = $state<Notice[]>([]);
+  /** "Forget everything" is done: the app is quitting. */
+  forgotten = $state<ForgetView | null>(null);
   /** Token expiry by session id (from refresh events). */
   tokenExpiry = $state<Record<string, number>>({});
   now = $state(Date.now());
@@ -256,6 +259,17 @@ export class AppStore {
         break;
       case 'link_rejected':
         this.notify({ kind: 'error', text: 'A link was not used', error: e.error });
+        break;
+      case 'link_check':
+        // Only said when something was wrong (the first run checks quietly).
+        this.notify(
+          e.result.ok
+            ? { kind: 'info', text: `${e.result.detail} What was wrong: ${e.result.problems.join('; ')}.` }
+            : {
+                kind: 'error',
+                text: `${e.result.detail} What is wrong: ${e.result.problems.join('; ')}. Settings → “Check that links open Latchkey” tries again.`,
+              },
+        );
         break;
     }
   }

@@ -34,6 +34,22 @@ describe('the store', () => {
     expect(s.showSignIn).toBe(true);
   });
 
+  it('says what the quiet link check found, only when something was wrong', async () => {
+    const s = new AppStore();
+    await s.handle({
+      type: 'link_check',
+      result: { ok: false, repaired: true, problems: ['no application is set to open dev.latchkey.desktop:// links'], detail: 'Links still do not open Latchkey.' },
+    });
+    expect(s.notices[0].kind).toBe('error');
+    expect(s.notices[0].text).toContain('no application is set');
+    expect(s.notices[0].text).toContain('Check that links open Latchkey');
+    await s.handle({
+      type: 'link_check',
+      result: { ok: true, repaired: true, problems: ['x.desktop does not pass the link on'], detail: 'Repaired.' },
+    });
+    expect(s.notices[0].kind).toBe('info');
+  });
+
   it('turns a revocation into a notice and re-reads the state', async () => {
     invoke.mockResolvedValue(snapshot([]));
     const s = new AppStore();

@@ -654,6 +654,46 @@ impl Engine {
         }
     }
 
+    /// "Forget everything on this device": signs every account here out
+    /// (Clerk is told, each instance within 10 s; one that cannot be
+    /// reached keeps its sessions until they expire), forgets every
+    /// instance and deletes every secret Latchkey keeps. Returns what could
+    /// not be done, in words (empty: all of it). The data dir is the
+    /// caller's to delete.
+    pub async fn forget_everything(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for inst in self.instances().await {
+            let id = inst.id().to_owned();
+            if self.clients_of(&id).await.is_empty() {
+                continue;
+            }
+            match tokio::time::timeout(Duration::from_secs(10), self.sign_out_device(&id)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => problems.push(format!("{id}: not signed out at Clerk ({e})")),
+                Err(_) => {
+                    problems.push(format!("{id}: not signed out at Clerk (no answer in 10 s)"))
+                }
+            }
+        }
+        for inst in self.instances().await {
+            self.forget_instance(inst.id()).await;
+        }
+        let keychain = &self.s.cfg.keychain;
+        match keychain.purge().await {
+            Some(Ok(n)) => tracing::info!(items = n, "secure storage emptied"),
+            Some(Err(e)) => problems.push(format!("secure storage was not emptied: {e}")),
+            // The platform cannot list entries: the keys Latchkey knows.
+            None => {
+                if let Err(e) = keychain.delete("index").await {
+                    problems.push(format!("secure storage was not emptied: {e}"));
+                }
+            }
+        }
+        self.restore_active(None);
+        self.emit(Event::AccountsChanged);
+        problems
+    }
+
     /// Whether (and how) secrets are kept in secure storage.
     pub fn storage_state(&self) -> StorageState {
         lock(&self.s.persist.storage).clone()

@@ -178,6 +178,14 @@ impl Engine {
             // Redeemed into quarantine; the user answers (`handoff.rs`).
             return self.receive_handoff(ticket).await;
         }
+        if let Callback::SelfTest { .. } = cb {
+            // The app answers its own link checks before this; one that
+            // gets here is not awaited by anyone.
+            return Err(Error::new(
+                ErrorKind::Callback,
+                "rejected callback: a link check Latchkey is not waiting for",
+            ));
+        }
         // The attempt it belongs to: by `state` for hosted auth (one
         // client at most); for OAuth, which carries no state, each live
         // OAuth attempt in turn until Clerk accepts the nonce for one.

@@ -158,6 +158,7 @@ fn route() -> impl Strategy<Value = String> {
         Just("callback".to_owned()),
         Just("sso-callback".to_owned()),
         Just("handoff".to_owned()),
+        Just("selftest".to_owned()),
         Just("callback/".to_owned()),
         Just("u:p@callback".to_owned()),
         "[a-z/.:@%-]{0,16}",
@@ -170,6 +171,7 @@ fn param() -> impl Strategy<Value = String> {
         Just("rotating_token_nonce".to_owned()),
         Just("created_session_id".to_owned()),
         Just("ticket".to_owned()),
+        Just("nonce".to_owned()),
         Just("__clerk_status".to_owned()),
         Just("error".to_owned()),
         "[a-z_]{1,12}",
@@ -199,12 +201,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Arbitrary bytes never panic and are never accepted unless they are a
-    /// Latchkey URL on one of the three routes.
+    /// Latchkey URL on one of the four routes.
     #[test]
     fn parser_never_panics_on_arbitrary_input(s in "\\PC{0,300}") {
         if parse_deep_link(&s).is_ok() {
             let lower = s.to_ascii_lowercase();
-            prop_assert!(["dev.latchkey.desktop://callback?", "dev.latchkey.desktop://sso-callback?", "dev.latchkey.desktop://handoff?"].iter().any(|p| lower.starts_with(p)));
+            prop_assert!(["dev.latchkey.desktop://callback?", "dev.latchkey.desktop://sso-callback?", "dev.latchkey.desktop://handoff?", "dev.latchkey.desktop://selftest?"].iter().any(|p| lower.starts_with(p)));
         }
         let _ = parse_loopback_target(&s);
     }
@@ -218,7 +220,7 @@ proptest! {
             let (head, query) = u.split_once('?').unwrap();
             let (scheme, route) = head.split_once("://").unwrap();
             prop_assert!(scheme.eq_ignore_ascii_case("dev.latchkey.desktop"));
-            prop_assert!(["callback", "sso-callback", "handoff"].contains(&route));
+            prop_assert!(["callback", "sso-callback", "handoff", "selftest"].contains(&route));
             let names: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).map(|p| p.split('=').next().unwrap()).collect();
             let mut dedup = names.clone();
             dedup.sort();
@@ -228,7 +230,12 @@ proptest! {
                 Callback::HostedAuth { state, .. } => prop_assert!(!state.is_empty() && route == "callback"),
                 Callback::Sso { .. } => prop_assert_eq!(route, "sso-callback"),
                 Callback::Handoff { .. } => prop_assert_eq!(route, "handoff"),
-                Callback::Failed { .. } => {}
+                Callback::SelfTest { nonce } => {
+                    prop_assert_eq!(route, "selftest");
+                    prop_assert!(!nonce.is_empty() && nonce.len() <= 128);
+                    prop_assert!(nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)));
+                }
+                Callback::Failed { route: r, .. } => prop_assert!(r != latchkey_core::callback::Route::SelfTest),
             }
         }
     }
