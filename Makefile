@@ -14,7 +14,7 @@ APT_PACKAGES := build-essential pkg-config file curl jq openssl ca-certificates 
   libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libsoup-3.0-dev \
   libayatana-appindicator3-dev librsvg2-dev libxdo-dev \
   xvfb xauth webkit2gtk-driver at-spi2-core xdg-utils desktop-file-utils \
-  fonts-dejavu-core imagemagick dunst libnotify-bin xdotool xclip
+  fonts-dejavu-core imagemagick dunst libnotify-bin xdotool xclip rpm
 DATA_HOME := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 DEMO_DIR := $(DATA_HOME)/latchkey/local-demo
@@ -23,11 +23,12 @@ TOOLS := $(TARGET_DIR)/tools
 APP_RELEASE := $(TARGET_DIR)/release/latchkey-app
 
 .PHONY: help deps deps-apt deps-node deps-driver run ui test test-rust test-ui test-clerkjs \
-  test-e2e build-e2e bindings lint fmt bench bench-app fuzz emulator
+  test-e2e build-e2e bindings lint fmt bench bench-app fuzz emulator package test-package
 
 help:
 	@echo "make run       build the desktop app as users get it and open it on the local demo instance"
 	@echo "make test      install what is missing, then fmt, clippy and every test (Rust, UI, end-to-end)"
+	@echo "make package   release .deb and .rpm in target/release/bundle (app, CLI, desktop entry, icons)"
 	@echo "make bench  measure the emulator and the engine; write docs/benchmarks.md"
 	@echo "make fuzz   property tests of the callback parser and JWT handling, 100k cases each"
 
@@ -93,9 +94,52 @@ emulator:
 	$(CARGO) build -j$(JOBS) --release -p clerk-emulator
 	"$(TARGET_DIR)/release/clerk-emulator" --seed demo --data-dir "$(DEMO_DIR)"
 
+## ---------------------------------------------------------------- packages
+
+TAURI := ui/node_modules/.bin/tauri
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+# The version after this one (the package test's upgrade).
+NEXT_VERSION := $(shell echo $(VERSION) | awk -F. '{print $$1"."$$2"."$$3+1}')
+
+# The bundler's config for one build: the CLI goes in beside the app.
+define package_config
+printf '{"bundle":{"linux":{"deb":{"files":{"/usr/bin/latchkey":"%s"}},"rpm":{"files":{"/usr/bin/latchkey":"%s"}}}}}' "$(1)" "$(1)" > "$(2)"
+endef
+
+# Release packages with the Tauri bundler: .deb and .rpm (the app, the
+# `latchkey` CLI, the desktop entry that opens dev.latchkey.desktop:// links,
+# icons from 16 to 512 px), version from the workspace. No AppImage: its
+# bundler downloads tools from outside the package registries.
+package: deps-apt ui
+	$(CARGO) build -j$(JOBS) --release -p latchkey-app -p latchkey-cli
+	$(call package_config,$(TARGET_DIR)/release/latchkey,$(TARGET_DIR)/package.json)
+	$(TAURI) bundle --bundles deb,rpm --config "$(TARGET_DIR)/package.json" --ci
+	@ls -l $(TARGET_DIR)/release/bundle/deb/*.deb $(TARGET_DIR)/release/bundle/rpm/*.rpm
+
+# The package test's packages: the same bundler and config over the debug
+# build the end-to-end tests use (debug info stripped), at this version and
+# the next one (for the upgrade in place).
+PKG_STAGE := $(TARGET_DIR)/package-test
+build-test-package: build-e2e
+	rm -rf "$(PKG_STAGE)" && mkdir -p "$(PKG_STAGE)/debug"
+	cp "$(TARGET_DIR)/debug/latchkey-app" "$(TARGET_DIR)/debug/latchkey" "$(PKG_STAGE)/debug/"
+	strip --strip-debug "$(PKG_STAGE)/debug/latchkey-app" "$(PKG_STAGE)/debug/latchkey"
+	$(call package_config,$(PKG_STAGE)/debug/latchkey,$(PKG_STAGE)/package.json)
+	CARGO_TARGET_DIR="$(PKG_STAGE)" $(TAURI) bundle --debug --bundles deb,rpm --config "$(PKG_STAGE)/package.json" --ci
+	mkdir -p "$(PKG_STAGE)/next" && mv "$(PKG_STAGE)/debug/bundle" "$(PKG_STAGE)/current"
+	CARGO_TARGET_DIR="$(PKG_STAGE)" $(TAURI) bundle --debug --bundles deb --config "$(PKG_STAGE)/package.json" --config '{"version":"$(NEXT_VERSION)"}' --ci
+	mv "$(PKG_STAGE)/debug/bundle/deb" "$(PKG_STAGE)/next/"
+
+# Installs the .deb (apt-get, as root or with sudo), checks the desktop
+# entry and the link handler, starts the installed app through its entry
+# with a link, sends it a second one, upgrades it in place while it runs,
+# removes it; inspects the .rpm. Leaves the package removed.
+test-package: deps-driver build-test-package
+	PATH="$(TOOLS)/bin:$$PATH" PKG_DIR="$(PKG_STAGE)" timeout 600 tests/with-keyring.sh node --test --test-concurrency=1 --test-reporter=spec tests/package/
+
 ## ---------------------------------------------------------------- test
 
-test: deps lint test-rust test-ui test-clerkjs test-e2e
+test: deps lint test-rust test-ui test-clerkjs test-e2e test-package
 	@echo "make test: all green"
 
 fmt:

@@ -439,6 +439,7 @@ export class World {
   }
 
   async stop() {
+    if (!this.tmp) return;
     await this.session?.quit().catch(() => {});
     // Keep the app's log (tauri-plugin-log writes it under XDG_DATA_HOME,
     // which tests/with-keyring.sh removes).
