@@ -91,6 +91,20 @@ pub enum StoreError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The state file was written by a newer version (it is left as it is).
+    #[error(
+        "{path} was written by a newer version of the emulator (state format {found}; this \
+         version reads format {supported}): it is left as it is. Update Latchkey, or point the \
+         emulator at another data directory"
+    )]
+    Newer {
+        /// The file.
+        path: String,
+        /// Its format.
+        found: u64,
+        /// The format this version reads.
+        supported: u32,
+    },
     /// The state file is not ours or is damaged (it is left as it is).
     #[error("{path} is not a valid emulator state file: {message}")]
     Corrupt {
@@ -433,16 +447,26 @@ impl Db {
                 });
             }
         };
-        let db: Db = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+        let corrupt = |message: String| StoreError::Corrupt {
             path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        if db.format != FORMAT {
-            return Err(StoreError::Corrupt {
-                path: path.display().to_string(),
-                message: format!("unknown format version {}", db.format),
-            });
+            message,
+        };
+        // The format first: a newer version's file may not have our fields.
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        match value.get("format").and_then(serde_json::Value::as_u64) {
+            Some(f) if f == u64::from(FORMAT) => {}
+            Some(f) if f > u64::from(FORMAT) => {
+                return Err(StoreError::Newer {
+                    path: path.display().to_string(),
+                    found: f,
+                    supported: FORMAT,
+                });
+            }
+            Some(f) => return Err(corrupt(format!("unknown format version {f}"))),
+            None => return Err(corrupt("no format version".to_owned())),
         }
+        let db: Db = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
         Ok(Some(db))
     }
 

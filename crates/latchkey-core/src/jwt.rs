@@ -376,7 +376,11 @@ impl Verifier {
     /// # Errors
     /// [`ErrorKind::Config`] if the HTTP client cannot be built.
     pub fn new(instance: Instance) -> Result<Self> {
-        let http = crate::fapi::http_client(&instance, Duration::from_secs(20))?;
+        let http = crate::fapi::http_client(
+            &instance,
+            Duration::from_secs(20),
+            crate::proxy::ProxyEnv::from_process(),
+        )?;
         Ok(Self {
             instance,
             http,

@@ -18,6 +18,7 @@
 
 pub mod callback;
 pub mod clock;
+pub mod datafile;
 pub mod engine;
 mod error;
 mod failpoint;
@@ -29,6 +30,7 @@ mod loopback;
 pub mod models;
 mod pkce;
 pub mod private_fs;
+pub mod proxy;
 mod secret;
 pub mod store;
 mod types;

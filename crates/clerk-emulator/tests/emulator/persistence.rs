@@ -124,6 +124,31 @@ async fn corrupt_state_is_a_clear_error() {
 }
 
 #[tokio::test]
+async fn state_from_a_newer_version_is_refused_and_left_as_it_is() {
+    let dir = temp_dir("newer");
+    let path = dir.join(clerk_emulator::STATE_FILE);
+    // A later format, with fields this version does not know.
+    let newer = br#"{"format": 2, "instance_id": "ins_x", "shards": []}"#;
+    std::fs::write(&path, newer).unwrap();
+    let cfg = EmulatorConfig {
+        data_dir: Some(dir.clone()),
+        key_material: Some(shared_keys()),
+        ..EmulatorConfig::default()
+    };
+    let err = Emulator::start(cfg)
+        .await
+        .err()
+        .expect("a newer state file is refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("newer version") && msg.contains("format 2") && msg.contains("left as it is"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), newer, "never overwritten");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
 async fn binds_loopback_only_unless_asked() {
     let cfg = EmulatorConfig {
         bind: "0.0.0.0:0".parse::<SocketAddr>().unwrap(),

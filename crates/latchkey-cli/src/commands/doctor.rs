@@ -89,6 +89,12 @@ pub async fn doctor(json_out: bool, select: &Select) -> Out<u8> {
     let known = match &host {
         Ok(h) => {
             checks.push(keychain(&h.engine.storage_state()));
+            for p in h.engine.data_problems() {
+                checks.push(
+                    check(None, "data", Status::Problem, p)
+                        .fix("update Latchkey, or move the file away to start it afresh"),
+                );
+            }
             h.engine.instances().await
         }
         Err(e) => {
@@ -232,15 +238,28 @@ fn keychain(state: &StorageState) -> Check {
 async fn instance_checks(inst: &Instance) -> Vec<Check> {
     let i = Some(inst);
     let url = inst.frontend_api().to_string();
+    // The same decision the requests below make (HTTPS_PROXY, NO_PROXY).
+    let proxy = check(
+        i,
+        "proxy",
+        Status::Info,
+        format!(
+            "requests go {}",
+            latchkey_core::proxy::ProxyEnv::from_process().describe(inst.frontend_api())
+        ),
+    );
     let fapi = match Fapi::new(inst.clone(), None) {
         Ok(f) => f,
-        Err(e) => return vec![check(i, "reachable", Status::Problem, e.to_string())],
+        Err(e) => {
+            return vec![proxy, check(i, "reachable", Status::Problem, e.to_string())];
+        }
     };
     let env = match fapi.environment().await {
         Ok(env) => env,
-        Err(e) => return vec![unreachable(inst, &url, &e)],
+        Err(e) => return vec![proxy, unreachable(inst, &url, &e)],
     };
     let mut out = vec![
+        proxy,
         check(i, "reachable", Status::Ok, format!("{url} answers")),
         check(
             i,

@@ -254,6 +254,35 @@ async fn doctor_reports_the_instance_and_this_machine() {
         .clone();
     assert_eq!(reach["status"], "problem", "{v}");
     assert!(reach["fix"].as_str().unwrap().contains("publishable key"));
+
+    // With a proxy set (nothing listens there): the local instance is still
+    // reached directly, a Clerk instance is sent to the proxy, and the
+    // proxy's password is never printed.
+    let proxied = |args: &[&str]| {
+        r.cmd(args)
+            .env("HTTPS_PROXY", "http://ada:pr0xy-secret@127.0.0.1:9")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .unwrap()
+    };
+    let o = proxied(&["doctor", "--instance", "local"]);
+    let text = stdout(&o);
+    assert!(text.contains("ok      reachable"), "{text}{}", stderr(&o));
+    assert!(
+        text.contains("proxy [")
+            && text.contains("requests go directly (loopback is never proxied)"),
+        "{text}"
+    );
+    let clerk = format!("pk_test_{}", url_b64("clerk.example.test$"));
+    let o = proxied(&["doctor", "--instance", &clerk]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("requests go through the proxy http://***@127.0.0.1:9"),
+        "{text}"
+    );
+    assert!(text.contains("problem reachable"), "{text}");
+    assert!(!text.contains("pr0xy-secret") && !stderr(&o).contains("pr0xy-secret"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -387,7 +416,11 @@ fn doctor_keychain_in_own_bus(r: &Rig, config: Option<&std::path::Path>, setup: 
         c.arg(format!("--config-file={}", conf.display()));
     }
     c.args(["--", "sh", "-c"])
-        .arg(format!("{setup}\n exec \"$0\" doctor --json"))
+        // The setup's own output (gnome-keyring-daemon's forked child can
+        // print its environment late) goes to stderr: stdout is the JSON.
+        .arg(format!(
+            "{{\n:\n{setup}\n}} >&2\n exec \"$0\" doctor --json"
+        ))
         .arg(doctor.get_program());
     for (k, v) in doctor.get_envs() {
         match v {
@@ -399,8 +432,15 @@ fn doctor_keychain_in_own_bus(r: &Rig, config: Option<&std::path::Path>, setup: 
     std::fs::create_dir_all(&keyring_home).unwrap();
     c.env("XDG_DATA_HOME", &keyring_home).env_remove("DISPLAY");
     let o = c.output().unwrap();
-    let v: Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|_| panic!("not JSON: {}{}", stdout(&o), stderr(&o)));
+    // A keyring daemon the bus activates writes its environment to the
+    // bus's stdout (ours): the JSON starts at the first line that opens it.
+    let out = stdout(&o);
+    let json = out
+        .find("\n{")
+        .map_or(out.as_str(), |i| &out[i + 1..])
+        .trim_start();
+    let v: Value =
+        serde_json::from_str(json).unwrap_or_else(|_| panic!("not JSON: {out}{}", stderr(&o)));
     v["checks"]
         .as_array()
         .unwrap()

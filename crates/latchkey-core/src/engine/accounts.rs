@@ -74,8 +74,10 @@ impl Identity {
     }
 }
 
-/// `<data dir>/cache.json`.
+/// `<data dir>/cache.json`, format 2 (format 1, without a number, had the
+/// same fields).
 #[derive(Default, Serialize, Deserialize)]
+#[serde(default)]
 struct DisplayCache {
     accounts: Vec<Account>,
     known_devices: BTreeMap<String, BTreeSet<SessionId>>,
@@ -92,16 +94,30 @@ pub(super) struct AccountsState {
     /// Per instance: why its client could not be read last time (not
     /// offline: an answer that did not parse, a refusal).
     problems: Mutex<BTreeMap<String, String>>,
+    /// False when a newer version wrote the cache: it is left as it is.
+    cache_writable: bool,
+    /// What reading the cache found wrong (a newer version's file, a broken one).
+    cache_problem: Option<String>,
 }
+
+/// The display cache's file and format.
+const CACHE_FILE: &str = "cache.json";
+const CACHE_FORMAT: u32 = 2;
 
 impl AccountsState {
     /// The state at open: the display cache from the data dir (if readable).
     pub(super) fn load(data_dir: &Path) -> Self {
-        let cache: DisplayCache = std::fs::read(data_dir.join("cache.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        let loaded =
+            crate::datafile::read::<DisplayCache>(&data_dir.join(CACHE_FILE), CACHE_FORMAT);
+        let cache_writable = loaded.writable();
+        let cache_problem = loaded.problem(CACHE_FILE, CACHE_FORMAT);
+        if let Some(p) = &cache_problem {
+            tracing::warn!("{p}");
+        }
+        let cache = loaded.value();
         Self {
+            cache_writable,
+            cache_problem,
             active: Mutex::new(None),
             cache: Mutex::new(cache),
             online: Mutex::new(true),
@@ -420,7 +436,7 @@ impl Engine {
                 }
             }
             c.accounts = merged;
-            (serde_json::to_vec_pretty(&*c).ok(), gone)
+            (crate::datafile::encode(&*c, CACHE_FORMAT), gone)
         };
         for (account, name) in gone {
             self.forget_tokens(&account);
@@ -428,11 +444,8 @@ impl Engine {
                 self.emit(Event::SessionRevoked { account, name });
             }
         }
-        if let Some(b) = bytes
-            && let Err(e) =
-                crate::private_fs::write_private(&self.s.cfg.data_dir.join("cache.json"), &b)
-        {
-            tracing::debug!("the display cache was not written: {e}");
+        if let Some(b) = bytes {
+            self.write_cache(&b);
         }
     }
 
@@ -442,11 +455,29 @@ impl Engine {
         let bytes = {
             let mut c = lock(&self.s.accounts.cache);
             c.accounts.retain(|a| a.account.instance_id != instance_id);
-            serde_json::to_vec_pretty(&*c).ok()
+            crate::datafile::encode(&*c, CACHE_FORMAT)
         };
         if let Some(b) = bytes {
-            let _ = crate::private_fs::write_private(&self.s.cfg.data_dir.join("cache.json"), &b);
+            self.write_cache(&b);
         }
+    }
+
+    /// Writes the display cache (unless a newer version's file is there).
+    fn write_cache(&self, bytes: &[u8]) {
+        if !self.s.accounts.cache_writable {
+            return;
+        }
+        if let Err(e) =
+            crate::private_fs::write_private(&self.s.cfg.data_dir.join(CACHE_FILE), bytes)
+        {
+            tracing::debug!("the display cache was not written: {e}");
+        }
+    }
+
+    /// Data files this run could not use (written by a newer version, or
+    /// broken), in words; empty when all is well.
+    pub fn data_problems(&self) -> Vec<String> {
+        self.s.accounts.cache_problem.iter().cloned().collect()
     }
 
     /// Every signed-in account, active one marked; the first instance's

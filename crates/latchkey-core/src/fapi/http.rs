@@ -102,8 +102,13 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
 /// redirects. A Clerk instance is https-only with the system's roots; the
 /// local demo instance is plain http on loopback, so it trusts no
 /// certificate at all (which also skips loading the system store, ≈ 3–10 ms
-/// per process).
-pub(crate) fn http_client(instance: &Instance, total: Duration) -> Result<reqwest::Client> {
+/// per process). Proxies: [`crate::proxy::ProxyEnv`] decides (never for
+/// loopback).
+pub(crate) fn http_client(
+    instance: &Instance,
+    total: Duration,
+    proxy: &crate::proxy::ProxyEnv,
+) -> Result<reqwest::Client> {
     let clerk = instance.kind() == crate::instance::InstanceKind::Clerk;
     let mut b = http_client_builder()
         .user_agent(user_agent())
@@ -113,6 +118,18 @@ pub(crate) fn http_client(instance: &Instance, total: Duration) -> Result<reqwes
         .https_only(clerk);
     if !clerk {
         b = b.tls_certs_only(Vec::<reqwest::Certificate>::new());
+    }
+    // reqwest's own environment lookup is off: the decision is ours, and
+    // the same one `latchkey doctor` reports.
+    b = b.no_proxy();
+    if let Some(p) = proxy.for_url(instance.frontend_api()) {
+        let p = reqwest::Proxy::all(p).map_err(|_| {
+            Error::new(
+                ErrorKind::Config,
+                "the proxy setting (HTTPS_PROXY or ALL_PROXY) is not a proxy URL Latchkey can use",
+            )
+        })?;
+        b = b.proxy(p);
     }
     b.build()
         .map_err(|_| Error::new(ErrorKind::Config, "could not set up the HTTP client"))

@@ -125,7 +125,23 @@ impl Fapi {
         credential: Option<ClientCredential>,
         total: Duration,
     ) -> Result<Self> {
-        let http = http_client(&instance, total)?;
+        Self::with_proxy(
+            instance,
+            credential,
+            total,
+            crate::proxy::ProxyEnv::from_process(),
+        )
+    }
+
+    /// Like [`Fapi::with_timeout`] with these proxy settings instead of the
+    /// process environment's.
+    pub fn with_proxy(
+        instance: Instance,
+        credential: Option<ClientCredential>,
+        total: Duration,
+        proxy: &crate::proxy::ProxyEnv,
+    ) -> Result<Self> {
+        let http = http_client(&instance, total, proxy)?;
         Ok(Self {
             http,
             instance,

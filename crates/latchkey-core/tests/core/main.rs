@@ -19,5 +19,7 @@ mod store;
 mod engine;
 // HTTPS with the ring provider against a local TLS server.
 mod tls;
+
+mod proxy;
 // Answers from a Clerk that changed, or broke: parsed, nobody signed out.
 mod tolerance;

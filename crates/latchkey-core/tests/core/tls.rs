@@ -16,7 +16,7 @@ const LEAF_KEY: &[u8] = include_bytes!("../fixtures/tls-localhost.key");
 
 /// A TLS server answering every request with a small JSON body. Returns its
 /// port and how many requests got through the handshake.
-async fn tls_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+pub async fn tls_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
     let _ = http_client_builder(); // installs the ring provider
     let cert = CertificateDer::from_pem_slice(LEAF).expect("leaf pem");
     let key = PrivateKeyDer::from_pem_slice(LEAF_KEY).expect("key pem");

@@ -346,3 +346,51 @@ async fn a_crash_at_each_write_of_a_rotation_leaves_a_readable_state() {
         eprintln!("crash after {k} writes: {n} accounts after restart");
     }
 }
+
+#[tokio::test]
+async fn a_display_cache_from_a_newer_version_is_left_as_it_is() {
+    let env = env().await;
+    let newer = br#"{"format": 99, "accounts": [], "shape": "new"}"#;
+    let r = rig_with(&env, Arc::new(MemoryStore::new()), |cfg| {
+        std::fs::write(cfg.data_dir.join("cache.json"), newer).unwrap();
+    })
+    .await;
+    let problems = r.engine.data_problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("cache.json was written by a newer version of Latchkey"),
+        "{problems:?}"
+    );
+    // Latchkey works (from memory), and never writes over the file.
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    assert!(r.engine.get_token(&ada, None, OrgSel::Active).await.is_ok());
+    assert_eq!(r.engine.accounts().await.len(), 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(std::fs::read(r.dir.join("cache.json")).unwrap(), newer);
+}
+
+#[tokio::test]
+async fn a_display_cache_of_the_previous_format_is_read_forward() {
+    let env = env().await;
+    let r = rig(&env).await;
+    sign_in(&r.engine, &env, "ada@example.com").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Written as 0.1.0 wrote it: the same fields, no format number.
+    let path = r.dir.join("cache.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(v["format"], 2, "this version numbers it");
+    v.as_object_mut().unwrap().remove("format");
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let (dir, store) = (r.dir.clone(), r.store.clone());
+    drop(r);
+    let again = rig_with(&env, store, |cfg| cfg.data_dir = dir).await;
+    assert!(again.engine.data_problems().is_empty());
+    let cached = again.engine.cached_accounts();
+    assert_eq!(cached.len(), 1, "the old file's accounts are shown");
+    assert_eq!(cached[0].name, "Ada Lovelace");
+    // The next write numbers it.
+    again.engine.reload(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(v["format"], 2);
+}
