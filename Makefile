@@ -14,7 +14,7 @@ APT_PACKAGES := build-essential pkg-config file curl jq openssl ca-certificates 
   libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libsoup-3.0-dev \
   libayatana-appindicator3-dev librsvg2-dev libxdo-dev \
   xvfb xauth webkit2gtk-driver at-spi2-core xdg-utils desktop-file-utils \
-  fonts-dejavu-core imagemagick dunst libnotify-bin xdotool xclip rpm
+  fonts-dejavu-core imagemagick dunst libnotify-bin xdotool xclip rpm weston
 DATA_HOME := $(or $(XDG_DATA_HOME),$(HOME)/.local/share)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 DEMO_DIR := $(DATA_HOME)/latchkey/local-demo

@@ -39,5 +39,7 @@ latchkey_commands! {
     forget_everything,
     preferences,
     set_close_hides,
+    set_start_at_login,
+    finish_welcome,
     quit,
 }

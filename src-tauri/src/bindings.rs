@@ -60,6 +60,8 @@ pub fn signatures() -> Vec<Sig> {
         "forget_everything"() -> ForgetView;
         "preferences"() -> PreferencesView;
         "set_close_hides"("on": bool) -> PreferencesView;
+        "set_start_at_login"("on": bool) -> PreferencesView;
+        "finish_welcome"() -> ();
         "quit"() -> ();
     }
 }

@@ -190,14 +190,37 @@ pub fn quit<R: Runtime>(app: AppHandle<R>) -> Result<()> {
 }
 
 #[tauri::command]
-pub fn preferences(lk: S<'_>) -> Result<PreferencesView> {
-    Ok(lk.preferences())
+pub fn preferences<R: Runtime>(app: AppHandle<R>, lk: S<'_>) -> Result<PreferencesView> {
+    Ok(lk.preferences(crate::autostart::enabled(&app)))
 }
 
 /// "Keep Latchkey running when the window is closed".
 #[tauri::command]
-pub fn set_close_hides(lk: S<'_>, on: bool) -> Result<PreferencesView> {
-    Ok(lk.set_close_hides(on))
+pub fn set_close_hides<R: Runtime>(
+    app: AppHandle<R>,
+    lk: S<'_>,
+    on: bool,
+) -> Result<PreferencesView> {
+    lk.set_close_hides(on);
+    Ok(lk.preferences(crate::autostart::enabled(&app)))
+}
+
+/// "Start Latchkey when I log in" (it then starts hidden).
+#[tauri::command]
+pub fn set_start_at_login<R: Runtime>(
+    app: AppHandle<R>,
+    lk: S<'_>,
+    on: bool,
+) -> Result<PreferencesView> {
+    crate::autostart::set(&app, on)?;
+    Ok(lk.preferences(crate::autostart::enabled(&app)))
+}
+
+/// The first-run screen was answered.
+#[tauri::command]
+pub fn finish_welcome(lk: S<'_>) -> Result<()> {
+    lk.finish_welcome();
+    Ok(())
 }
 
 /// "Check that links open Latchkey" (and repair them for this user).

@@ -18,10 +18,58 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::state::{Latchkey, now_ms};
 use crate::view::{AccountKey, UiEvent};
 
-/// Desktop notifications (a seam: the app uses the notification plugin).
+/// Desktop notifications (a seam: the app uses the notification plugin,
+/// and on Linux `notify-rust` for notifications with buttons).
 pub trait Notifier: Send + Sync {
     fn notify(&self, title: &str, body: &str);
+
+    /// A notification with buttons, where the notification server shows
+    /// them; `on` runs with the one chosen. Without buttons (here, or on
+    /// the server) it is [`Notifier::notify`].
+    fn notify_note(&self, note: &Note, on: OnAction) {
+        let _ = on;
+        self.notify(&note.title, &note.body);
+    }
 }
+
+/// A notification and its buttons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub title: String,
+    pub body: String,
+    pub actions: Vec<NoteAction>,
+}
+
+/// What a notification's button does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoteAction {
+    /// Shows the window.
+    Open,
+    /// "Not me" on a new sign-in: the same revoke as the window's "No"
+    /// (Rust asks first).
+    NotMe { key: AccountKey, session_id: String },
+}
+
+impl NoteAction {
+    /// Its id on the notification bus.
+    pub fn id(&self) -> &'static str {
+        match self {
+            NoteAction::Open => "open",
+            NoteAction::NotMe { .. } => "not-me",
+        }
+    }
+
+    /// Its button's label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            NoteAction::Open => "Open",
+            NoteAction::NotMe { .. } => "Not me",
+        }
+    }
+}
+
+/// Runs a notification's chosen action.
+pub type OnAction = Arc<dyn Fn(NoteAction) + Send + Sync>;
 
 pub struct PluginNotifier<R: Runtime>(pub AppHandle<R>);
 
@@ -38,6 +86,51 @@ impl<R: Runtime> Notifier for PluginNotifier<R> {
         {
             tracing::warn!("desktop notification failed: {e}");
         }
+    }
+
+    /// On Linux the plugin has no buttons: `notify-rust` talks to the
+    /// notification server directly, when it says it shows actions. A
+    /// thread waits for the choice (or the notification's closing).
+    #[cfg(target_os = "linux")]
+    fn notify_note(&self, note: &Note, on: OnAction) {
+        if note.actions.is_empty() {
+            return self.notify(&note.title, &note.body);
+        }
+        let note = note.clone();
+        let fallback = PluginNotifier(self.0.clone());
+        std::thread::spawn(move || {
+            let actions = notify_rust::get_capabilities()
+                .is_ok_and(|caps| caps.iter().any(|c| c == "actions"));
+            if !actions {
+                return fallback.notify(&note.title, &note.body);
+            }
+            let mut n = notify_rust::Notification::new();
+            n.appname("Latchkey")
+                .summary(&note.title)
+                .body(&note.body)
+                .icon("dev.latchkey.desktop");
+            // "default": a click on the notification itself opens Latchkey.
+            n.action("default", NoteAction::Open.label());
+            for a in &note.actions {
+                n.action(a.id(), a.label());
+            }
+            match n.show() {
+                Ok(handle) => handle.wait_for_action(|id| {
+                    let chosen = if id == "default" {
+                        Some(NoteAction::Open)
+                    } else {
+                        note.actions.iter().find(|a| a.id() == id).cloned()
+                    };
+                    if let Some(a) = chosen {
+                        on(a);
+                    }
+                }),
+                Err(e) => {
+                    tracing::warn!("desktop notification with buttons failed: {e}");
+                    fallback.notify(&note.title, &note.body);
+                }
+            }
+        });
     }
 }
 
@@ -69,7 +162,7 @@ impl Subscriber {
 }
 
 /// What one engine event becomes: window events, and a notification.
-pub fn translate(e: &Event) -> (Vec<UiEvent>, Option<(String, String)>) {
+pub fn translate(e: &Event) -> (Vec<UiEvent>, Option<Note>) {
     match e {
         Event::AccountsChanged | Event::ActiveChanged { .. } | Event::Storage { .. } => {
             (vec![UiEvent::Changed], None)
@@ -92,11 +185,13 @@ pub fn translate(e: &Event) -> (Vec<UiEvent>, Option<(String, String)>) {
                 },
                 UiEvent::Changed,
             ],
-            Some((
-                format!("{name} was signed out"),
-                "This session was revoked from another device. Sign in again to keep using it."
+            Some(Note {
+                title: format!("{name} was signed out"),
+                body: "This session was revoked from another device. Sign in again to keep \
+                       using it."
                     .to_owned(),
-            )),
+                actions: vec![NoteAction::Open],
+            }),
         ),
         Event::NewDevice {
             account,
@@ -108,10 +203,17 @@ pub fn translate(e: &Event) -> (Vec<UiEvent>, Option<(String, String)>) {
                 session_id: session_id.to_string(),
                 description: description.clone(),
             }],
-            Some((
-                "New sign-in to your account".to_owned(),
-                format!("{description}. Was this you? Open Latchkey to check."),
-            )),
+            Some(Note {
+                title: "New sign-in to your account".to_owned(),
+                body: format!("{description}. Was this you? Open Latchkey to check."),
+                actions: vec![
+                    NoteAction::Open,
+                    NoteAction::NotMe {
+                        key: AccountKey::from(account),
+                        session_id: session_id.to_string(),
+                    },
+                ],
+            }),
         ),
         Event::Online { online } => (vec![UiEvent::Online { online: *online }], None),
     }
@@ -138,8 +240,8 @@ pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, engine: Engine, notifier: 
             for u in ui {
                 emit(&app, u);
             }
-            if let Some((title, body)) = note {
-                notifier.notify(&title, &body);
+            if let Some(note) = note {
+                notifier.notify_note(&note, on_action(&app));
             }
             if matches!(
                 e,
@@ -149,6 +251,41 @@ pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, engine: Engine, notifier: 
             }
         }
     });
+}
+
+/// What a notification's button does, in the app.
+pub fn on_action<R: Runtime>(app: &AppHandle<R>) -> OnAction {
+    let app = app.clone();
+    Arc::new(move |action| {
+        crate::tray::show_main(&app);
+        let NoteAction::NotMe { key, session_id } = action else {
+            return;
+        };
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            let lk = app.state::<Latchkey>();
+            match lk.revoke_session(&key, &session_id).await {
+                Ok(r) if r.outcome == crate::view::RevokeOutcomeView::Revoked => {
+                    lk.notifier().notify(
+                        "That device was signed out",
+                        "Consider changing your password.",
+                    );
+                }
+                Ok(r) => lk.notifier().notify(
+                    "That device was not signed out",
+                    r.message
+                        .as_deref()
+                        .unwrap_or("Open Latchkey to see its devices."),
+                ),
+                // A "no" in Rust's dialog: nothing was done, nothing to say.
+                Err(e) if e.kind == crate::error::ErrorKind::Cancelled => {}
+                Err(e) => lk
+                    .notifier()
+                    .notify("That device was not signed out", &e.message),
+            }
+            emit(&app, UiEvent::Changed);
+        });
+    })
 }
 
 /// Re-renders the tray and fetches avatars not seen yet.
@@ -193,9 +330,14 @@ mod tests {
             matches!(ui[0], UiEvent::SessionRevoked { ref name, .. } if name == "Ada Lovelace")
         );
         assert!(ui.contains(&UiEvent::Changed));
-        let (title, body) = note.unwrap();
+        let Note {
+            title,
+            body,
+            actions,
+        } = note.unwrap();
         assert_eq!(title, "Ada Lovelace was signed out");
         assert!(body.contains("another device"));
+        assert_eq!(actions, vec![NoteAction::Open]);
     }
 
     #[test]
@@ -206,9 +348,31 @@ mod tests {
             description: "Chrome 131 on Windows, London".into(),
         });
         assert!(matches!(&ui[0], UiEvent::NewDevice { session_id, .. } if session_id == "sess_2"));
-        let (title, body) = note.unwrap();
+        let Note {
+            title,
+            body,
+            actions,
+        } = note.unwrap();
         assert_eq!(title, "New sign-in to your account");
         assert!(body.contains("Chrome 131 on Windows") && body.contains("Was this you?"));
+        // "Not me" runs the window's revoke of that session.
+        assert_eq!(
+            actions,
+            vec![
+                NoteAction::Open,
+                NoteAction::NotMe {
+                    key: AccountKey::from(&acct()),
+                    session_id: "sess_2".into()
+                }
+            ]
+        );
+        assert_eq!(
+            actions
+                .iter()
+                .map(|a| (a.id(), a.label()))
+                .collect::<Vec<_>>(),
+            [("open", "Open"), ("not-me", "Not me")]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Latchkey's desktop shell: glue between Tauri and `latchkey-core`.
 //! Setup, thin commands, events, tray, deep links; no Clerk logic here.
 
+pub mod autostart;
 mod avatar;
 pub mod bindings;
 pub mod clipboard;
@@ -138,13 +139,21 @@ pub fn run() {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
+        .plugin(autostart::plugin())
         .plugin(
             tauri_plugin_log::Builder::new()
                 .level(log::LevelFilter::Info)
                 .build(),
         );
-    let app = build_app(builder.invoke_handler(invoke_handler()), wiring)
-        .build(tauri::generate_context!());
+    let mut context = tauri::generate_context!();
+    // Started at login: in the background, the window hidden until asked
+    // for (launching Latchkey again, the tray).
+    if autostart::hidden(&args) {
+        for w in &mut context.config_mut().app.windows {
+            w.visible = false;
+        }
+    }
+    let app = build_app(builder.invoke_handler(invoke_handler()), wiring).build(context);
     match app {
         Ok(app) => app.run(|_, _| {}),
         Err(e) => {

@@ -1,7 +1,9 @@
 //! The app's own preferences, in `<data dir>/settings.json` (0600, nothing
 //! secret): what closing the window does, and what the user has been told
-//! once. A file that does not parse is replaced by the defaults (and said
-//! so in the log); a missing one means the defaults.
+//! once. Format 2 (format 1 had no number; same fields). A file that does
+//! not parse is replaced by the defaults (and said so); a missing one means
+//! the defaults; one written by a newer version is left as it is (this run
+//! uses the defaults and changes hold only for the run).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -19,6 +21,8 @@ pub struct Prefs {
     pub told_still_running: bool,
     /// The first run's quiet link check was done.
     pub link_check_done: bool,
+    /// The first-run screen was answered (or an account was signed in).
+    pub welcomed: bool,
 }
 
 impl Default for Prefs {
@@ -27,6 +31,7 @@ impl Default for Prefs {
             close_hides: true,
             told_still_running: false,
             link_check_done: false,
+            welcomed: false,
         }
     }
 }
@@ -35,23 +40,35 @@ impl Default for Prefs {
 pub struct PrefsStore {
     path: PathBuf,
     prefs: Mutex<Prefs>,
+    /// False when a newer version wrote the file.
+    writable: bool,
+    /// What was wrong with the file, in words.
+    problem: Option<String>,
 }
+
+const FILE: &str = "settings.json";
+const FORMAT: u32 = 2;
 
 impl PrefsStore {
     /// Reads `<dir>/settings.json`.
     pub fn load(dir: &Path) -> Self {
-        let path = dir.join("settings.json");
-        let prefs = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
-                tracing::warn!("settings.json does not parse ({e}); using the defaults");
-                Prefs::default()
-            }),
-            Err(_) => Prefs::default(),
-        };
+        let path = dir.join(FILE);
+        let loaded = latchkey_core::datafile::read::<Prefs>(&path, FORMAT);
+        let problem = loaded.problem(FILE, FORMAT);
+        if let Some(p) = &problem {
+            tracing::warn!("{p}");
+        }
         Self {
             path,
-            prefs: Mutex::new(prefs),
+            writable: loaded.writable(),
+            problem,
+            prefs: Mutex::new(loaded.value()),
         }
+    }
+
+    /// What was wrong with the file at start, in words.
+    pub fn problem(&self) -> Option<String> {
+        self.problem.clone()
     }
 
     pub fn get(&self) -> Prefs {
@@ -66,13 +83,16 @@ impl PrefsStore {
             f(&mut p);
             p.clone()
         };
-        match serde_json::to_vec_pretty(&now) {
-            Ok(b) => {
+        if !self.writable {
+            return now;
+        }
+        match latchkey_core::datafile::encode(&now, FORMAT) {
+            Some(b) => {
                 if let Err(e) = latchkey_core::private_fs::write_private(&self.path, &b) {
                     tracing::warn!("settings.json was not written: {e}");
                 }
             }
-            Err(e) => tracing::warn!("settings could not be encoded: {e}"),
+            None => tracing::warn!("settings could not be encoded"),
         }
         now
     }
@@ -110,6 +130,34 @@ mod tests {
         .unwrap();
         let p = PrefsStore::load(&dir).get();
         assert!(!p.close_hides && !p.told_still_running);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn settings_from_a_newer_version_are_left_as_they_are() {
+        let dir = std::env::temp_dir().join(format!("latchkey-prefs-new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let newer = br#"{"format":9,"close_hides":false,"future":true}"#;
+        std::fs::write(dir.join("settings.json"), newer).unwrap();
+        let s = PrefsStore::load(&dir);
+        assert_eq!(s.get(), Prefs::default());
+        let m = s.problem().unwrap();
+        assert!(m.contains("newer version") && m.contains("format 9"), "{m}");
+        let p = s.update(|p| p.told_still_running = true);
+        assert!(p.told_still_running, "the change holds for this run");
+        assert_eq!(std::fs::read(dir.join("settings.json")).unwrap(), newer);
+        // The previous format (no number) is read and written forward.
+        std::fs::write(dir.join("settings.json"), br#"{"close_hides":false}"#).unwrap();
+        let s = PrefsStore::load(&dir);
+        assert!(!s.get().close_hides && s.problem().is_none());
+        s.update(|p| p.link_check_done = true);
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("settings.json")).unwrap()).unwrap();
+        assert_eq!(
+            (v["format"].as_u64(), v["close_hides"].as_bool()),
+            (Some(2), Some(false))
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -169,18 +169,25 @@ impl Latchkey {
         self.notifier.clone()
     }
 
-    /// What the window shows in Settings.
-    pub fn preferences(&self) -> PreferencesView {
+    /// What the window shows in Settings (`start_at_login` is the
+    /// desktop's, read by the caller).
+    pub fn preferences(&self, start_at_login: bool) -> PreferencesView {
         let p = self.prefs.get();
         PreferencesView {
             close_hides: p.close_hides,
+            start_at_login,
         }
     }
 
     /// "Keep Latchkey running when the window is closed".
-    pub fn set_close_hides(&self, on: bool) -> PreferencesView {
+    pub fn set_close_hides(&self, on: bool) {
         self.prefs.update(|p| p.close_hides = on);
-        self.preferences()
+    }
+
+    /// The first-run screen was answered ("Try the local demo" or a
+    /// publishable key): it is not shown again.
+    pub fn finish_welcome(&self) {
+        self.prefs.update(|p| p.welcomed = true);
     }
 
     /// The window's close button was pressed: hide it and keep running
@@ -227,6 +234,7 @@ impl Latchkey {
     /// come from the engine's cache, avatars from the avatar cache.
     pub async fn snapshot(&self) -> Snapshot {
         let version = latchkey_host::VERSION.to_owned();
+        let mut data_problems: Vec<String> = self.prefs.problem().into_iter().collect();
         let (ctx, startup_error) = match self.try_ctx() {
             Some(Ok(c)) => (Some(c), None),
             Some(Err(e)) => (None, Some(e)),
@@ -253,9 +261,12 @@ impl Latchkey {
                 sign_in: None,
                 handoff: None,
                 version,
+                data_problems,
+                first_run: false,
             };
         };
         let e = &ctx.engine;
+        data_problems.extend(e.data_problems());
         let mut instances = Vec::new();
         for i in e.instances().await {
             let name = e
@@ -303,6 +314,12 @@ impl Latchkey {
             }
         }
         let accounts_waiting = accounts.iter().any(|a| a.locked);
+        // Someone signed in here: the first-run screen has done its job.
+        let mut first_run = !self.prefs.get().welcomed;
+        if first_run && !accounts.is_empty() {
+            self.prefs.update(|p| p.welcomed = true);
+            first_run = false;
+        }
         Snapshot {
             ready: true,
             startup_error: None,
@@ -321,6 +338,8 @@ impl Latchkey {
             sign_in: self.live_sign_in(),
             handoff: self.pending_handoff(),
             version,
+            data_problems,
+            first_run,
         }
     }
 

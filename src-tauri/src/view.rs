@@ -434,6 +434,12 @@ pub struct Snapshot {
     #[ts(optional = nullable)]
     pub handoff: Option<HandoffView>,
     pub version: String,
+    /// Data files this run could not use (written by a newer version of
+    /// Latchkey — left as they are — or broken), in words.
+    pub data_problems: Vec<String>,
+    /// Nobody has signed in here yet and the first-run screen was not
+    /// answered: show it.
+    pub first_run: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
@@ -860,4 +866,6 @@ pub struct ForgetView {
 pub struct PreferencesView {
     /// Closing the window keeps Latchkey running (in the tray).
     pub close_hides: bool,
+    /// "Start Latchkey when I log in" (hidden, in the background).
+    pub start_at_login: bool,
 }

@@ -1,10 +1,14 @@
 // Latchkey in the background, in the real window: closing the window hides
 // it (Latchkey keeps refreshing and says once that it is still running),
 // launching it again shows the window, the setting makes closing quit, and
-// Ctrl+Q quits.
+// Ctrl+Q quits. "Start Latchkey when I log in" writes an autostart entry
+// that starts it hidden (and still working); turning it off removes it.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { World, waitFor, sleep, ui, isRunning } from './harness.mjs';
 
 const w = new World({ service: 'dev.latchkey.desktop.e2e-background' });
@@ -70,6 +74,43 @@ test('life in the background', async (t) => {
     execFileSync('xdotool', ['windowfocus', '--sync', id], { env: w.env });
     execFileSync('xdotool', ['key', '--clearmodifiers', 'ctrl+q'], { env: w.env });
     await waitFor('Latchkey to quit', () => !isRunning(w.app), 20_000);
+    await w.closeApp();
+  });
+
+  await t.test('"Start Latchkey when I log in" starts it hidden, and working', async () => {
+    s = await w.openApp();
+    await waitFor('Ada back', async () => (await headerName()) === 'Ada Lovelace', 30_000);
+    await click('Settings');
+    const box = await waitFor('the login setting', () => s.find('#start-at-login'));
+    assert.equal(await s.execute('return document.getElementById("start-at-login").checked;'), false, 'off by default');
+    await box.click();
+    const entry = path.join(w.home, '.config', 'autostart', 'Latchkey.desktop');
+    await waitFor('the login entry', () => fs.existsSync(entry));
+    const exec = fs.readFileSync(entry, 'utf8').match(/^Exec=(.*)$/m)?.[1].trim().split(/\s+/);
+    assert.deepEqual(exec, [w.app, '--hidden']);
+    await w.closeApp();
+
+    // What the desktop does at login.
+    const login = spawn(exec[0], exec.slice(1), { env: w.env, stdio: 'ignore' });
+    try {
+      await waitFor('Latchkey running', () => isRunning(w.app));
+      const before = await w.tokenRequests();
+      await waitFor('refreshing in the background', async () => (await w.tokenRequests()) > before + 1, 20_000);
+      assert.equal(w.appWindow({ visible: true }), null, 'no window at login');
+      assert.equal(await w.secondLaunch([]), 0);
+      await waitFor('the window, when launched', () => w.appWindow({ visible: true }));
+    } finally {
+      login.kill('SIGTERM');
+    }
+    await waitFor('Latchkey to quit', () => !isRunning(w.app), 20_000);
+
+    s = await w.openApp();
+    await waitFor('Ada back', async () => (await headerName()) === 'Ada Lovelace', 30_000);
+    await click('Settings');
+    const again = await waitFor('the login setting', () => s.find('#start-at-login'));
+    assert.equal(await s.execute('return document.getElementById("start-at-login").checked;'), true);
+    await again.click();
+    await waitFor('the login entry removed', () => !fs.existsSync(entry));
     await w.closeApp();
   });
 });

@@ -72,8 +72,11 @@ export class World {
    * share one keyring session). */
   /** `ownKeyring`: a D-Bus session and keyring of this world's own (a test
    * that locks the keyring must not lock the other files' one). */
-  constructor({ tokenLifetime = 2, app = appBin, emulatorArgs = [], service = 'dev.latchkey.desktop', ownKeyring = false } = {}) {
+  /** `firstRun`: show the first-run screen (the other worlds start past it,
+   * as if "Try the local demo" had been chosen). */
+  constructor({ tokenLifetime = 2, app = appBin, emulatorArgs = [], service = 'dev.latchkey.desktop', ownKeyring = false, firstRun = false } = {}) {
     this.ownKeyring = ownKeyring;
+    this.firstRun = firstRun;
     this.tokenLifetime = tokenLifetime;
     this.app = app;
     this.emulatorArgs = emulatorArgs;
@@ -93,6 +96,10 @@ export class World {
     this.dataDir = path.join(this.tmp, 'data');
     this.browserLog = path.join(this.tmp, 'browser.log');
     fs.mkdirSync(this.home, { recursive: true });
+    if (!this.firstRun) {
+      fs.mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(this.dataDir, 'settings.json'), '{"format": 2, "welcomed": true}', { mode: 0o600 });
+    }
     fs.mkdirSync(path.join(this.home, '.config'), { recursive: true });
     fs.writeFileSync(this.browserLog, '');
 
@@ -118,7 +125,19 @@ export class World {
 
     // A notification server on the test bus, and a monitor that records
     // every Notify call.
-    this.spawn('dunst', [], { env: this.env });
+    // Its context menu ("dunstctl context": a notification's buttons) asks
+    // this script, which picks the entry named in dunst-pick.
+    this.dunstPick = path.join(this.tmp, 'dunst-pick');
+    const picker = path.join(this.tmp, 'dunst-menu.sh');
+    fs.writeFileSync(
+      picker,
+      `#!/bin/sh\ntee -a '${this.tmp}/dunst-menu.log' | grep -F -- "$(cat '${this.dunstPick}' 2>/dev/null)" | head -n 1\n`,
+      { mode: 0o755 },
+    );
+    fs.writeFileSync(this.dunstPick, '');
+    const dunstrc = path.join(this.tmp, 'dunstrc');
+    fs.writeFileSync(dunstrc, `[global]\n    dmenu = ${picker}\n`);
+    this.spawn('dunst', ['-config', dunstrc], { env: this.env });
     this.notifyLog = path.join(this.tmp, 'notify.log');
     this.spawn('dbus-monitor', ["interface='org.freedesktop.Notifications'"], {
       env: this.env,
@@ -426,6 +445,13 @@ export class World {
     const res = await fetch(`${base}/demo/handoff`, { method: 'POST', redirect: 'manual', headers: { cookie } });
     if (res.status !== 303) throw new Error(`handoff answered ${res.status}`);
     return res.headers.get('location');
+  }
+
+  /** Chooses a button of the notifications on screen, through the
+   * notification server (dunst's context menu): as a person's click. */
+  chooseNotificationAction(label) {
+    fs.writeFileSync(this.dunstPick, label);
+    execFileSync('dunstctl', ['context'], { env: this.env, timeout: 10_000 });
   }
 
   notifications() {

@@ -228,6 +228,25 @@ test('the journey', async (t) => {
     await click('Refresh');
     await waitFor('three devices again', async () => (await s.findAll('.device')).length === 3);
 
+    // Another one, answered from the desktop notification's "Not me" button
+    // (through the notification server): the same revoke, Rust asks first.
+    const before = await w.bapi('GET', `/v1/sessions?user_id=${await w.userId('ada@example.com')}&status=active`);
+    await w.bapi('POST', '/v1/sessions', {
+      user_id: await w.userId('ada@example.com'),
+      user_agent: 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+      ip_address: '198.51.100.7',
+    });
+    await click('Refresh');
+    await waitFor('four devices', async () => (await s.findAll('.device')).length === 4);
+    await waitFor('its notification', () => w.notifications().split('New sign-in to your account').length - 1 >= 2);
+    w.chooseNotificationAction('Not me');
+    await w.answerDialog('Sign out this device?', 'Sign out device');
+    await waitFor('"signed out" on the bus', () => w.notifications().includes('That device was signed out'));
+    await click('Refresh');
+    await waitFor('three devices again', async () => (await s.findAll('.device')).length === 3);
+    const after = await w.bapi('GET', `/v1/sessions?user_id=${await w.userId('ada@example.com')}&status=active`);
+    assert.equal(after.length ?? after.data?.length, before.length ?? before.data?.length);
+
     // Rust asks in a native dialog (the page cannot answer it): first a
     // no, which changes nothing, then a yes.
     let revoke = await s.findAll('.device button');

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { World, waitFor, ui, isRunning, outDir } from '../e2e/harness.mjs';
+import { World, waitFor, ui, outDir } from '../e2e/harness.mjs';
 
 const pkgDir = process.env.PKG_DIR;
 const INSTALLED = '/usr/bin/latchkey-app';
@@ -33,6 +33,8 @@ function asRoot(cmd, args) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
+// The desktop starts it as `latchkey-app <link>` (found on PATH): by name.
+const appRunning = () => spawnSync('pgrep', ['-x', 'latchkey-app']).status === 0;
 const installedVersion = () => {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status} ${Version}', 'latchkey'], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.startsWith('install ok installed') ? r.stdout.split(' ').pop() : null;
@@ -54,8 +56,11 @@ before(async () => {
 
 after(async () => {
   await w.closeApp().catch(() => {});
+  spawnSync('pkill', ['-TERM', '-x', 'latchkey-app']);
   // Never leave the package behind, whatever failed.
   if (installedVersion()) asRoot('apt-get', ['remove', '-y', 'latchkey']);
+  // Nor its record in dpkg (a removed package keeps one until purged).
+  if (spawnSync('dpkg-query', ['-W', 'latchkey']).status === 0) asRoot('dpkg', ['--purge', 'latchkey']);
   await w.stop();
 });
 
@@ -98,25 +103,31 @@ test('the Debian package', async (t) => {
     const before = await posts('/v1/client/sign_ins');
     const link = await w.demoHandoffLink('ada@example.com');
     // What the desktop does when a browser hands over the link.
-    execFileSync('gio', ['launch', ENTRY, link], { env: w.env });
-    await waitFor('the installed app running', () => isRunning(INSTALLED), 20_000);
+    // (No pipes: the app inherits gio's output and would hold them open.)
+    execFileSync('gio', ['launch', ENTRY, link], { env: w.env, stdio: 'ignore', timeout: 20_000 });
+    await waitFor('the installed app running', appRunning, 20_000);
     await waitFor('the link redeemed (it reached the app intact)', async () => (await posts('/v1/client/sign_ins')) > before, 30_000);
     await waitFor('its window', () => w.appWindow({ visible: true }), 20_000);
+    await waitFor('the handoff question painted', async () => {
+      // The window's pixels: more than a blank page (the dialog is drawn).
+      const out = execFileSync('import', ['-window', 'root', '-format', '%k', 'info:'], { env: w.env, encoding: 'utf8' });
+      return Number(out.trim()) > 50;
+    }, 20_000);
     execFileSync('import', ['-window', 'root', path.join(outDir, 'screenshots', 'package-cold-start.png')], { env: w.env });
     const userEntry = path.join(process.env.XDG_DATA_HOME, 'applications', 'latchkey-app-handler.desktop');
     assert.ok(!fs.existsSync(userEntry), 'no per-user handler for an installed app');
     const mimeapps = path.join(w.env.XDG_CONFIG_HOME, 'mimeapps.list');
     const list = fs.existsSync(mimeapps) ? fs.readFileSync(mimeapps, 'utf8') : '';
     assert.ok(!list.includes('latchkey-app-handler'), list);
-    execFileSync('pkill', ['-TERM', '-f', `^${INSTALLED}`]);
-    await waitFor('it to quit', () => !isRunning(INSTALLED), 20_000);
+    execFileSync('pkill', ['-TERM', '-x', 'latchkey-app']);
+    await waitFor('it to quit', () => !appRunning(), 20_000);
   });
 
   await t.test('a second link, by gio open, reaches the running installed app', async () => {
     s = await w.openApp();
     await seeText('Continue in browser', 30_000);
     const link = await w.demoHandoffLink('grace@example.com');
-    execFileSync('gio', ['open', link], { env: w.env });
+    execFileSync('gio', ['open', link], { env: w.env, stdio: 'ignore', timeout: 20_000 });
     await seeText('Add Grace Hopper <grace@example.com> from Latchkey Demo?', 30_000);
     await click('Continue');
     await seeText('Added Grace Hopper');
@@ -127,11 +138,11 @@ test('the Debian package', async (t) => {
     const next = path.basename(deb).split('_')[1];
     asRoot('apt-get', ['install', '-y', '--no-install-recommends', deb]);
     assert.equal(installedVersion(), next);
-    assert.ok(isRunning(INSTALLED), 'still running');
+    assert.ok(appRunning(), 'still running');
     // The running app still answers, and the upgraded binary, launched by
     // the next link, hands it over to the running one.
     const link = await w.demoHandoffLink('katherine@example.com');
-    execFileSync('gio', ['open', link], { env: w.env });
+    execFileSync('gio', ['open', link], { env: w.env, stdio: 'ignore', timeout: 20_000 });
     await seeText('Add Katherine Johnson <katherine@example.com> from Latchkey Demo?', 30_000);
     await click('Continue');
     await seeText('Added Katherine Johnson');

@@ -134,7 +134,17 @@ export type Snapshot = {
 /**
  * False while the engine starts (or if it could not: see `startupError`).
  */
-ready: boolean, startupError?: IpcError | null, instances: Array<InstanceView>, accounts: Array<AccountView>, active?: AccountKey | null, status: StatusView, signIn?: SignInView | null, handoff?: HandoffView | null, version: string, };
+ready: boolean, startupError?: IpcError | null, instances: Array<InstanceView>, accounts: Array<AccountView>, active?: AccountKey | null, status: StatusView, signIn?: SignInView | null, handoff?: HandoffView | null, version: string, 
+/**
+ * Data files this run could not use (written by a newer version of
+ * Latchkey — left as they are — or broken), in words.
+ */
+dataProblems: Array<string>, 
+/**
+ * Nobody has signed in here yet and the first-run screen was not
+ * answered: show it.
+ */
+firstRun: boolean, };
 
 export type ProviderView = { strategy: string, name: string, };
 
@@ -225,7 +235,11 @@ export type PreferencesView = {
 /**
  * Closing the window keeps Latchkey running (in the tray).
  */
-closeHides: boolean, };
+closeHides: boolean, 
+/**
+ * "Start Latchkey when I log in" (hidden, in the background).
+ */
+startAtLogin: boolean, };
 
 export type UiEvent = { "type": "ready" } | { "type": "changed" } | { "type": "token_refreshed", key: AccountKey, expiresAtMs: number, } | { "type": "session_revoked", key: AccountKey, name: string, } | { "type": "new_device", key: AccountKey, sessionId: string, description: string, } | { "type": "online", online: boolean, } | { "type": "sign_in_finished", account?: AccountView | null, error?: IpcError | null, } | { "type": "handoff_pending", handoff: HandoffView, } | { "type": "link_rejected", error: IpcError, } | { "type": "reverified", kind: ReverifyKind, account?: AccountView | null, retried?: RetriedView | null, } | { "type": "sign_in_continues", signIn: SignInView, } | { "type": "link_check", result: LinkCheckView, };
 
@@ -268,5 +282,7 @@ export type Commands = {
   forget_everything: { args: {}; returns: ForgetView };
   preferences: { args: {}; returns: PreferencesView };
   set_close_hides: { args: { on: boolean }; returns: PreferencesView };
+  set_start_at_login: { args: { on: boolean }; returns: PreferencesView };
+  finish_welcome: { args: {}; returns: void };
   quit: { args: {}; returns: void };
 };

@@ -18,6 +18,7 @@ const DevicesView = (await import('./DevicesView.svelte')).default;
 const RelTime = (await import('./RelTime.svelte')).default;
 const PendingView = (await import('./PendingView.svelte')).default;
 const StorageNotice = (await import('./StorageNotice.svelte')).default;
+const Welcome = (await import('./Welcome.svelte')).default;
 
 beforeEach(() => {
   invoke.mockReset();
@@ -25,6 +26,7 @@ beforeEach(() => {
   store.signIn = null;
   store.notices = [];
   store.addingAccount = false;
+  store.signInInstance = null;
 });
 afterEach(() => cleanup());
 
@@ -361,5 +363,36 @@ describe('DevicesView when the user says no in the native dialog', () => {
     await waitFor(() => expect(invoke).toHaveBeenCalledWith('revoke_session', expect.anything()));
     expect(screen.queryByRole('alert')).toBeNull();
     expect(document.querySelectorAll('.device').length).toBe(1);
+  });
+});
+
+describe('Welcome (the first run)', () => {
+  it('"Try the local demo" answers it and picks the demo instance for sign-in', async () => {
+    store.snap = snapshot([], { firstRun: true });
+    invoke.mockResolvedValue(null);
+    render(Welcome);
+    expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Welcome to Latchkey');
+    await fireEvent.click(screen.getByRole('button', { name: 'Try the local demo' }));
+    await waitFor(() => expect(store.snap?.firstRun).toBe(false));
+    expect(invoke).toHaveBeenCalledWith('finish_welcome', {});
+    expect(store.signInInstance).toBe(store.snap!.instances[0].id);
+  });
+
+  it('"Connect a Clerk app" adds the instance by its key; a refusal keeps the screen', async () => {
+    store.snap = snapshot([], { firstRun: true });
+    invoke.mockImplementation((cmd: string) =>
+      cmd === 'add_instance'
+        ? Promise.reject({ kind: 'config', message: 'the publishable key is not valid base64' })
+        : Promise.resolve(null),
+    );
+    render(Welcome);
+    const connect = screen.getByRole('button', { name: 'Connect' }) as HTMLButtonElement;
+    expect(connect.disabled).toBe(true);
+    await fireEvent.input(screen.getByLabelText(/publishable key/), { target: { value: ' pk_test_bad ' } });
+    await fireEvent.click(connect);
+    await waitFor(() => expect(screen.getByRole('alert').textContent).toContain('not valid base64'));
+    expect(invoke).toHaveBeenCalledWith('add_instance', { publishableKey: 'pk_test_bad' });
+    expect(invoke).not.toHaveBeenCalledWith('finish_welcome', expect.anything());
+    expect(store.snap?.firstRun).toBe(true);
   });
 });

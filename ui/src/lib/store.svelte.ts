@@ -43,6 +43,9 @@ export class AppStore {
   handoff = $state<HandoffView | null>(null);
   handoffDone = $state<HandoffDone | null>(null);
   notices = $state<Notice[]>([]);
+  /** The instance the sign-in view starts on (the first-run screen's choice). */
+  signInInstance = $state<string | null>(null);
+  private toldData = new Set<string>();
   /** "Forget everything" is done: the app is quitting. */
   forgotten = $state<ForgetView | null>(null);
   /** Token expiry by session id (from refresh events). */
@@ -110,6 +113,12 @@ export class AppStore {
     try {
       const s = await call('snapshot');
       this.snap = s;
+      // A data file this version left alone (a newer version wrote it), once.
+      for (const p of s.dataProblems) {
+        if (this.toldData.has(p)) continue;
+        this.toldData.add(p);
+        this.notify({ kind: 'error', text: p });
+      }
       this.signIn = s.signIn ?? null;
       if (s.handoff) this.handoff = s.handoff;
       this.version++;

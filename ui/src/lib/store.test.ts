@@ -27,6 +27,15 @@ describe('the store', () => {
     expect(s.showSignIn).toBe(false);
   });
 
+  it('says once that a data file from a newer version was left alone', async () => {
+    const m = 'settings.json was written by a newer version of Latchkey (format 9; …)';
+    invoke.mockResolvedValue(snapshot([], { dataProblems: [m] }));
+    const s = new AppStore();
+    await s.load();
+    await s.load();
+    expect(s.notices.map((n) => [n.kind, n.text])).toEqual([['error', m]]);
+  });
+
   it('shows sign-in when nobody is signed in', async () => {
     invoke.mockResolvedValue(snapshot([account('Ada Lovelace', 's1', { signedIn: false, status: 'revoked' })]));
     const s = new AppStore();

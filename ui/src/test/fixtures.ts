@@ -39,6 +39,8 @@ export function snapshot(accounts: AccountView[], extra: Partial<Snapshot> = {})
     signIn: null,
     handoff: null,
     version: '0.1.0',
+    dataProblems: [],
+    firstRun: false,
     ...extra,
   };
 }
