@@ -192,7 +192,7 @@ bindings:
 
 # The app as users get it (bundled UI, no test features) and the emulator.
 build-e2e: ui
-	$(CARGO) build -j$(JOBS) -p latchkey-app
+	$(CARGO) build -j$(JOBS) -p latchkey-app -p latchkey-cli
 	# The standalone emulator with its test controls (the clock); the app
 	# embeds it without them (checked by `make lint`).
 	$(CARGO) build -j$(JOBS) -p clerk-emulator --features test-controls

@@ -296,6 +296,12 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
                     for i in engine.instances().await {
                         let _ = engine.load_environment(i.id()).await;
                     }
+                    // The CLI may ask now: the accounts are read.
+                    #[cfg(unix)]
+                    handle
+                        .state::<Latchkey>()
+                        .serve_cli(engine.clone(), &settings)
+                        .await;
                     events::emit(&handle, view::UiEvent::Changed);
                     deep_link::handle_requests(&handle, requests);
                     if first_link_check {

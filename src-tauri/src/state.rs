@@ -46,6 +46,10 @@ pub struct Latchkey {
     prefs: crate::prefs::PrefsStore,
     /// Desktop notifications.
     notifier: Arc<dyn crate::events::Notifier>,
+    /// Answers `latchkey token` / `status` while the app runs (the socket
+    /// goes when this does).
+    #[cfg(unix)]
+    cli_server: Mutex<Option<latchkey_host::ipc::Server>>,
 }
 
 /// Starts the engine (`latchkey_host::open`): keychain, index, the
@@ -86,7 +90,30 @@ impl Latchkey {
             confirmer,
             prefs,
             notifier,
+            #[cfg(unix)]
+            cli_server: Mutex::new(None),
         }
+    }
+
+    /// Starts answering the CLI's read requests over the local socket (see
+    /// `latchkey_host::ipc`); a failure only means the CLI does the work
+    /// itself.
+    #[cfg(unix)]
+    pub async fn serve_cli(&self, engine: latchkey_core::engine::Engine, settings: &Settings) {
+        let place = latchkey_host::ipc::place(settings, &|k| std::env::var_os(k));
+        match latchkey_host::ipc::serve(engine, &place).await {
+            Ok(server) => {
+                tracing::info!("answering the CLI at {}", place.path.display());
+                *lock(&self.cli_server) = Some(server);
+            }
+            Err(e) => tracing::warn!("not answering the CLI ({e}): it reads the keychain itself"),
+        }
+    }
+
+    /// Stops answering the CLI (its socket is removed).
+    #[cfg(unix)]
+    pub fn stop_serving_cli(&self) {
+        lock(&self.cli_server).take();
     }
 
     /// Records the result of [`start_engine`].
@@ -587,6 +614,8 @@ impl Latchkey {
             "Forget everything",
         )
         .await?;
+        #[cfg(unix)]
+        self.stop_serving_cli();
         let mut problems = ctx.forget_everything().await;
         if let Err(e) = desktop.unregister() {
             problems.push(format!("the link registration was not removed: {e}"));

@@ -8,8 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { World, waitFor, sleep, ui, isRunning } from './harness.mjs';
+import { execFileSync, spawn } from 'node:child_process';
+import { World, waitFor, sleep, ui, isRunning, root } from './harness.mjs';
 
 const w = new World({ service: 'dev.latchkey.desktop.e2e-background' });
 let s;
@@ -41,6 +41,14 @@ test('life in the background', async (t) => {
     const before = await w.tokenRequests();
     await sleep(4000);
     assert.ok((await w.tokenRequests()) > before, 'refreshing while hidden');
+    // `latchkey token` is answered by the running app over its socket: it
+    // works even where the CLI could not reach the keychain itself.
+    const out = execFileSync(path.join(root, 'target/debug/latchkey'), ['token'], {
+      env: { ...w.env, DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.match(out.trim(), /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
   });
 
   await t.test('launching Latchkey again shows the window', async () => {
@@ -70,7 +78,6 @@ test('life in the background', async (t) => {
     s = await w.openApp();
     await waitFor('Ada back', async () => (await headerName()) === 'Ada Lovelace', 30_000);
     const id = await waitFor('the window', () => w.appWindow({ visible: true }));
-    const { execFileSync } = await import('node:child_process');
     execFileSync('xdotool', ['windowfocus', '--sync', id], { env: w.env });
     execFileSync('xdotool', ['key', '--clearmodifiers', 'ctrl+q'], { env: w.env });
     await waitFor('Latchkey to quit', () => !isRunning(w.app), 20_000);
@@ -95,7 +102,7 @@ test('life in the background', async (t) => {
     try {
       await waitFor('Latchkey running', () => isRunning(w.app));
       const before = await w.tokenRequests();
-      await waitFor('refreshing in the background', async () => (await w.tokenRequests()) > before + 1, 20_000);
+      await waitFor('refreshing in the background', async () => (await w.tokenRequests()) > before, 45_000);
       assert.equal(w.appWindow({ visible: true }), null, 'no window at login');
       assert.equal(await w.secondLaunch([]), 0);
       await waitFor('the window, when launched', () => w.appWindow({ visible: true }));

@@ -18,6 +18,8 @@ mod commands;
 mod fail;
 mod output;
 mod select;
+#[cfg(unix)]
+mod via_app;
 
 use std::ops::Deref;
 use std::process::ExitCode;
@@ -72,6 +74,10 @@ pub(crate) async fn open() -> Out<Ctx> {
 async fn run(cli: Cli) -> Out<u8> {
     if let Command::Doctor { json, select } = &cli.command {
         return doctor::doctor(*json, select).await;
+    }
+    #[cfg(unix)]
+    if let Some(answered) = via_app::run(&cli.command).await {
+        return answered;
     }
     let ctx = open().await?;
     let result = command(&ctx, cli.command, cli.no_input).await;

@@ -54,7 +54,12 @@ pub async fn instance_of(ctx: &Ctx, a: &Account) -> Out<Instance> {
 
 /// The account named by --account / $LATCHKEY_ACCOUNT, else the active one.
 pub async fn account_for(ctx: &Ctx, sel: &Select) -> Out<Account> {
-    let accounts = ctx.engine.accounts().await;
+    pick_account(&ctx.engine.accounts().await, sel)
+}
+
+/// [`account_for`] among these accounts (the engine's, or the running
+/// app's).
+pub fn pick_account(accounts: &[Account], sel: &Select) -> Out<Account> {
     let wanted = sel.account.clone().or_else(|| {
         std::env::var("LATCHKEY_ACCOUNT")
             .ok()

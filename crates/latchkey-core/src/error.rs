@@ -18,8 +18,10 @@ use std::time::Duration;
 /// A lower-level error kept for logs (already free of secrets).
 type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
-/// What went wrong, in terms a caller can act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What went wrong, in terms a caller can act on. (Serialisable: the
+/// running app hands its errors to the CLI over a local socket.)
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The server could not be reached, or the connection broke.
     Network,

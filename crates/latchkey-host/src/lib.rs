@@ -20,6 +20,8 @@
 #![warn(missing_docs)]
 
 pub mod browser;
+#[cfg(unix)]
+pub mod ipc;
 pub mod time;
 
 use std::ffi::OsString;

@@ -3,6 +3,7 @@
 
 use latchkey_core::InstanceKind;
 use latchkey_core::engine::{Account, StorageState};
+use latchkey_host::ipc::StatusData;
 use serde_json::json;
 
 use crate::Ctx;
@@ -12,45 +13,33 @@ use crate::output::{account_json, print_json, storage_json, who};
 
 /// `status [--json]`: exit 1 when not signed in.
 pub async fn status(ctx: &Ctx, json_out: bool) -> Out<u8> {
-    for i in ctx.engine.instances().await {
-        // Names for the listing; offline, the host name stands in.
-        let _ = ctx.engine.load_environment(i.id()).await;
-    }
-    let accounts = ctx.engine.accounts().await;
-    let instances = ctx.engine.instances().await;
-    let signed_in = accounts.iter().any(|a| a.active);
+    Ok(print(&StatusData::gather(&ctx.engine).await, json_out))
+}
+
+/// Prints a status (read here, or answered by the running app) and returns
+/// the exit code: 1 when not signed in.
+pub fn print(s: &StatusData, json_out: bool) -> u8 {
+    let signed_in = s.accounts.iter().any(|a| a.active);
     if json_out {
-        let mut inst = Vec::new();
-        for i in &instances {
-            let name = ctx
-                .engine
-                .environment(i.id())
-                .await
-                .and_then(|e| e.application_name().map(str::to_owned));
-            inst.push(json!({"id": i.id(), "kind": i.kind(), "frontend_api": i.frontend_api().as_str().trim_end_matches('/'), "name": name}));
-        }
         print_json(&json!({
             "signed_in": signed_in,
-            "online": ctx.engine.online(),
-            "storage": storage_json(&ctx.engine.storage_state()),
-            "instances": inst,
-            "active": ctx.engine.active(),
-            "accounts": accounts.iter().map(account_json).collect::<Vec<_>>(),
+            "online": s.online,
+            "storage": storage_json(&s.storage),
+            "instances": s.instances.iter().map(|i| json!({"id": i.id, "kind": i.kind, "frontend_api": i.frontend_api, "name": i.name})).collect::<Vec<_>>(),
+            "active": s.active,
+            "accounts": s.accounts.iter().map(account_json).collect::<Vec<_>>(),
         }));
     } else {
-        for i in &instances {
-            let label = match i.kind() {
+        for i in &s.instances {
+            let label = match i.kind {
                 InstanceKind::LocalDemo => "local demo instance",
                 InstanceKind::Clerk => "Clerk instance",
             };
-            println!(
-                "{} ({label}, {})",
-                i.id(),
-                i.frontend_api().as_str().trim_end_matches('/')
-            );
-            let mine: Vec<&Account> = accounts
+            println!("{} ({label}, {})", i.id, i.frontend_api);
+            let mine: Vec<&Account> = s
+                .accounts
                 .iter()
-                .filter(|a| a.account.instance_id == i.id())
+                .filter(|a| a.account.instance_id == i.id)
                 .collect();
             if mine.is_empty() {
                 println!("  not signed in");
@@ -60,7 +49,7 @@ pub async fn status(ctx: &Ctx, json_out: bool) -> Out<u8> {
                 println!("  {mark} {}  {}", who(a), a.account.session_id);
             }
         }
-        match ctx.engine.storage_state() {
+        match &s.storage {
             StorageState::Secure { backend } => println!("secure storage: {backend}"),
             StorageState::Unavailable { reason, .. } => {
                 println!("secure storage unavailable ({reason}): signed in for this run only")
@@ -69,15 +58,15 @@ pub async fn status(ctx: &Ctx, json_out: bool) -> Out<u8> {
                 println!("secure storage: the last save failed ({reason})")
             }
         }
-        if !ctx.engine.online() {
+        if !s.online {
             println!("offline: showing the last known state");
         }
     }
-    Ok(if signed_in {
+    if signed_in {
         code::OK
     } else {
         code::NOT_SIGNED_IN
-    })
+    }
 }
 
 /// `sessions [--json] [--instance …]`: one line per account on this device.

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 // Pending sessions, step-up, signing in through the app, the doctor.
 mod behaviours;
+// Tokens and status from the running app, over its socket.
+mod via_app;
 
 fn keys() -> KeyMaterial {
     static K: OnceLock<KeyMaterial> = OnceLock::new();
