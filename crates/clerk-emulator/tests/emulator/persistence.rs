@@ -103,19 +103,25 @@ async fn a_second_starter_attaches_to_the_running_one() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[tokio::test]
-async fn corrupt_state_is_a_clear_error() {
-    let dir = temp_dir("corrupt");
-    std::fs::write(dir.join(clerk_emulator::STATE_FILE), b"{ not json").unwrap();
+/// Starts an emulator on `dir` whose state file holds `state`: the error it
+/// must refuse with.
+async fn start_on_state(dir: &std::path::Path, state: &[u8]) -> clerk_emulator::StartError {
+    std::fs::write(dir.join(clerk_emulator::STATE_FILE), state).unwrap();
     let cfg = EmulatorConfig {
-        data_dir: Some(dir.clone()),
+        data_dir: Some(dir.to_path_buf()),
         key_material: Some(shared_keys()),
         ..EmulatorConfig::default()
     };
-    let err = Emulator::start(cfg)
+    Emulator::start(cfg)
         .await
         .err()
-        .expect("corrupt state refused");
+        .expect("that state file is refused")
+}
+
+#[tokio::test]
+async fn corrupt_state_is_a_clear_error() {
+    let dir = temp_dir("corrupt");
+    let err = start_on_state(&dir, b"{ not json").await;
     assert!(
         err.to_string().contains("not a valid emulator state file"),
         "{err}"
@@ -129,16 +135,7 @@ async fn state_from_a_newer_version_is_refused_and_left_as_it_is() {
     let path = dir.join(clerk_emulator::STATE_FILE);
     // A later format, with fields this version does not know.
     let newer = br#"{"format": 2, "instance_id": "ins_x", "shards": []}"#;
-    std::fs::write(&path, newer).unwrap();
-    let cfg = EmulatorConfig {
-        data_dir: Some(dir.clone()),
-        key_material: Some(shared_keys()),
-        ..EmulatorConfig::default()
-    };
-    let err = Emulator::start(cfg)
-        .await
-        .err()
-        .expect("a newer state file is refused");
+    let err = start_on_state(&dir, newer).await;
     let msg = err.to_string();
     assert!(
         msg.contains("newer version") && msg.contains("format 2") && msg.contains("left as it is"),

@@ -35,6 +35,18 @@ fn runtime(r: &Rig) -> (PathBuf, ipc::Place) {
     (rt, place)
 }
 
+/// A rig where Ada signed in with the CLI, and "the app": an engine opened
+/// on the same data dir and keychain service, its accounts read.
+async fn ada_and_the_app() -> (Rig, latchkey_host::Host) {
+    let r = rig().await;
+    assert_eq!(r.sign_in("ada@example.com").await.status.code(), Some(0));
+    let app = latchkey_host::open(&app_settings(&r), OpenOptions::default())
+        .await
+        .unwrap();
+    app.engine.reload(None).await.unwrap();
+    (r, app)
+}
+
 fn mode(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
@@ -44,12 +56,7 @@ async fn the_running_app_answers_token_and_status_the_same_way() {
     if !keychain_ok() {
         return;
     }
-    let r = rig().await;
-    assert_eq!(r.sign_in("ada@example.com").await.status.code(), Some(0));
-    let app = latchkey_host::open(&app_settings(&r), OpenOptions::default())
-        .await
-        .unwrap();
-    app.engine.reload(None).await.unwrap();
+    let (r, app) = ada_and_the_app().await;
     let (rt, place) = runtime(&r);
     let server = ipc::serve(app.engine.clone(), &place).await.unwrap();
     assert_eq!(mode(&place.dir), 0o700, "the socket's directory is private");
@@ -185,12 +192,7 @@ async fn another_user_is_refused() {
         eprintln!("skipped: needs root and setpriv to run a client as another user");
         return;
     }
-    let r = rig().await;
-    assert_eq!(r.sign_in("ada@example.com").await.status.code(), Some(0));
-    let app = latchkey_host::open(&app_settings(&r), OpenOptions::default())
-        .await
-        .unwrap();
-    app.engine.reload(None).await.unwrap();
+    let (r, app) = ada_and_the_app().await;
     // A socket another user can reach (the real one sits in a 0700 dir:
     // asserted above), so that only the peer check stands in the way.
     let shared = r.dir.join("shared");

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use latchkey_core::proxy::ProxyEnv;
 use latchkey_core::{ErrorKind, Fapi, Instance};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::common;
-use super::tls::tls_server;
+use super::tls::{read_head, tls_server};
 
 /// A CONNECT proxy: records each request line, and tunnels every CONNECT to
 /// `127.0.0.1:<upstream>` whatever host it names. Anything else gets 405.
@@ -26,15 +26,9 @@ async fn connect_proxy(upstream: u16) -> (u16, Arc<Mutex<Vec<String>>>) {
         while let Ok((mut client, _)) = listener.accept().await {
             let log = log.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut got = 0;
-                while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") && got < buf.len() {
-                    match client.read(&mut buf[got..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got += n,
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..got]).into_owned();
+                let Some(head) = read_head(&mut client).await else {
+                    return;
+                };
                 let line = head.lines().next().unwrap_or_default().to_owned();
                 log.lock().unwrap().push(line.clone());
                 if !line.starts_with("CONNECT ") {

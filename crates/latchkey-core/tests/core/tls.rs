@@ -14,6 +14,20 @@ const CA: &[u8] = include_bytes!("../fixtures/tls-ca.crt");
 const LEAF: &[u8] = include_bytes!("../fixtures/tls-localhost.crt");
 const LEAF_KEY: &[u8] = include_bytes!("../fixtures/tls-localhost.key");
 
+/// Reads an HTTP request head (up to the blank line, 8 KiB at most); `None`
+/// when the peer closes first.
+pub async fn read_head(s: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<String> {
+    let mut buf = vec![0u8; 8192];
+    let mut got = 0;
+    while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") && got < buf.len() {
+        match s.read(&mut buf[got..]).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got += n,
+        }
+    }
+    Some(String::from_utf8_lossy(&buf[..got]).into_owned())
+}
+
 /// A TLS server answering every request with a small JSON body. Returns its
 /// port and how many requests got through the handshake.
 pub async fn tls_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
@@ -37,13 +51,8 @@ pub async fn tls_server() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let mut buf = vec![0u8; 8192];
-                let mut got = 0;
-                while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") && got < buf.len() {
-                    match tls.read(&mut buf[got..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got += n,
-                    }
+                if read_head(&mut tls).await.is_none() {
+                    return;
                 }
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let body = br#"{"ok":true}"#;
