@@ -142,23 +142,69 @@ pub fn emit<R: Runtime>(app: &AppHandle<R>, e: UiEvent) {
 }
 
 /// Where the window's events go: the channel its last `subscribe` gave.
+/// While the window is hidden the events wait here, folded (the latest
+/// token expiry per account, one "changed", the latest online state; the
+/// rest in order), so a hidden webview is not woken for every refresh; they
+/// are delivered when the window is shown.
 #[derive(Default)]
-pub struct Subscriber(std::sync::Mutex<Option<Channel<UiEvent>>>);
+pub struct Subscriber {
+    channel: std::sync::Mutex<Option<Channel<UiEvent>>>,
+    held: std::sync::Mutex<Option<Vec<UiEvent>>>,
+}
 
 impl Subscriber {
     /// Replaces the channel (a reloaded page subscribes again).
     pub fn set(&self, ch: Channel<UiEvent>) {
-        *crate::state::lock(&self.0) = Some(ch);
+        *crate::state::lock(&self.channel) = Some(ch);
     }
 
     pub fn send(&self, e: &UiEvent) {
-        let ch = crate::state::lock(&self.0).clone();
+        {
+            let mut held = crate::state::lock(&self.held);
+            if let Some(held) = held.as_mut() {
+                hold(held, e);
+                return;
+            }
+        }
+        self.deliver(e);
+    }
+
+    fn deliver(&self, e: &UiEvent) {
+        let ch = crate::state::lock(&self.channel).clone();
         if let Some(ch) = ch
             && let Err(err) = ch.send(e.clone())
         {
             tracing::warn!("could not send to the window: {err}");
         }
     }
+
+    /// The window was hidden (events wait) or shown (what waited goes now).
+    pub fn window_hidden(&self, hidden: bool) {
+        let waiting = {
+            let mut held = crate::state::lock(&self.held);
+            if hidden {
+                held.get_or_insert_with(Vec::new);
+                return;
+            }
+            held.take()
+        };
+        for e in waiting.unwrap_or_default() {
+            self.deliver(&e);
+        }
+    }
+}
+
+/// Adds `e` to the events waiting for a hidden window, folded.
+fn hold(held: &mut Vec<UiEvent>, e: &UiEvent) {
+    let same = |h: &UiEvent| match (h, e) {
+        (UiEvent::Changed, UiEvent::Changed) | (UiEvent::Online { .. }, UiEvent::Online { .. }) => {
+            true
+        }
+        (UiEvent::TokenRefreshed { key: a, .. }, UiEvent::TokenRefreshed { key: b, .. }) => a == b,
+        _ => false,
+    };
+    held.retain(|h| !same(h));
+    held.push(e.clone());
 }
 
 /// What one engine event becomes: window events, and a notification.
@@ -372,6 +418,58 @@ mod tests {
                 .map(|a| (a.id(), a.label()))
                 .collect::<Vec<_>>(),
             [("open", "Open"), ("not-me", "Not me")]
+        );
+    }
+
+    #[test]
+    fn a_hidden_window_gets_its_events_folded_when_shown() {
+        let k = |s: &str| AccountKey {
+            instance_id: "ins_1".into(),
+            session_id: s.into(),
+        };
+        let mut held = Vec::new();
+        for e in [
+            UiEvent::TokenRefreshed {
+                key: k("a"),
+                expires_at_ms: 1,
+            },
+            UiEvent::Changed,
+            UiEvent::Online { online: false },
+            UiEvent::TokenRefreshed {
+                key: k("b"),
+                expires_at_ms: 5,
+            },
+            UiEvent::SessionRevoked {
+                key: k("c"),
+                name: "Grace".into(),
+            },
+            UiEvent::TokenRefreshed {
+                key: k("a"),
+                expires_at_ms: 2,
+            },
+            UiEvent::Changed,
+            UiEvent::Online { online: true },
+        ] {
+            hold(&mut held, &e);
+        }
+        assert_eq!(
+            held,
+            vec![
+                UiEvent::TokenRefreshed {
+                    key: k("b"),
+                    expires_at_ms: 5
+                },
+                UiEvent::SessionRevoked {
+                    key: k("c"),
+                    name: "Grace".into()
+                },
+                UiEvent::TokenRefreshed {
+                    key: k("a"),
+                    expires_at_ms: 2
+                },
+                UiEvent::Changed,
+                UiEvent::Online { online: true },
+            ]
         );
     }
 

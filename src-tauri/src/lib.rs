@@ -219,6 +219,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
             {
                 api.prevent_close();
                 let _ = window.hide();
+                window.app_handle().state::<Latchkey>().window_hidden(true);
             }
         })
         .setup(move |app| {
@@ -246,6 +247,12 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
                 wiring.clipboard_clear_after,
             )));
             app.manage(TrayState::default());
+            // Started hidden (at login): the window's events wait for it.
+            if let Some(w) = app.get_webview_window("main")
+                && !w.is_visible().unwrap_or(true)
+            {
+                app.state::<Latchkey>().window_hidden(true);
+            }
 
             // Installed by a package, its desktop entry hands links to
             // this binary; otherwise (`make run`) it registers itself for

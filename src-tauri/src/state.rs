@@ -247,6 +247,11 @@ impl Latchkey {
         self.subscriber.send(e);
     }
 
+    /// The window was hidden or shown (see [`crate::events::Subscriber`]).
+    pub fn window_hidden(&self, hidden: bool) {
+        self.subscriber.window_hidden(hidden);
+    }
+
     pub fn avatars(&self) -> &Avatars {
         &self.avatars
     }

@@ -157,6 +157,9 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
         let _ = w.unminimize();
         let _ = w.show();
         let _ = w.set_focus();
+        if let Some(lk) = app.try_state::<crate::state::Latchkey>() {
+            lk.window_hidden(false);
+        }
     }
 }
 

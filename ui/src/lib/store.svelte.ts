@@ -130,11 +130,12 @@ export class AppStore {
   /**
    * How often the clock ticks: every second while someone uses the window
    * (the token countdown is live), every 30 s after 30 s without input, and
-   * every minute while the window is hidden. Each tick repaints; an idle
-   * window that repaints every second costs ~2 % of a core in WebKitGTK.
+   * not at all while the window is hidden (it ticks again when shown; Rust
+   * holds the window's events meanwhile). Each tick repaints; an idle window
+   * that repaints every second costs ~2 % of a core in WebKitGTK.
    */
-  tickEvery(nowMs: number, lastInputMs: number, hidden: boolean): number {
-    if (hidden) return 60_000;
+  tickEvery(nowMs: number, lastInputMs: number, hidden: boolean): number | null {
+    if (hidden) return null;
     if (this.signIn) return 1000;
     return nowMs - lastInputMs > 30_000 ? 30_000 : 1000;
   }
@@ -145,12 +146,14 @@ export class AppStore {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = () => {
       this.now = Date.now();
-      timer = setTimeout(tick, this.tickEvery(this.now, lastInput, document.hidden));
+      const every = this.tickEvery(this.now, lastInput, document.hidden);
+      timer = every === null ? undefined : setTimeout(tick, every);
     };
     const wake = () => {
-      const slow = this.tickEvery(Date.now(), lastInput, document.hidden) > 1000;
+      const every = this.tickEvery(Date.now(), lastInput, document.hidden);
       lastInput = Date.now();
-      if (slow) {
+      // Stopped (hidden) or slow: tick now, at the pace that applies now.
+      if (timer === undefined || every === null || every > 1000) {
         clearTimeout(timer);
         tick();
       }
