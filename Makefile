@@ -210,10 +210,10 @@ fuzz:
 
 ## ---------------------------------------------------------------- bench
 
-bench: deps-apt deps-node
+bench: deps-apt deps-node ui
 	$(CARGO) bench -j$(JOBS) -p clerk-emulator --features test-controls --bench emulator_bench
 	$(CARGO) bench -j$(JOBS) -p latchkey-core --bench engine_bench
-	$(CARGO) build -j$(JOBS) --release -p latchkey-cli -p clerk-emulator
+	$(CARGO) build -j$(JOBS) --release -p latchkey-cli -p latchkey-app -p clerk-emulator
 	tests/with-keyring.sh python3 tests/bench/cli_vs_clerkjs.py
 	$(MAKE) bench-app
 
