@@ -132,6 +132,9 @@ where
         }
     };
     rt.block_on(async move {
+        // Listening before the ready line is printed: a signal sent right
+        // after it is not lost (it would kill the process instead).
+        let stop = shutdown_signal();
         let handle = match Emulator::start_or_attach(config).await {
             Ok(Local::Started(h)) => h,
             Ok(Local::Attached(info)) => {
@@ -153,29 +156,37 @@ where
         } else {
             println!("Local Clerk is running.\n{info}\n\nHosted sign-in and the demo web app: {}/demo\nCtrl-C to stop.", info.frontend_api_url);
         }
-        shutdown_signal().await;
+        stop.await;
         handle.shutdown().await;
         ExitCode::SUCCESS
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called (in
+/// the runtime), not when the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        let wait = |s: Option<Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        async move {
+            tokio::select! {
+                _ = wait(term) => {},
+                _ = wait(int) => {},
+            }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
