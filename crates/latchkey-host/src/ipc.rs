@@ -248,8 +248,14 @@ pub async fn serve(engine: Engine, place: &Place) -> std::io::Result<Server> {
     let counter = refused.clone();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: do not spin on it.
+                    tracing::debug!("the CLI socket could not accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
             };
             let engine = engine.clone();
             let counter = counter.clone();
