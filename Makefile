@@ -27,7 +27,7 @@ APP_RELEASE := $(TARGET_DIR)/release/latchkey-app
 
 help:
 	@echo "make run       build the desktop app as users get it and open it on the local demo instance"
-	@echo "make test      install what is missing, then fmt, clippy and every test (Rust, UI, end-to-end)"
+	@echo "make test      install what is missing, then fmt, clippy and every test (Rust, UI, end-to-end, the .deb installed)"
 	@echo "make package   release .deb and .rpm in target/release/bundle (app, CLI, desktop entry, icons)"
 	@echo "make bench  measure the emulator and the engine; write docs/benchmarks.md"
 	@echo "make fuzz   property tests of the callback parser and JWT handling, 100k cases each"
