@@ -811,21 +811,7 @@ fn a_task_done_in_the_browser_replaces_the_pending_session() {
     });
     r.sign_in("ada@example.com", "analytical-engine");
     // Grace arrives by a handoff link: the ticket does not do the task.
-    let ticket = r.rt.block_on(async {
-        let v: Value = latchkey_core::http_client_builder()
-            .build()
-            .unwrap()
-            .post(format!("{}/v1/sign_in_tokens", r.emu.backend_api_url()))
-            .bearer_auth(r.emu.secret_key())
-            .json(&json!({ "user_id": r.emu.user_id("grace@example.com").unwrap() }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["token"].as_str().unwrap().to_owned()
-    });
+    let ticket = r.ticket("grace@example.com");
     let lk = r.app.state::<Latchkey>();
     r.rt.block_on(lk.handle_deep_link(&format!("dev.latchkey.desktop://handoff?ticket={ticket}")))
         .unwrap();

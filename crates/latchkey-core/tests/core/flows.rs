@@ -11,6 +11,16 @@ use latchkey_core::{
 
 use crate::common::*;
 
+/// Signs `email` in by hosted auth and a deep link; the new session.
+async fn hosted_sign_in(flows: &SignInFlows, env: &Env, email: &str) -> latchkey_core::SessionId {
+    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
+    let cb = env.browser_hosted(&started.url, email).await;
+    match flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap() {
+        Outcome::SignedIn { session, .. } => session,
+        other => panic!("not signed in: {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn hosted_auth_by_deep_link_signs_in_and_activates() {
     let env = env().await;
@@ -365,13 +375,7 @@ async fn loopback_listener_is_bound_to_127_0_0_1_only() {
 async fn redeeming_a_ticket_adds_an_account_and_keeps_the_active_one() {
     let env = env().await;
     let flows = SignInFlows::new(env.fapi());
-    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
-    let cb = env.browser_hosted(&started.url, "ada@example.com").await;
-    let Outcome::SignedIn { session: ada, .. } =
-        flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap()
-    else {
-        panic!()
-    };
+    let ada = hosted_sign_in(&flows, &env, "ada@example.com").await;
     // A handoff link is the engine's to quarantine: it completes no attempt.
     let link = format!(
         "dev.latchkey.desktop://handoff?ticket={}",
@@ -435,13 +439,7 @@ async fn redeeming_a_ticket_adds_an_account_and_keeps_the_active_one() {
 async fn a_ticket_on_a_single_session_client_with_an_account_is_refused() {
     let env = env_with(|c| c.single_session_mode = Some(true)).await;
     let flows = SignInFlows::new(env.fapi());
-    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
-    let cb = env.browser_hosted(&started.url, "ada@example.com").await;
-    let Outcome::SignedIn { session: ada, .. } =
-        flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap()
-    else {
-        panic!()
-    };
+    let ada = hosted_sign_in(&flows, &env, "ada@example.com").await;
     let t = latchkey_core::SignInTicket::new(env.ticket("grace@example.com").await);
     let e = flows.redeem_ticket(&t, Some(&ada)).await.unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::SignIn);
@@ -554,13 +552,7 @@ async fn a_hosted_callback_must_name_the_session_its_redemption_created() {
     let env = env().await;
     let flows = SignInFlows::new(env.fapi());
     // An existing session on this client, which a tampered callback names.
-    let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
-    let cb = env.browser_hosted(&started.url, "ada@example.com").await;
-    let Outcome::SignedIn { session: ada, .. } =
-        flows.handle(parse_deep_link(&cb).unwrap()).await.unwrap()
-    else {
-        panic!("not signed in")
-    };
+    let ada = hosted_sign_in(&flows, &env, "ada@example.com").await;
     let started = flows.start_hosted(Redirect::DeepLink).await.unwrap();
     let cb = env.browser_hosted(&started.url, "grace@example.com").await;
     let created = cb

@@ -22,21 +22,32 @@ fn last_first<'a>(a: &'a Env, b: &'a Env) -> (&'a Env, &'a Env) {
     }
 }
 
+/// A sign-in started on each of `envs` (in that order), all live at once:
+/// each with the page its browser would open.
+async fn live_attempts<'a>(
+    r: &Rig,
+    envs: [&'a Env; 2],
+    strategy: Option<&str>,
+) -> Vec<(&'a Env, String)> {
+    let mut pages = Vec::new();
+    for e in envs {
+        let started = r
+            .engine
+            .start_sign_in(e.instance.id(), strategy, Redirect::DeepLink)
+            .await
+            .unwrap();
+        pages.push((e, started.url));
+    }
+    pages
+}
+
 #[tokio::test]
 async fn hosted_callbacks_go_to_their_own_instance() {
     let a = env().await;
     let r = rig(&a).await;
     let b = second_instance(&r).await;
     let (late, early) = last_first(&a, &b);
-    let mut pages = Vec::new();
-    for e in [early, late] {
-        let started = r
-            .engine
-            .start_sign_in(e.instance.id(), None, Redirect::DeepLink)
-            .await
-            .unwrap();
-        pages.push((e, started.url));
-    }
+    let pages = live_attempts(&r, [early, late], None).await;
     // Both attempts are live; the later instance's callback comes first.
     for (e, url) in pages.iter().rev() {
         let cb = e.browser_hosted(url, "ada@example.com").await;
@@ -60,15 +71,7 @@ async fn an_oauth_callback_finds_the_instance_that_accepts_it() {
     let r = rig(&a).await;
     let b = second_instance(&r).await;
     let (late, early) = last_first(&a, &b);
-    let mut pages = Vec::new();
-    for e in [early, late] {
-        let started = r
-            .engine
-            .start_sign_in(e.instance.id(), Some("oauth_google"), Redirect::DeepLink)
-            .await
-            .unwrap();
-        pages.push((e, started.url));
-    }
+    let pages = live_attempts(&r, [early, late], Some("oauth_google")).await;
     let (e, url) = &pages[1];
     let cb = e.browser_oauth(url, "ada@example.com", false).await;
     let Outcome::SignedIn { session, .. } = r.engine.handle_deep_link(&cb).await.unwrap() else {

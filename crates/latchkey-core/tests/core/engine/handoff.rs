@@ -193,16 +193,7 @@ async fn a_quarantine_left_by_a_crash_is_ended_at_the_next_start() {
     assert_eq!(quarantined(&r.store), 1);
     // The process dies with the question open.
     drop(r.engine);
-    let again = Engine::open({
-        let mut cfg = EngineConfig::new(
-            r.dir.clone(),
-            Keychain::new(r.store.clone(), Duration::from_secs(5)),
-        );
-        cfg.clock = r.clock.clone();
-        cfg
-    })
-    .await
-    .unwrap();
+    let again = reopen(&r.dir, &r.store, &r.clock).await;
     assert!(again.handoff_preview().is_none());
     again.reload(None).await.unwrap();
     assert_ne!(env.emu.session_status(&grace).as_deref(), Some("active"));

@@ -72,6 +72,21 @@ pub(crate) async fn rig_with(
     }
 }
 
+/// An engine opened again on a rig's data dir, secure storage and clock
+/// (a restart; the parts, so a test can drop the old engine first).
+pub(crate) async fn reopen(
+    dir: &std::path::Path,
+    store: &Arc<MemoryStore>,
+    clock: &Arc<TestClock>,
+) -> Engine {
+    let mut cfg = EngineConfig::new(
+        dir.to_path_buf(),
+        Keychain::new(store.clone(), Duration::from_secs(5)),
+    );
+    cfg.clock = clock.clone();
+    Engine::open(cfg).await.unwrap()
+}
+
 pub(crate) async fn sign_in(engine: &Engine, env: &Env, email: &str) -> AccountRef {
     let started = engine
         .start_sign_in(env.instance.id(), None, Redirect::DeepLink)

@@ -22,12 +22,7 @@ fn network_down(env: &Env) {
 
 /// The engine of a restart: same secure storage, same data dir, same clock.
 async fn restart(r: &Rig) -> Engine {
-    let mut cfg = EngineConfig::new(
-        r.dir.clone(),
-        Keychain::new(r.store.clone(), Duration::from_secs(5)),
-    );
-    cfg.clock = r.clock.clone();
-    Engine::open(cfg).await.unwrap()
+    reopen(&r.dir, &r.store, &r.clock).await
 }
 
 fn names(accounts: &[latchkey_core::engine::Account]) -> Vec<String> {

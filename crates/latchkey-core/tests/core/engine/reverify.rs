@@ -240,16 +240,7 @@ async fn finishing_in_the_browser_replaces_the_pending_session() {
 
     // It survives a restart: the new session's client is saved.
     drop(r.engine);
-    let again = Engine::open({
-        let mut cfg = EngineConfig::new(
-            r.dir.clone(),
-            Keychain::new(r.store.clone(), Duration::from_secs(5)),
-        );
-        cfg.clock = r.clock.clone();
-        cfg
-    })
-    .await
-    .unwrap();
+    let again = reopen(&r.dir, &r.store, &r.clock).await;
     again.reload(None).await.unwrap();
     let ids: Vec<AccountRef> = again
         .accounts()
