@@ -178,6 +178,16 @@ impl Engine {
                 first_err.get_or_insert(e);
             }
         }
+        // The first read after a start: the background loop, which could
+        // not refresh the active session before it was read and sleeps its
+        // longest, has it now (nobody else may ask for a token: a start at
+        // login). Its backoff still applies.
+        if self.active().is_some_and(|a| {
+            self.cached_token(&super::tokens::TokenKey::session_token(&a))
+                .is_none()
+        }) {
+            self.wake_refresher();
+        }
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),

@@ -194,3 +194,27 @@ async fn the_background_loop_keeps_the_active_token_fresh() {
     let _ = job.await;
     assert!(n >= 2, "{n} token requests in 4 s of 2 s tokens");
 }
+
+#[tokio::test]
+async fn a_restarted_engine_refreshes_as_soon_as_it_has_read_its_accounts() {
+    let env = env_with(|c| c.token_lifetime = Duration::from_secs(2)).await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    // A start at login: the loop runs before the accounts are read (its
+    // first tick finds no active session and sleeps its longest), and
+    // nobody asks for a token.
+    let again = reopen(&r.dir, &r.store, &r.clock).await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let job = again.start_background(stop);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = token_requests(&env, &ada);
+    again.reload(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = token_requests(&env, &ada) - before;
+    let _ = stop_tx.send(true);
+    let _ = job.await;
+    assert!(
+        n >= 1,
+        "no token refresh within 1.5 s of reading the accounts (the loop slept on)"
+    );
+}
