@@ -51,6 +51,14 @@ export class AppStore {
   /** Token expiry by session id (from refresh events). */
   tokenExpiry = $state<Record<string, number>>({});
   now = $state(Date.now());
+  /**
+   * Nobody has used the window for a while (the clock ticks slowly): token
+   * refreshes are noted but shown at the next tick, so an unwatched window
+   * repaints once per tick instead of also after every refresh.
+   */
+  idle = $state(false);
+  private deferredExpiry: Record<string, number> | null = null;
+  private deferredRefreshMs: number | null = null;
   /** Bumped on every change so views re-read what they show. */
   version = $state(0);
   private nextId = 1;
@@ -129,24 +137,32 @@ export class AppStore {
 
   /**
    * How often the clock ticks: every second while someone uses the window
-   * (the token countdown is live), every 30 s after 30 s without input, and
-   * not at all while the window is hidden (it ticks again when shown; Rust
-   * holds the window's events meanwhile). Each tick repaints; an idle window
-   * that repaints every second costs ~2 % of a core in WebKitGTK.
+   * (the token countdown is live), once a minute after 30 s without input
+   * (relative times are in minutes; the countdown says "kept fresh"
+   * instead of seconds, and token refreshes wait for the tick), and not at
+   * all while the window is hidden (it ticks again when shown; Rust holds
+   * the window's events meanwhile). Each tick repaints; an idle window that
+   * repaints every second costs ~2 % of a core in WebKitGTK.
    */
   tickEvery(nowMs: number, lastInputMs: number, hidden: boolean): number | null {
     if (hidden) return null;
     if (this.signIn) return 1000;
-    return nowMs - lastInputMs > 30_000 ? 30_000 : 1000;
+    return nowMs - lastInputMs > 30_000 ? 60_000 : 1000;
   }
 
   async start(): Promise<() => void> {
-    const unlisten = await onEvent((e) => void this.handle(e));
+    // Both at once: Rust holds events until the page listens, so nothing
+    // is missed while the snapshot is read.
+    const listening = onEvent((e) => void this.handle(e));
+    const loaded = this.load();
+    const unlisten = await listening;
     let lastInput = Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = () => {
+      const every = this.tickEvery(Date.now(), lastInput, document.hidden);
+      this.idle = every !== 1000;
+      this.showDeferred();
       this.now = Date.now();
-      const every = this.tickEvery(this.now, lastInput, document.hidden);
       timer = every === null ? undefined : setTimeout(tick, every);
     };
     const wake = () => {
@@ -161,7 +177,7 @@ export class AppStore {
     const inputs = ['pointermove', 'pointerdown', 'keydown', 'wheel', 'focus', 'visibilitychange'];
     for (const ev of inputs) window.addEventListener(ev, wake, { passive: true });
     tick();
-    await this.load();
+    await loaded;
     return () => {
       unlisten();
       clearTimeout(timer);
@@ -205,6 +221,14 @@ export class AppStore {
     }
   }
 
+  /** Shows the token refreshes noted while idle (at a tick, or on input). */
+  showDeferred(): void {
+    if (this.deferredExpiry) this.tokenExpiry = { ...this.tokenExpiry, ...this.deferredExpiry };
+    if (this.deferredRefreshMs !== null && this.snap) this.snap.status.lastRefreshMs = this.deferredRefreshMs;
+    this.deferredExpiry = null;
+    this.deferredRefreshMs = null;
+  }
+
   async handle(e: UiEvent): Promise<void> {
     switch (e.type) {
       case 'ready':
@@ -212,6 +236,11 @@ export class AppStore {
         await this.load();
         break;
       case 'token_refreshed':
+        if (this.idle) {
+          this.deferredExpiry = { ...this.deferredExpiry, [e.key.sessionId]: e.expiresAtMs };
+          this.deferredRefreshMs = Date.now();
+          break;
+        }
         this.tokenExpiry = { ...this.tokenExpiry, [e.key.sessionId]: e.expiresAtMs };
         if (this.snap) this.snap.status.lastRefreshMs = Date.now();
         break;

@@ -72,8 +72,25 @@ describe('the store', () => {
     const s = new AppStore();
     const now = 1_000_000;
     expect(s.tickEvery(now, now - 1000, false)).toBe(1000);
-    expect(s.tickEvery(now, now - 31_000, false)).toBe(30_000);
+    expect(s.tickEvery(now, now - 31_000, false)).toBe(60_000);
     expect(s.tickEvery(now, now, true)).toBe(null);
+  });
+
+  it('shows token refreshes at once in use, and at the next tick when idle', async () => {
+    const s = new AppStore();
+    const key = { instanceId: 'i', sessionId: 's1' };
+    await s.handle({ type: 'token_refreshed', key, expiresAtMs: 1000 });
+    expect(s.tokenExpiry.s1).toBe(1000);
+    s.idle = true;
+    await s.handle({ type: 'token_refreshed', key, expiresAtMs: 2000 });
+    await s.handle({ type: 'token_refreshed', key: { instanceId: 'i', sessionId: 's2' }, expiresAtMs: 3000 });
+    expect(s.tokenExpiry).toEqual({ s1: 1000 });
+    s.showDeferred();
+    expect(s.tokenExpiry).toEqual({ s1: 2000, s2: 3000 });
+    // Nothing waits twice.
+    s.tokenExpiry = {};
+    s.showDeferred();
+    expect(s.tokenExpiry).toEqual({});
   });
 
   it('lets good news expire and keeps problems', async () => {
