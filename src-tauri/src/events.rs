@@ -142,55 +142,67 @@ pub fn emit<R: Runtime>(app: &AppHandle<R>, e: UiEvent) {
 }
 
 /// Where the window's events go: the channel its last `subscribe` gave.
-/// While the window is hidden the events wait here, folded (the latest
-/// token expiry per account, one "changed", the latest online state; the
-/// rest in order), so a hidden webview is not woken for every refresh; they
-/// are delivered when the window is shown.
+/// While the window is hidden, or has no page listening (not created yet,
+/// unloaded, loading), the events wait here, folded (the latest token
+/// expiry per account, one "changed", the latest online state; the rest in
+/// order), so a hidden webview is not woken for every refresh; they are
+/// delivered when the window is shown and its page listens.
 #[derive(Default)]
-pub struct Subscriber {
-    channel: std::sync::Mutex<Option<Channel<UiEvent>>>,
-    held: std::sync::Mutex<Option<Vec<UiEvent>>>,
+pub struct Subscriber(std::sync::Mutex<Listener>);
+
+#[derive(Default)]
+struct Listener {
+    channel: Option<Channel<UiEvent>>,
+    hidden: bool,
+    held: Vec<UiEvent>,
 }
 
 impl Subscriber {
-    /// Replaces the channel (a reloaded page subscribes again).
+    /// Replaces the channel (a page that loads subscribes, a reloaded one
+    /// again); what waited goes to it if the window is shown.
     pub fn set(&self, ch: Channel<UiEvent>) {
-        *crate::state::lock(&self.channel) = Some(ch);
+        let mut l = crate::state::lock(&self.0);
+        l.channel = Some(ch);
+        flush(&mut l);
+    }
+
+    /// The page is gone (the window was unloaded): events wait for the
+    /// next one.
+    pub fn unset(&self) {
+        crate::state::lock(&self.0).channel = None;
     }
 
     pub fn send(&self, e: &UiEvent) {
-        {
-            let mut held = crate::state::lock(&self.held);
-            if let Some(held) = held.as_mut() {
-                hold(held, e);
-                return;
-            }
-        }
-        self.deliver(e);
-    }
-
-    fn deliver(&self, e: &UiEvent) {
-        let ch = crate::state::lock(&self.channel).clone();
-        if let Some(ch) = ch
-            && let Err(err) = ch.send(e.clone())
-        {
-            tracing::warn!("could not send to the window: {err}");
+        let mut l = crate::state::lock(&self.0);
+        match &l.channel {
+            Some(ch) if !l.hidden => deliver(ch, e),
+            _ => hold(&mut l.held, e),
         }
     }
 
-    /// The window was hidden (events wait) or shown (what waited goes now).
+    /// The window was hidden (events wait) or shown (what waited goes now,
+    /// or when its page subscribes).
     pub fn window_hidden(&self, hidden: bool) {
-        let waiting = {
-            let mut held = crate::state::lock(&self.held);
-            if hidden {
-                held.get_or_insert_with(Vec::new);
-                return;
-            }
-            held.take()
-        };
-        for e in waiting.unwrap_or_default() {
-            self.deliver(&e);
+        let mut l = crate::state::lock(&self.0);
+        l.hidden = hidden;
+        flush(&mut l);
+    }
+}
+
+fn flush(l: &mut Listener) {
+    if l.hidden {
+        return;
+    }
+    if let Some(ch) = &l.channel {
+        for e in std::mem::take(&mut l.held) {
+            deliver(ch, &e);
         }
+    }
+}
+
+fn deliver(ch: &Channel<UiEvent>, e: &UiEvent) {
+    if let Err(err) = ch.send(e.clone()) {
+        tracing::warn!("could not send to the window: {err}");
     }
 }
 

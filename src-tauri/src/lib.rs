@@ -18,6 +18,7 @@ mod sign_in;
 pub mod state;
 pub mod tray;
 pub mod view;
+pub mod window;
 
 use std::sync::Arc;
 
@@ -34,7 +35,7 @@ use crate::clipboard::{Clipboard, PluginClipboard, TokenClipboard};
 use crate::events::{Notifier, PluginNotifier};
 use crate::settings::Settings;
 use crate::state::{Latchkey, Opener};
-use crate::tray::{TrayAction, TrayState};
+use crate::tray::{TrayAction, TrayItem, TrayState};
 
 /// The token clipboard, managed by Tauri.
 pub struct ClipboardState(pub TokenClipboard);
@@ -61,6 +62,8 @@ pub struct Wiring {
     pub links: Option<Arc<dyn links::Desktop>>,
     /// How long the link check waits for its link, each round.
     pub link_wait: std::time::Duration,
+    /// How long a hidden window stays loaded (see [`window`]).
+    pub unload_hidden_after: std::time::Duration,
 }
 
 /// The link check and the desktop it goes through, managed by Tauri.
@@ -124,6 +127,7 @@ pub fn run() {
         desktop: true,
         links: None,
         link_wait: links::WAIT,
+        unload_hidden_after: window::unload_after_from_env(&|k| std::env::var_os(k)),
     };
     let builder = tauri::Builder::default()
         // First: a second launch (a deep link) goes to this instance.
@@ -146,16 +150,27 @@ pub fn run() {
                 .build(),
         );
     let mut context = tauri::generate_context!();
-    // Started at login: in the background, the window hidden until asked
-    // for (launching Latchkey again, the tray).
+    // Started at login: in the background, the window not even created
+    // until asked for (launching Latchkey again, the tray): no webview, no
+    // WebKit processes (see `window`).
     if autostart::hidden(&args) {
         for w in &mut context.config_mut().app.windows {
-            w.visible = false;
+            w.create = false;
         }
     }
     let app = build_app(builder.invoke_handler(invoke_handler()), wiring).build(context);
     match app {
-        Ok(app) => app.run(|_, _| {}),
+        Ok(app) => app.run(|app, event| {
+            // The last window went away because it was unloaded while
+            // hidden: Latchkey keeps running. (Quitting asks with a code.)
+            if let tauri::RunEvent::ExitRequested {
+                code: None, api, ..
+            } = event
+                && window::keep_running(app)
+            {
+                api.prevent_exit();
+            }
+        }),
         Err(e) => {
             eprintln!("latchkey-app: could not start: {e}");
             std::process::exit(1);
@@ -218,8 +233,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
                 && window.app_handle().state::<Latchkey>().hide_on_close()
             {
                 api.prevent_close();
-                let _ = window.hide();
-                window.app_handle().state::<Latchkey>().window_hidden(true);
+                window::hide(window.app_handle());
             }
         })
         .setup(move |app| {
@@ -247,9 +261,14 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
                 wiring.clipboard_clear_after,
             )));
             app.manage(TrayState::default());
+            app.manage(window::WindowLife::new(wiring.unload_hidden_after));
             // Started hidden (at login): the window's events wait for it.
-            if let Some(w) = app.get_webview_window("main")
-                && !w.is_visible().unwrap_or(true)
+            if app
+                .config()
+                .app
+                .windows
+                .iter()
+                .any(|w| w.label == window::MAIN && !w.create)
             {
                 app.state::<Latchkey>().window_hidden(true);
             }
@@ -357,11 +376,19 @@ fn setup_desktop<R: Runtime>(
     }
     // Deep links: the one that started us (cold start), then every later
     // one (a second launch, forwarded by single-instance).
+    // Registering writes a desktop entry and runs `update-desktop-database`
+    // and `xdg-mime` (tens of ms): not on the main thread, which would paint
+    // the window only after.
     #[cfg(any(target_os = "linux", windows))]
     if packaged {
         tracing::info!("installed by a package: its desktop entry opens links");
-    } else if let Err(e) = app.deep_link().register_all() {
-        tracing::warn!("could not register the URL scheme: {e}");
+    } else {
+        let h = app.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = h.deep_link().register_all() {
+                tracing::warn!("could not register the URL scheme: {e}");
+            }
+        });
     }
     #[cfg(not(any(target_os = "linux", windows)))]
     let _ = packaged;
@@ -373,7 +400,30 @@ fn setup_desktop<R: Runtime>(
         deep_link::handle_urls(&h, event.urls().iter().map(ToString::to_string).collect());
     });
 
-    let items = tray::model(&[]);
+    // The tray comes a moment after the window's first paint (building it
+    // talks to the desktop over D-Bus and writes its icon to disk, on the
+    // main thread), with the accounts known by then.
+    let h = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(TRAY_AFTER).await;
+        let accounts = match h.try_state::<Latchkey>() {
+            Some(lk) => lk.snapshot().await.accounts,
+            None => Vec::new(),
+        };
+        let app = h.clone();
+        let _ = h.run_on_main_thread(move || {
+            if let Err(e) = build_tray(&app, tray::model(&accounts)) {
+                tracing::warn!("could not create the tray icon: {e}");
+            }
+        });
+    });
+    Ok(())
+}
+
+/// How long after the start the tray icon is created.
+const TRAY_AFTER: std::time::Duration = std::time::Duration::from_millis(800);
+
+fn build_tray<R: Runtime>(app: &AppHandle<R>, items: Vec<TrayItem>) -> tauri::Result<()> {
     let menu = tray::menu(app, &items)?;
     *state::lock(&app.state::<TrayState>().0) = items;
     let mut tray = TrayIconBuilder::with_id(TRAY_ID)

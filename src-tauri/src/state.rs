@@ -23,6 +23,9 @@ pub type Opener = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 type Startup = Option<std::result::Result<Arc<Host>, IpcError>>;
 
+/// How long a snapshot waits for the engine to finish starting.
+const SNAPSHOT_WAITS_FOR_START: Duration = Duration::from_millis(1500);
+
 /// App state, managed by Tauri (`app.latchkey()`).
 pub struct Latchkey {
     pub(crate) ctx: watch::Sender<Startup>,
@@ -139,6 +142,14 @@ impl Latchkey {
         self.ctx.borrow().clone()
     }
 
+    /// The engine, or its start's error, once it is known; None if it is
+    /// still starting after `wait`.
+    async fn ctx_within(&self, wait: Duration) -> Option<std::result::Result<Arc<Host>, IpcError>> {
+        let mut rx = self.ctx.subscribe();
+        let _ = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
+        self.try_ctx()
+    }
+
     pub fn engine_now(&self) -> Option<Engine> {
         match self.try_ctx() {
             Some(Ok(c)) => Some(c.engine.clone()),
@@ -252,6 +263,12 @@ impl Latchkey {
         self.subscriber.window_hidden(hidden);
     }
 
+    /// The window's page is gone (see [`crate::window`]): events wait for
+    /// the next one.
+    pub fn window_unloaded(&self) {
+        self.subscriber.unset();
+    }
+
     pub fn avatars(&self) -> &Avatars {
         &self.avatars
     }
@@ -267,7 +284,11 @@ impl Latchkey {
     pub async fn snapshot(&self) -> Snapshot {
         let version = latchkey_host::VERSION.to_owned();
         let mut data_problems: Vec<String> = self.prefs.problem().into_iter().collect();
-        let (ctx, startup_error) = match self.try_ctx() {
+        // A page that asks while the engine starts (a cold start: the
+        // keychain is being read) gets the real accounts a moment later
+        // instead of "Starting…" and a second round trip; a start slower
+        // than this shows "Starting…" until `UiEvent::Ready`.
+        let (ctx, startup_error) = match self.ctx_within(SNAPSHOT_WAITS_FOR_START).await {
             Some(Ok(c)) => (Some(c), None),
             Some(Err(e)) => (None, Some(e)),
             None => (None, None),

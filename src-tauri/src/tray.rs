@@ -2,7 +2,7 @@
 //! Xvfb) and its rendering into a Tauri menu.
 
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
-use tauri::{AppHandle, Manager, Runtime};
+use tauri::{AppHandle, Runtime};
 
 use crate::view::{AccountKey, AccountView};
 
@@ -153,14 +153,7 @@ pub fn menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Result
 pub struct TrayState(pub std::sync::Mutex<Vec<TrayItem>>);
 
 pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(w) = app.get_webview_window("main") {
-        let _ = w.unminimize();
-        let _ = w.show();
-        let _ = w.set_focus();
-        if let Some(lk) = app.try_state::<crate::state::Latchkey>() {
-            lk.window_hidden(false);
-        }
-    }
+    crate::window::show(app);
 }
 
 #[cfg(test)]

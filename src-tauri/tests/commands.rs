@@ -182,6 +182,7 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
         confirmer: Some(answers.clone()),
         links: Some(links.clone()),
         link_wait: Duration::from_millis(1500),
+        unload_hidden_after: latchkey_app::window::UNLOAD_AFTER,
     };
     let mut app = build_app(mock_builder().invoke_handler(invoke_handler()), wiring)
         .build(tauri::generate_context!("tauri.conf.json", test = true))

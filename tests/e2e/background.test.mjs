@@ -24,6 +24,28 @@ after(async () => {
 
 const { seeText, click, headerName, signIn } = ui(w, () => s);
 
+/** WebKit web processes under the running app (any depth). */
+function webProcesses(bin) {
+  const parent = new Map();
+  const name = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(d, stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      name.set(d, fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')[0]);
+    } catch {
+      // gone
+    }
+  }
+  const apps = [...name].filter(([, n]) => n === bin).map(([p]) => p);
+  const under = (p) => {
+    for (let q = parent.get(p); q && q !== '0'; q = parent.get(q)) if (apps.includes(q)) return true;
+    return false;
+  };
+  return [...name].filter(([p, n]) => n.endsWith('/WebKitWebProcess') && under(p)).length;
+}
+
 test('life in the background', async (t) => {
   await t.test('closing the window hides it; Latchkey keeps working', async () => {
     s = await w.openApp();
@@ -64,6 +86,35 @@ test('life in the background', async (t) => {
     await waitFor('shown again', () => w.appWindow({ visible: true }));
   });
 
+  await t.test('a window hidden for a while is unloaded (no WebKit left) and comes back when asked for', async () => {
+    await w.closeApp();
+    s = await w.openApp({ LATCHKEY_UNLOAD_HIDDEN_AFTER_SECS: '2' });
+    await waitFor('Ada back', async () => (await headerName()) === 'Ada Lovelace', 30_000);
+    assert.ok(webProcesses(w.app) > 0, 'a web process while shown');
+    w.closeWindow(await waitFor('the window', () => w.appWindow({ visible: true })));
+    await waitFor('the web process gone', () => webProcesses(w.app) === 0, 30_000);
+    assert.equal(w.appWindow(), null, 'no window at all, not even a hidden one');
+    assert.ok(isRunning(w.app), 'Latchkey still running');
+    const before = await w.tokenRequests();
+    await waitFor('refreshing with no window', async () => (await w.tokenRequests()) > before, 20_000);
+    // Asked for again: a new window with a new page, which gets the
+    // accounts (and what happened meanwhile) like any start.
+    assert.equal(await w.secondLaunch([]), 0);
+    await waitFor('the window, created again', () => w.appWindow({ visible: true }), 30_000);
+    assert.ok(webProcesses(w.app) > 0, 'a web process again');
+    const handles = await s.cmd('GET', '/window/handles');
+    await s.cmd('POST', '/window', { handle: handles[handles.length - 1] });
+    await waitFor('Ada in the new page', async () => (await headerName()) === 'Ada Lovelace', 30_000);
+    // Shown again before the delay ran out: not unloaded.
+    w.closeWindow(w.appWindow({ visible: true }));
+    await waitFor('hidden', () => w.appWindow({ visible: true }) === null);
+    assert.equal(await w.secondLaunch([]), 0);
+    await waitFor('shown', () => w.appWindow({ visible: true }));
+    await sleep(3000);
+    assert.ok(webProcesses(w.app) > 0, 'kept while shown');
+    assert.equal(await headerName(), 'Ada Lovelace');
+  });
+
   await t.test('with the setting off, closing the window quits', async () => {
     await click('Settings');
     const box = await waitFor('the setting', () => s.find('label.check input'));
@@ -102,8 +153,11 @@ test('life in the background', async (t) => {
     try {
       await waitFor('Latchkey running', () => isRunning(w.app));
       const before = await w.tokenRequests();
-      await waitFor('refreshing in the background', async () => (await w.tokenRequests()) > before, 45_000);
-      assert.equal(w.appWindow({ visible: true }), null, 'no window at login');
+      // Nobody asks for a token (no window): the background loop refreshes
+      // as soon as the accounts are read.
+      await waitFor('refreshing in the background', async () => (await w.tokenRequests()) > before, 20_000);
+      assert.equal(w.appWindow(), null, 'no window at login, not even a hidden one');
+      assert.equal(webProcesses(w.app), 0, 'no WebKit at login');
       assert.equal(await w.secondLaunch([]), 0);
       await waitFor('the window, when launched', () => w.appWindow({ visible: true }));
     } finally {
