@@ -276,8 +276,14 @@ export class AppStore {
         await this.load();
         break;
       case 'handoff_pending':
-        this.handoff = e.handoff;
-        this.handoffDone = null;
+        // Asked of Rust, not taken from the event: an event that waited
+        // for this page (a cold start by a link) may come after the
+        // handoff was already answered.
+        await this.load();
+        if (this.snap?.handoff) {
+          this.handoff = this.snap.handoff;
+          this.handoffDone = null;
+        }
         break;
       case 'reverified':
         this.signIn = null;

@@ -93,6 +93,22 @@ describe('the store', () => {
     expect(s.tokenExpiry).toEqual({});
   });
 
+  it('takes a pending handoff from Rust, not from a late event', async () => {
+    const handoff = { instanceId: 'i', instanceName: 'Demo', name: 'Alan', becomesActive: false, alreadySignedIn: false, receivedAtMs: 1 };
+    const s = new AppStore();
+    s.handoffDone = { added: true } as unknown as typeof s.handoffDone;
+    // Already answered: Rust has no pending handoff any more.
+    invoke.mockResolvedValue(snapshot([]));
+    await s.handle({ type: 'handoff_pending', handoff });
+    expect(s.handoff).toBe(null);
+    expect(s.handoffDone).toEqual({ added: true });
+    // Still pending: asked.
+    invoke.mockResolvedValue({ ...snapshot([]), handoff });
+    await s.handle({ type: 'handoff_pending', handoff });
+    expect(s.handoff).toEqual(handoff);
+    expect(s.handoffDone).toBe(null);
+  });
+
   it('lets good news expire and keeps problems', async () => {
     vi.useFakeTimers();
     const s = new AppStore();
