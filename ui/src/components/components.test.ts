@@ -88,7 +88,10 @@ describe('Sidebar', () => {
 describe('SignIn', () => {
   it('offers the browser and each provider, then waits with cancel, reopen, copy and time left', async () => {
     store.snap = snapshot([]);
-    store.now = Date.now();
+    // One "now" for the store's clock and the attempt's times, so a slow
+    // machine cannot put a second between them.
+    const t0 = Date.now();
+    store.now = t0;
     invoke.mockImplementation(async (cmd: string) => {
       if (cmd === 'sign_in_options') {
         return {
@@ -101,8 +104,8 @@ describe('SignIn', () => {
           instanceId: 'ins_demo',
           strategy: null,
           url: 'http://127.0.0.1:1/hosted/sign-in?attempt=a',
-          startedAtMs: Date.now(),
-          expiresAtMs: Date.now() + 300_000,
+          startedAtMs: t0,
+          expiresAtMs: t0 + 300_000,
           browserOpened: false,
         };
       }
