@@ -57,7 +57,7 @@ impl<R: Runtime> Confirmer for DialogConfirmer<R> {
                 ok_label(&c.ok),
                 "Cancel".to_owned(),
             ));
-        if let Some(w) = self.0.get_webview_window("main") {
+        if let Some(w) = self.0.get_webview_window(crate::window::MAIN) {
             dialog = dialog.parent(&w);
         }
         dialog.show(move |yes| {

@@ -79,7 +79,7 @@ pub fn handle_requests<R: Runtime>(app: &AppHandle<R>, requests: Vec<Request>) {
                     lk.verify_on_request(session_id, on_loopback(&app)).await
                 }
             };
-            crate::tray::show_main(&app);
+            crate::window::show(&app);
             match r {
                 Ok(_) => emit(&app, UiEvent::Changed),
                 Err(error) => {
@@ -173,7 +173,7 @@ pub fn after_callback<R: Runtime>(
         match r {
             Ok(Outcome::SignedIn { session, .. }) => {
                 let account = lk.finish_sign_in(&session).await;
-                crate::tray::show_main(app);
+                crate::window::show(app);
                 emit(
                     app,
                     UiEvent::SignInFinished {
@@ -185,7 +185,7 @@ pub fn after_callback<R: Runtime>(
             }
             Ok(Outcome::Reverified(done)) => {
                 let event = lk.finish_reverify(&done).await;
-                crate::tray::show_main(app);
+                crate::window::show(app);
                 emit(app, event);
                 emit(app, UiEvent::Changed);
             }
@@ -213,7 +213,7 @@ pub fn after_callback<R: Runtime>(
             Ok(Outcome::Duplicate) => {}
             Ok(Outcome::HandoffPending(_)) => {
                 if let Some(handoff) = lk.pending_handoff() {
-                    crate::tray::show_main(app);
+                    crate::window::show(app);
                     emit(app, UiEvent::HandoffPending { handoff });
                 }
             }

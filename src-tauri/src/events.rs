@@ -315,7 +315,7 @@ pub fn spawn_forwarder<R: Runtime>(app: AppHandle<R>, engine: Engine, notifier: 
 pub fn on_action<R: Runtime>(app: &AppHandle<R>) -> OnAction {
     let app = app.clone();
     Arc::new(move |action| {
-        crate::tray::show_main(&app);
+        crate::window::show(&app);
         let NoteAction::NotMe { key, session_id } = action else {
             return;
         };

@@ -132,7 +132,7 @@ pub fn run() {
     let builder = tauri::Builder::default()
         // First: a second launch (a deep link) goes to this instance.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
-            tray::show_main(app);
+            window::show(app);
             // `latchkey sign-in` (or a step-up) from the command line, while
             // the app runs.
             let args: Vec<std::ffi::OsString> = argv.iter().skip(1).map(Into::into).collect();
@@ -443,7 +443,7 @@ fn on_tray<R: Runtime>(app: &AppHandle<R>, id: &str) {
     let Some(action) = action else { return };
     let app = app.clone();
     match action {
-        TrayAction::Open => tray::show_main(&app),
+        TrayAction::Open => window::show(&app),
         TrayAction::Quit => app.exit(0),
         TrayAction::Switch(key) => {
             tauri::async_runtime::spawn(async move {

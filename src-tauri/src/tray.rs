@@ -152,10 +152,6 @@ pub fn menu<R: Runtime>(app: &AppHandle<R>, items: &[TrayItem]) -> tauri::Result
 #[derive(Default)]
 pub struct TrayState(pub std::sync::Mutex<Vec<TrayItem>>);
 
-pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
-    crate::window::show(app);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
