@@ -182,10 +182,10 @@ pub async fn sign_out_everywhere(
     lk.sign_out_everywhere(&key, force).await
 }
 
-/// Quits Latchkey (Ctrl+Q, the Quit item; the tray has its own).
+/// Quits Latchkey (Ctrl+Q, the Quit item; the tray's Quit is the same [`crate::quit`]).
 #[tauri::command]
 pub fn quit<R: Runtime>(app: AppHandle<R>) -> Result<()> {
-    app.exit(0);
+    crate::quit(&app);
     Ok(())
 }
 
@@ -266,7 +266,7 @@ pub async fn forget_everything<R: Runtime>(
         tauri::async_runtime::spawn(async move {
             // The window shows what was done before it goes.
             tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-            quit.exit(0);
+            crate::quit(&quit);
         });
     }
     Ok(done)

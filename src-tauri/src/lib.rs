@@ -64,7 +64,24 @@ pub struct Wiring {
     pub link_wait: std::time::Duration,
     /// How long a hidden window stays loaded (see [`window`]).
     pub unload_hidden_after: std::time::Duration,
+    /// How Latchkey exits (None: Tauri's exit, which cleans up first). The
+    /// mock runtime of the tests cannot exit, so they record it.
+    pub exit: Option<ExitHook>,
 }
+
+/// See [`Wiring::exit`].
+pub type ExitHook = Arc<dyn Fn(i32) + Send + Sync>;
+
+/// The one way Latchkey quits: Ctrl+Q and the window's Quit, the tray's
+/// Quit, and the end of "Forget everything".
+pub fn quit<R: Runtime>(app: &AppHandle<R>) {
+    match app.try_state::<ExitState>().and_then(|s| s.0.clone()) {
+        Some(hook) => hook(0),
+        None => app.exit(0),
+    }
+}
+
+struct ExitState(Option<ExitHook>);
 
 /// The link check and the desktop it goes through, managed by Tauri.
 pub struct LinksState {
@@ -128,6 +145,7 @@ pub fn run() {
         links: None,
         link_wait: links::WAIT,
         unload_hidden_after: window::unload_after_from_env(&|k| std::env::var_os(k)),
+        exit: None,
     };
     let builder = tauri::Builder::default()
         // First: a second launch (a deep link) goes to this instance.
@@ -262,6 +280,7 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, wiring: Wiring) -> taur
             )));
             app.manage(TrayState::default());
             app.manage(window::WindowLife::new(wiring.unload_hidden_after));
+            app.manage(ExitState(wiring.exit.clone()));
             // Started hidden (at login): the window's events wait for it.
             if app
                 .config()
@@ -430,7 +449,7 @@ fn build_tray<R: Runtime>(app: &AppHandle<R>, items: Vec<TrayItem>) -> tauri::Re
         .tooltip("Latchkey")
         .menu(&menu)
         .show_menu_on_left_click(true)
-        .on_menu_event(|app, event| on_tray(app, event.id().as_ref()));
+        .on_menu_event(|app, event| tray_clicked(app, event.id().as_ref()));
     if let Some(icon) = app.default_window_icon() {
         tray = tray.icon(icon.clone());
     }
@@ -438,13 +457,16 @@ fn build_tray<R: Runtime>(app: &AppHandle<R>, items: Vec<TrayItem>) -> tauri::Re
     Ok(())
 }
 
-fn on_tray<R: Runtime>(app: &AppHandle<R>, id: &str) {
+/// A click on the tray menu's item `id` (as the menu was last built): the
+/// same code the window's buttons run. Switching and signing out finish in
+/// the background (signing out asks first).
+pub fn tray_clicked<R: Runtime>(app: &AppHandle<R>, id: &str) {
     let action = tray::action(&state::lock(&app.state::<TrayState>().0), id);
     let Some(action) = action else { return };
     let app = app.clone();
     match action {
         TrayAction::Open => window::show(&app),
-        TrayAction::Quit => app.exit(0),
+        TrayAction::Quit => quit(&app),
         TrayAction::Switch(key) => {
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = app.state::<Latchkey>().switch_account(&key).await {

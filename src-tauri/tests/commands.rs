@@ -121,6 +121,8 @@ struct Rig {
     notes: Arc<Recorder>,
     answers: Arc<Answers>,
     links: Arc<FakeLinks>,
+    /// Exit codes Latchkey asked for (the mock runtime cannot exit).
+    exits: Arc<Mutex<Vec<i32>>>,
     dir: std::path::PathBuf,
     rt: tokio::runtime::Runtime,
 }
@@ -162,6 +164,8 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
     let notes = Arc::new(Recorder::default());
     let answers = Arc::new(Answers::default());
     let links = Arc::new(FakeLinks::default());
+    let exits = Arc::new(Mutex::new(Vec::new()));
+    let exits_rec = exits.clone();
     let wiring = Wiring {
         settings: Settings {
             data_dir: dir.clone(),
@@ -183,6 +187,7 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
         links: Some(links.clone()),
         link_wait: Duration::from_millis(1500),
         unload_hidden_after: latchkey_app::window::UNLOAD_AFTER,
+        exit: Some(Arc::new(move |code| exits_rec.lock().unwrap().push(code))),
     };
     let mut app = build_app(mock_builder().invoke_handler(invoke_handler()), wiring)
         .build(tauri::generate_context!("tauri.conf.json", test = true))
@@ -218,6 +223,7 @@ fn rig_with(clear_after: Duration, tweak: impl FnOnce(&mut EmulatorConfig)) -> R
         notes,
         answers,
         links,
+        exits,
         dir,
         rt,
     };
@@ -1349,4 +1355,119 @@ fn forget_everything_asks_then_leaves_no_secret_no_file_no_handler() {
             .unwrap()
     });
     assert_ne!(session["status"], "active", "{session}");
+}
+
+/// The tray's menu on the mock runtime (no tray host exists under Xvfb):
+/// its handler, given the ids of the menu as built from the accounts,
+/// switches, signs out only after its question is answered yes, opens the
+/// window (creating it when it was unloaded) and quits, through the same
+/// code as the window.
+#[test]
+fn the_tray_menu_switches_signs_out_after_asking_opens_and_quits() {
+    use latchkey_app::tray::{TrayItem, TrayState, model};
+    let r = rig(Duration::from_secs(60));
+    let ada = r.sign_in("ada@example.com", "analytical-engine");
+    let grace = r.sign_in("grace@example.com", "cobol-1959");
+    let lk = r.app.state::<Latchkey>();
+    let handle = r.app.handle().clone();
+    // The menu as the tray builds it from the accounts; the id of the item
+    // whose label starts with `name`.
+    let menu = || {
+        let items = model(&r.rt.block_on(lk.snapshot()).accounts);
+        *r.app.state::<TrayState>().0.lock().unwrap() = items.clone();
+        items
+    };
+    let id_of = |items: &[TrayItem], name: &str| {
+        items
+            .iter()
+            .find_map(|i| match i {
+                TrayItem::Account { id, label, .. } if label.starts_with(name) => Some(id.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {name} in {items:?}"))
+    };
+    let active = || {
+        r.call("snapshot", json!({})).unwrap()["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["active"] == true)
+            .map(|a| a["key"].clone())
+    };
+    let within = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tray: {what} did not happen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(active(), Some(grace.clone()));
+    // Switch: Ada's item.
+    let items = menu();
+    latchkey_app::tray_clicked(&handle, &id_of(&items, "Ada Lovelace"));
+    within("switch to Ada", &|| active() == Some(ada.clone()));
+    // Open: while the window is hidden its page is sent nothing (events
+    // wait); the tray's Open shows it and the page gets what waited.
+    latchkey_app::window::hide(&handle);
+    let seen = r.events.lock().unwrap().len();
+    r.call("switch_account", json!({ "key": grace })).unwrap();
+    assert_eq!(active(), Some(grace.clone()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(r.events.lock().unwrap().len(), seen, "held while hidden");
+    latchkey_app::tray_clicked(&handle, "open");
+    within("the window shown", &|| {
+        r.events.lock().unwrap().len() > seen
+    });
+    assert!(r.app.get_webview_window("main").is_some());
+    // Sign out (of the active account, Grace): asked first; a no keeps her.
+    let items = menu();
+    assert!(
+        items
+            .iter()
+            .any(|i| matches!(i, TrayItem::SignOut { label } if label == "Sign out Grace Hopper"))
+    );
+    r.answers.then_no();
+    let asked = r.answers.count();
+    latchkey_app::tray_clicked(&handle, "sign_out");
+    within("the sign-out question", &|| r.answers.count() == asked + 1);
+    assert_eq!(r.answers.last_title(), "Sign out of Grace Hopper?");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(active(), Some(grace.clone()), "a no signs nobody out");
+    // A yes signs her out; Ada takes over.
+    latchkey_app::tray_clicked(&handle, "sign_out");
+    within("sign out Grace", &|| active() == Some(ada.clone()));
+    let snap = r.call("snapshot", json!({})).unwrap();
+    let grace_now = snap["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == grace)
+        .cloned();
+    assert!(
+        grace_now.is_none_or(|a| a["signedIn"] == false),
+        "Grace is signed out"
+    );
+    assert_eq!(
+        r.emu
+            .session_status(grace["sessionId"].as_str().unwrap())
+            .as_deref(),
+        Some("removed"),
+        "signed out at Clerk too"
+    );
+    // An id the menu does not have does nothing; Quit exits with 0.
+    latchkey_app::tray_clicked(&handle, "account:99");
+    assert!(r.exits.lock().unwrap().is_empty());
+    latchkey_app::tray_clicked(&handle, "quit");
+    assert_eq!(*r.exits.lock().unwrap(), vec![0]);
+    // The window's Quit is the same.
+    r.call_in(
+        &r.app.get_webview_window("main").unwrap(),
+        "quit",
+        json!({}),
+    )
+    .unwrap();
+    assert_eq!(*r.exits.lock().unwrap(), vec![0, 0]);
 }

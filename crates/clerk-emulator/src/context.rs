@@ -71,6 +71,19 @@ impl Ctx {
     }
 }
 
+/// Clerk's answers carry its time in `Date` (injected faults too); clients
+/// estimate their clock skew from it and read an HTTP-date `Retry-After`
+/// against it. The emulator's clock can be moved (test controls), so `Date`
+/// is set from that clock rather than by the HTTP library.
+fn with_date(state: &AppState, mut res: Response) -> Response {
+    if let Ok(v) =
+        axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(state.clock.now_system()))
+    {
+        res.headers_mut().insert(header::DATE, v);
+    }
+    res
+}
+
 pub(crate) async fn prelude(State(state): State<AppState>, req: Request, next: Next) -> Response {
     #[cfg(feature = "test-controls")]
     let record = crate::controls::RequestRecord::start(&state, &req);
@@ -81,7 +94,7 @@ pub(crate) async fn prelude(State(state): State<AppState>, req: Request, next: N
         && let Some(early) = f.before().await
     {
         record.finish(&state, early.status());
-        return early;
+        return with_date(&state, early);
     }
     #[cfg(feature = "test-controls")]
     let req = {
@@ -100,15 +113,7 @@ pub(crate) async fn prelude(State(state): State<AppState>, req: Request, next: N
         Err(e) => e.into_response(),
     };
 
-    // Clerk's answers carry its time in `Date`; clients estimate their clock
-    // skew from it. The emulator's clock can be moved (test controls), so
-    // `Date` is set from that clock rather than by the HTTP library.
-    let mut res = res;
-    if let Ok(v) =
-        axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(state.clock.now_system()))
-    {
-        res.headers_mut().insert(header::DATE, v);
-    }
+    let res = with_date(&state, res);
     #[cfg(feature = "test-controls")]
     let res = match fault {
         Some(f) => f.after(res).await,

@@ -269,10 +269,18 @@ pub(super) fn classify(
         return Err(protocol("a redirect, which is not followed"));
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
+        // An HTTP-date is the server's time: it is measured from the
+        // answer's own `Date` (so a skewed local clock does not stretch or
+        // cut the wait), from ours only when the answer has none.
+        let server_now = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .unwrap_or_else(std::time::SystemTime::now);
         let retry_after = headers
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+            .and_then(|v| parse_retry_after(v, server_now));
         return Err(Error::new(
             ErrorKind::RateLimited { retry_after },
             "Clerk is rate limiting requests; try again shortly",

@@ -109,3 +109,73 @@ pub(crate) fn token_requests(env: &Env, acct: &AccountRef) -> usize {
         &format!("/v1/client/sessions/{}/tokens", acct.session_id),
     )
 }
+
+/// Simulated time for the background loop. Each step runs one
+/// [`Engine::tick`] and then, instead of sleeping the wait it returned,
+/// moves the engine's clock and every emulator's clock forward by it: an
+/// hour of the refresh policy runs in a second or two, and every figure is
+/// read on the emulator's clock (the request log's `at_ms`), never on wall
+/// time.
+pub(crate) struct Sim<'a> {
+    emus: Vec<&'a Env>,
+    clock: Arc<TestClock>,
+    /// Simulated time moved so far (the clocks' offsets).
+    moved: std::sync::Mutex<Duration>,
+}
+
+impl<'a> Sim<'a> {
+    /// Drives `clock` and the clocks of `envs` together.
+    pub(crate) fn new(clock: &Arc<TestClock>, envs: &[&'a Env]) -> Self {
+        Self {
+            emus: envs.to_vec(),
+            clock: clock.clone(),
+            moved: std::sync::Mutex::new(Duration::ZERO),
+        }
+    }
+
+    /// Time passes (both sides see it).
+    pub(crate) fn advance(&self, d: Duration) {
+        self.clock.advance(d);
+        for e in &self.emus {
+            e.emu.advance_clock(d);
+        }
+        *self.moved.lock().unwrap() += d;
+    }
+
+    /// Simulated time moved so far.
+    pub(crate) fn moved(&self) -> Duration {
+        *self.moved.lock().unwrap()
+    }
+
+    /// One pass of the loop, then its sleep (skipped). Returns the sleep.
+    pub(crate) async fn step(&self, engine: &Engine) -> Duration {
+        let wait = engine.tick().await;
+        self.advance(wait);
+        wait
+    }
+
+    /// The loop for `span` of simulated time.
+    pub(crate) async fn run_for(&self, engine: &Engine, span: Duration) {
+        let end = self.moved() + span;
+        while self.moved() < end {
+            let wait = engine.tick().await;
+            self.advance(wait.min(end - self.moved()));
+        }
+    }
+}
+
+/// The emulator's clock now, in ms.
+pub(crate) fn emu_now(env: &Env) -> i64 {
+    env.emu.now_ms()
+}
+
+/// When (emulator ms) each request to `path` by `method` arrived, and its
+/// status.
+pub(crate) fn arrivals(env: &Env, method: &str, path: &str) -> Vec<(i64, u16)> {
+    env.emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path == path)
+        .map(|r| (r.at_ms, r.status))
+        .collect()
+}
