@@ -86,9 +86,13 @@ fn with_date(state: &AppState, mut res: Response) -> Response {
 
 pub(crate) async fn prelude(State(state): State<AppState>, req: Request, next: Next) -> Response {
     #[cfg(feature = "test-controls")]
-    let record = crate::controls::RequestRecord::start(&state, &req);
+    let mut record = crate::controls::RequestRecord::start(&state, &req);
     #[cfg(feature = "test-controls")]
     let fault = state.controls.take_fault(req.method(), req.uri().path());
+    #[cfg(feature = "test-controls")]
+    if let Some(f) = &fault {
+        record.note_fault(f);
+    }
     #[cfg(feature = "test-controls")]
     if let Some(f) = &fault
         && let Some(early) = f.before().await

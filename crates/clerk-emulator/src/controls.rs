@@ -132,6 +132,24 @@ pub enum FaultAction {
     },
 }
 
+impl FaultAction {
+    /// A short name for the request log: the `kind`, with the status for
+    /// [`FaultAction::Status`].
+    pub fn label(&self) -> String {
+        match self {
+            FaultAction::Status { status, .. } => format!("status {status}"),
+            FaultAction::Html200 => "html_200".into(),
+            FaultAction::Garbage200 => "garbage_200".into(),
+            FaultAction::Json200 { .. } => "json_200".into(),
+            FaultAction::TruncatedJson => "truncated_json".into(),
+            FaultAction::Delay { .. } => "delay".into(),
+            FaultAction::Trickle { .. } => "trickle".into(),
+            FaultAction::Drop => "drop".into(),
+            FaultAction::StaleToken { .. } => "stale_token".into(),
+        }
+    }
+}
+
 /// Marks a request whose token must be minted in the past
 /// ([`FaultAction::StaleToken`]); read by the token handlers.
 #[derive(Debug, Clone, Copy)]
@@ -229,6 +247,10 @@ pub struct LoggedRequest {
     pub headers: BTreeMap<String, String>,
     /// The status answered.
     pub status: u16,
+    /// The fault injected into this request, if any (its `kind`, e.g.
+    /// `status 503`, `drop`).
+    #[serde(default)]
+    pub fault: Option<String>,
 }
 
 impl LoggedRequest {
@@ -273,7 +295,15 @@ impl RequestRecord {
             query: req.uri().query().unwrap_or("").to_owned(),
             headers,
             status: 0,
+            fault: None,
         }))
+    }
+
+    /// Notes the fault this request gets.
+    pub fn note_fault(&mut self, f: &Fault) {
+        if let Some(r) = &mut self.0 {
+            r.fault = Some(f.0.label());
+        }
     }
 
     pub fn finish(self, state: &AppState, status: StatusCode) {

@@ -389,11 +389,15 @@ impl Engine {
         c: &ClientRef,
         f: impl AsyncFnOnce(&Fapi) -> Result<T>,
     ) -> Result<T> {
+        self.rate_limit_gate(&c.instance_id)?;
         let fapi = self.fapi(c).await?;
         let before = fapi.credential_version();
         let r = f(&fapi).await;
         if fapi.credential_version() != before {
             self.save_credential(c).await;
+        }
+        if let Err(e) = &r {
+            self.note_rate_limit(&c.instance_id, e);
         }
         r
     }

@@ -85,6 +85,9 @@ pub(super) struct RefreshState {
     unread_retry: Mutex<HashMap<String, (u32, Instant)>>,
     /// When secure storage was last asked whether it is usable again.
     storage_checked: Mutex<Option<Instant>>,
+    /// Per instance: Clerk answered 429 with `Retry-After`; no request to
+    /// it before this (whoever asks: the loop, the UI, the CLI's socket).
+    quiet_until: Mutex<HashMap<String, Instant>>,
 }
 
 /// How often an unusable secure storage (a locked keyring) is asked again.
@@ -240,6 +243,41 @@ impl Engine {
             self.recheck_storage().await;
         }
         STORAGE_RECHECK
+    }
+
+    /// Refuses a request to an instance that asked us (429 +
+    /// `Retry-After`) to wait, without sending it: a caller asking for a
+    /// token in a loop does not hammer a rate-limited Clerk.
+    pub(super) fn rate_limit_gate(&self, instance_id: &str) -> Result<(), Error> {
+        let now = self.s.cfg.clock.mono();
+        let until = lock(&self.s.refresh.quiet_until).get(instance_id).copied();
+        match until {
+            Some(until) if now < until => {
+                let left = until - now;
+                Err(Error::new(
+                    crate::error::ErrorKind::RateLimited {
+                        retry_after: Some(left),
+                    },
+                    format!(
+                        "Clerk asked Latchkey to wait; trying again in {} s",
+                        left.as_secs().max(1)
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Notes a `Retry-After` in an answer (see [`Self::rate_limit_gate`]).
+    pub(super) fn note_rate_limit(&self, instance_id: &str, err: &Error) {
+        if let crate::error::ErrorKind::RateLimited {
+            retry_after: Some(d),
+        } = err.kind()
+        {
+            let p = &self.s.cfg.retry;
+            let until = self.s.cfg.clock.mono() + (*d).clamp(p.retry_after_min, p.retry_after_max);
+            lock(&self.s.refresh.quiet_until).insert(instance_id.to_owned(), until);
+        }
     }
 
     /// Instances not read yet are tried again at the next tick, which

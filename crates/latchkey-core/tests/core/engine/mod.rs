@@ -4,12 +4,14 @@
 
 mod actions;
 mod attempts;
+mod campaign;
 mod clients;
 mod handoff;
 mod offline;
 mod persist;
 mod refresher;
 mod reverify;
+mod soak;
 mod tokens;
 
 use std::path::PathBuf;
