@@ -134,7 +134,7 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
     let mut iteration = 0usize;
     while successes.iter().any(|n| *n < cycles) {
         // The fault's kind changes every 5 simulated minutes.
-        if iteration % 150 == 0 {
+        if iteration.is_multiple_of(150) {
             let action = faults[(iteration / 150) % faults.len()].clone();
             for e in [&multi, &single] {
                 e.emu.clear_faults();
@@ -200,7 +200,7 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
             }
             e.emu.clear_requests();
         }
-        if iteration % 2000 == 0 {
+        if iteration.is_multiple_of(2000) {
             rss.push(rss_kib());
         }
     }
