@@ -23,7 +23,7 @@ TOOLS := $(TARGET_DIR)/tools
 APP_RELEASE := $(TARGET_DIR)/release/latchkey-app
 
 .PHONY: help deps deps-apt deps-node deps-driver run ui test test-rust test-ui test-clerkjs \
-  test-e2e build-e2e bindings lint fmt bench bench-app fuzz emulator package test-package
+  test-e2e build-e2e bindings lint fmt bench bench-app fuzz proof emulator package test-package
 
 help:
 	@echo "make run       build the desktop app as users get it and open it on the local demo instance"
@@ -31,6 +31,8 @@ help:
 	@echo "make package   release .deb and .rpm in target/release/bundle (app, CLI, desktop entry, icons)"
 	@echo "make bench  measure the emulator and the engine; write docs/benchmarks.md"
 	@echo "make fuzz   property tests of the callback parser and JWT handling, 100k cases each"
+	@echo "make proof  the reliability campaign at full size (faults, soak, 100k property cases, crash"
+	@echo "            matrix, canaries); rewrites its section of docs/reliability.md, fails on a broken goal"
 
 ## ---------------------------------------------------------------- dependencies
 
@@ -207,6 +209,17 @@ test-e2e: deps-driver build-e2e
 # with 100,000 (release build; a few minutes on 2 cores).
 fuzz:
 	LATCHKEY_FUZZ_CASES=100000 $(CARGO) test -j$(JOBS) --release -p latchkey-core --test core -- --nocapture property_ parser_never_panics grammar_generated
+
+# The reliability campaign at full size: refresh policy on the emulator's
+# clock, the fault campaign, a 1,000-cycle soak, 100,000 property cases,
+# the crash matrices and the canary scans. Builds first, then ≤ 20 minutes
+# of tests on 2 cores; rewrites its section of docs/reliability.md and
+# exits non-zero when a goal is broken. `make test` runs the same tests at
+# small counts (the short version).
+proof: deps-apt ui
+	tests/with-keyring.sh $(CARGO) test -j$(JOBS) --no-run -p latchkey-core -p latchkey-cli -p latchkey-app --all-features
+	$(CARGO) test -j$(JOBS) --no-run --release -p latchkey-core --test core
+	JOBS=$(JOBS) python3 tests/proof/run.py
 
 ## ---------------------------------------------------------------- bench
 
