@@ -208,7 +208,7 @@ test-e2e: deps-driver build-e2e
 # The same property tests `make test` runs with a few thousand cases,
 # with 100,000 (release build; a few minutes on 2 cores).
 fuzz:
-	LATCHKEY_FUZZ_CASES=100000 $(CARGO) test -j$(JOBS) --release -p latchkey-core --test core -- --nocapture property_ parser_never_panics grammar_generated
+	LATCHKEY_FUZZ_CASES=100000 $(CARGO) test -j$(JOBS) --release -p latchkey-core --lib --test core -- --nocapture property_ parser_never_panics grammar_generated
 
 # The reliability campaign at full size: refresh policy on the emulator's
 # clock, the fault campaign, a 1,000-cycle soak, 100,000 property cases,
@@ -218,7 +218,7 @@ fuzz:
 # small counts (the short version).
 proof: deps-apt ui
 	tests/with-keyring.sh $(CARGO) test -j$(JOBS) --no-run -p latchkey-core -p latchkey-cli -p latchkey-app --all-features
-	$(CARGO) test -j$(JOBS) --no-run --release -p latchkey-core --test core
+	$(CARGO) test -j$(JOBS) --no-run --release -p latchkey-core --lib --test core
 	JOBS=$(JOBS) python3 tests/proof/run.py
 
 ## ---------------------------------------------------------------- bench

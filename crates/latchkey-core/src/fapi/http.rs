@@ -414,3 +414,229 @@ mod tests {
         }
     }
 }
+
+/// Hostile answers, generated: every status with every body shape through
+/// [`classify`], and JSON trees built from Clerk's own field names through
+/// [`decode`] into every model the client reads. Nothing panics, and a
+/// canary string placed in the answer's values never reaches an error
+/// message (only Clerk's own error `code` and `long_message` are quoted, by
+/// design). `LATCHKEY_FUZZ_CASES` sets the count (2,000 here; `make proof`:
+/// 100,000).
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::models::*;
+    use proptest::prelude::*;
+    use serde_json::{Map, json};
+
+    const CANARY: &str = "CANARYsecret";
+
+    fn cases() -> u32 {
+        std::env::var("LATCHKEY_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000)
+    }
+
+    /// Keys Clerk's answers use, so generated trees reach deep into the
+    /// models instead of failing at the first field.
+    const KEYS: &[&str] = &[
+        "id",
+        "object",
+        "status",
+        "sessions",
+        "user",
+        "last_active_session_id",
+        "expire_at",
+        "abandon_at",
+        "created_at",
+        "updated_at",
+        "last_active_at",
+        "email_addresses",
+        "email_address",
+        "first_name",
+        "last_name",
+        "public_user_data",
+        "identifier",
+        "jwt",
+        "organization_memberships",
+        "organization",
+        "role",
+        "tasks",
+        "key",
+        "latest_activity",
+        "browser_name",
+        "device_type",
+        "city",
+        "country",
+        "is_mobile",
+        "auth_config",
+        "display_config",
+        "user_settings",
+        "social",
+        "strategy",
+        "strategies",
+        "first_factor_verification",
+        "actor",
+        "last_active_organization_id",
+        "image_url",
+        "has_image",
+        "response",
+        "client",
+        "errors",
+        "code",
+        "meta",
+        "primary_email_address_id",
+        "application_name",
+        "single_session_mode",
+        "attributes",
+        "enabled",
+        "required",
+        "name",
+        "slug",
+        "permissions",
+        "supported_first_factors",
+        "created_session_id",
+        "verifications",
+    ];
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            Just(json!(u64::MAX)),
+            Just(json!(CANARY)),
+            Just(json!(format!("sess_{CANARY}"))),
+            Just(json!(format!("eyJ{CANARY}.x.y"))),
+            prop::sample::select(vec![
+                "active",
+                "ended",
+                "pending",
+                "revoked",
+                "removed",
+                "expired",
+                "abandoned",
+                "client",
+                "session",
+                "user",
+                "token",
+                "sign_in",
+                "needs_first_factor",
+                "complete",
+                "org:admin",
+                "choose-organization",
+                "",
+            ])
+            .prop_map(|s| json!(s)),
+            "[ -~]{0,12}".prop_map(|s| json!(format!("{s}{CANARY}"))),
+        ]
+    }
+
+    fn tree() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(5, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS.to_vec()), inner), 0..10)
+                    .prop_map(|kv| {
+                        Value::Object(
+                            kv.into_iter()
+                                .map(|(k, v)| (k.to_owned(), v))
+                                .collect::<Map<String, Value>>(),
+                        )
+                    }),
+            ]
+        })
+    }
+
+    fn clean(msg: &str) -> bool {
+        !msg.contains(CANARY)
+    }
+
+    fn decodes<T: DeserializeOwned>(v: &Value) -> std::result::Result<(), String> {
+        match decode::<T>(v.clone(), "response") {
+            Err(e) if !clean(&e.to_string()) => Err(e.to_string()),
+            _ => Ok(()),
+        }
+    }
+
+    /// What `classify` may quote: Clerk's first error's code and message.
+    fn quoted_by_design(body: &[u8]) -> bool {
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return false;
+        };
+        let e = &v["errors"][0];
+        ["code", "long_message", "message"]
+            .iter()
+            .any(|k| e[k].as_str().is_some_and(|s| s.contains(CANARY)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+        #[test]
+        fn property_every_model_decodes_hostile_json_without_quoting_it(v in tree()) {
+            for (name, r) in [
+                ("Client", decodes::<Client>(&v)),
+                ("Session", decodes::<Session>(&v)),
+                ("User", decodes::<User>(&v)),
+                ("Environment", decodes::<Environment>(&v)),
+                ("SignIn", decodes::<SignIn>(&v)),
+                ("SignUp", decodes::<SignUp>(&v)),
+                ("TokenObject", decodes::<TokenObject>(&v)),
+                ("OrganizationMembership", decodes::<OrganizationMembership>(&v)),
+                ("SessionWithActivities", decodes::<SessionWithActivities>(&v)),
+                ("Vec<SessionWithActivities>", decodes::<Vec<SessionWithActivities>>(&v)),
+                ("Option<Client>", decodes::<Option<Client>>(&v)),
+            ] {
+                prop_assert!(r.is_ok(), "{name}: a value reached the error: {:?}", r);
+            }
+        }
+
+        #[test]
+        fn property_classify_takes_any_answer_and_quotes_only_clerks_error(
+            status in 100u16..600,
+            content_type in prop::sample::select(vec![
+                "application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
+                "text/html", "text/plain", "", "application/jsonx",
+            ]),
+            body in prop_oneof![
+                tree().prop_map(|v| serde_json::to_vec(&v).unwrap_or_default()),
+                tree().prop_map(|v| json!({ "errors": [v], "meta": {} }).to_string().into_bytes()),
+                tree().prop_map(|v| json!({ "response": v, "client": null }).to_string().into_bytes()),
+                prop::collection::vec(any::<u8>(), 0..256),
+            ],
+            retry_after in prop::option::of("[ -~]{0,30}"),
+            session_scope in any::<bool>(),
+        ) {
+            let Ok(status) = StatusCode::from_u16(status) else { return Ok(()) };
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = content_type.parse() {
+                headers.insert(CONTENT_TYPE, v);
+            }
+            if let Some(ra) = retry_after.and_then(|r| r.parse().ok()) {
+                headers.insert(RETRY_AFTER, ra);
+            }
+            let scope = if session_scope { Scope::Session } else { Scope::Other };
+            match classify(status, &headers, &body, scope) {
+                Ok(a) => {
+                    prop_assert!(status.is_success());
+                    prop_assert!(!a.body.is_null() || body.starts_with(b"null") || body.iter().any(|b| !b.is_ascii_whitespace()));
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    prop_assert!(msg.chars().count() <= 400, "an unbounded message: {} chars", msg.len());
+                    prop_assert!(clean(&msg) || quoted_by_design(&body), "{msg}");
+                    if let Some(d) = e.retry_after() {
+                        prop_assert!((RETRY_AFTER_MIN..=RETRY_AFTER_MAX).contains(&d));
+                    }
+                    // Only an addressed session's own "gone" signs out.
+                    if matches!(e.kind(), ErrorKind::SessionGone) {
+                        prop_assert!(session_scope && matches!(status.as_u16(), 401 | 404));
+                    }
+                }
+            }
+        }
+    }
+}

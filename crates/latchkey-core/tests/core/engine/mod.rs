@@ -7,6 +7,7 @@ mod attempts;
 mod campaign;
 mod clients;
 mod handoff;
+mod hostile_store;
 mod offline;
 mod persist;
 mod refresher;
