@@ -160,6 +160,9 @@ lint: ui
 	# emulator test controls.
 	! $(CARGO) tree -p latchkey-app -e features,normal | grep -q 'test-controls'
 	! $(CARGO) tree -p latchkey-cli -e features,normal | grep -q 'test-controls'
+	# Nor crash points (the failpoints builds are test builds of their own).
+	! $(CARGO) tree -p latchkey-app -e features,normal | grep -q 'failpoints'
+	! $(CARGO) tree -p latchkey-cli -e features,normal | grep -q 'failpoints'
 	# One TLS crypto provider, ring (docs/DESIGN.md, "Binary size"): aws-lc
 	# must not come back through a default feature.
 	! $(CARGO) tree --workspace -e normal,dev | grep -q 'aws-lc'
@@ -194,6 +197,10 @@ bindings:
 
 # The app as users get it (bundled UI, no test features) and the emulator.
 build-e2e: ui
+	# The app with crash points, for the crash matrix (a copy beside the
+	# real one; built first, so the app the tests run is the shipped one).
+	$(CARGO) build -j$(JOBS) -p latchkey-app --features failpoints
+	cp "$(TARGET_DIR)/debug/latchkey-app" "$(TARGET_DIR)/debug/latchkey-app-failpoints"
 	$(CARGO) build -j$(JOBS) -p latchkey-app -p latchkey-cli
 	# The standalone emulator with its test controls (the clock); the app
 	# embeds it without them (checked by `make lint`).
@@ -203,7 +210,10 @@ build-e2e: ui
 # with a real Secret Service and a notification server on a private bus.
 # Screenshots land in $(TARGET_DIR)/e2e/screenshots.
 test-e2e: deps-driver build-e2e
-	PATH="$(TOOLS)/bin:$$PATH" timeout 600 tests/with-keyring.sh node --test --test-concurrency=1 --test-reporter=spec tests/e2e/
+	rm -rf "$(TARGET_DIR)/e2e/logs" && rm -f "$(TARGET_DIR)"/e2e/app-*.log
+	PATH="$(TOOLS)/bin:$$PATH" timeout 900 tests/with-keyring.sh node --test --test-concurrency=1 --test-reporter=spec tests/e2e/
+	# Every app log of the run: no token-shaped string, no panic.
+	node tests/e2e/scan_logs.mjs
 
 # The same property tests `make test` runs with a few thousand cases,
 # with 100,000 (release build; a few minutes on 2 cores).

@@ -247,7 +247,7 @@ export class World {
     const native = await freePort();
     const env = { ...this.env, ...extraEnv };
     // The app's own output (its log) lands here, for reading after a failure.
-    this.appLog = path.join(outDir, `app-${++this.runs}.log`);
+    this.appLog = path.join(outDir, `app-${this.service}-${++this.runs}.log`);
     const log = fs.openSync(this.appLog, 'w');
     this.driver = this.spawn('tauri-driver', ['--port', String(port), '--native-port', String(native)], {
       env,

@@ -161,12 +161,14 @@ impl Engine {
             .await
         {
             Ok(removed) => {
+                crate::failpoint::hit("sign-out:after-remove");
                 let read = match removed.client {
                     Some(read) => Some(read),
                     None => self.call(&c, async |f| f.get_client().await).await?,
                 };
                 // A client of its own with nothing left is forgotten here.
                 self.apply_client(&c, read).await;
+                crate::failpoint::hit("sign-out:after-save");
                 Ok(())
             }
             Err(e) if e.is_session_gone() => {

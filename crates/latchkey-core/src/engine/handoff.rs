@@ -121,9 +121,11 @@ impl Engine {
         let c = self.new_client(&id).await?;
         self.with_client_mut(&c, |cs| cs.quarantined = true).await?;
         let r = self.flows_of(&c).await?.redeem_ticket(&ticket, None).await;
+        crate::failpoint::hit("handoff:after-redeem");
         // The redemption created the client at Clerk (and a session on it):
         // its credential is saved, marked quarantined, before anything else.
         self.save_credential(&c).await;
+        crate::failpoint::hit("handoff:after-quarantine-save");
         let instance_name = self
             .environment(&id)
             .await
