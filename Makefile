@@ -226,7 +226,7 @@ fuzz:
 # of tests on 2 cores; rewrites its section of docs/reliability.md and
 # exits non-zero when a goal is broken. `make test` runs the same tests at
 # small counts (the short version).
-proof: deps-apt ui
+proof: deps-apt deps-driver build-e2e
 	tests/with-keyring.sh $(CARGO) test -j$(JOBS) --no-run -p latchkey-core -p latchkey-cli -p latchkey-app --all-features
 	$(CARGO) test -j$(JOBS) --no-run --release -p latchkey-core --lib --test core
 	JOBS=$(JOBS) python3 tests/proof/run.py

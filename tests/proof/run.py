@@ -91,6 +91,14 @@ STEPS = [
         ["-p", "latchkey-cli", "--all-features", "--test", "cli"], [],
     ),
     (
+        "Crash matrix (the app, SIGKILL at named steps)",
+        "after every kill a restart reads complete accounts only, no attempt or quarantine left over, "
+        "no credential in any file",
+        {},
+        "node:tests/e2e/crash.test.mjs",
+        [],
+    ),
+    (
         "Canary scan (core logs and errors)",
         "0 hits",
         {},
@@ -107,7 +115,8 @@ STEPS = [
 
 NOISE = re.compile(
     r"^(running \d+ tests?|test result:|test .* \.\.\. |\s*Running |\s*Compiling |\s*Finished |"
-    r"\s*Blocking |\s*Doc-tests |warning:|successes:|failures:|---- |note: |\s*$)"
+    r"\s*Blocking |\s*Doc-tests |warning:|successes:|failures:|---- |note: |\s*$|"
+    r"\s*[✔✖ℹ▶] |proptest: FileFailurePersistence|SpiRegistry daemon)"
 )
 
 
@@ -119,10 +128,25 @@ def git(*args):
         return ""
 
 
+def command(args, filters):
+    """The command line of a step: cargo tests, or a node test file."""
+    if isinstance(args, str) and args.startswith("node:"):
+        tools = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "tools", "bin")
+        return ["env", f"PATH={tools}:{os.environ.get('PATH', '')}", KEYRING, "node", "--test",
+                "--test-concurrency=1", "--test-reporter=spec", args[len("node:"):]]
+    return [KEYRING, "cargo", "test", f"-j{JOBS}", *args, "--", "--nocapture", "--test-threads=1",
+            *filters]
+
+
+def shown(args, filters):
+    if isinstance(args, str):
+        return f"node --test {args[len('node:'):]}"
+    return f"cargo test {' '.join(args)} -- --nocapture {' '.join(filters)}".rstrip()
+
+
 def run_step(env_extra, args, filters):
     env = dict(os.environ, **env_extra)
-    cmd = [KEYRING, "cargo", "test", f"-j{JOBS}", *args, "--", "--nocapture", "--test-threads=1",
-           *filters]
+    cmd = command(args, filters)
     started = time.monotonic()
     try:
         p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
@@ -133,8 +157,8 @@ def run_step(env_extra, args, filters):
         out += f"\n(timed out after {STEP_TIMEOUT} s)"
         code = 124
     took = time.monotonic() - started
-    passed = len(re.findall(r"^test .* \.\.\. ok$", out, re.M))
-    failed = re.findall(r"^test (.*) \.\.\. FAILED$", out, re.M)
+    passed = len(re.findall(r"^test .* \.\.\. ok$", out, re.M)) + len(re.findall(r"^\s*✔ ", out, re.M))
+    failed = re.findall(r"^test (.*) \.\.\. FAILED$", out, re.M) + re.findall(r"^\s*✖ (.*)$", out, re.M)
     figures = []
     for line in out.splitlines():
         if NOISE.match(line) or line.startswith(("thread '", "dbus-daemon[")) or line.strip().startswith(("at ", "stack backtrace")):
@@ -164,7 +188,7 @@ def main():
         lines = [
             f"### {title}",
             "",
-            f"`{(envs + ' ') if envs else ''}cargo test {' '.join(args)} -- --nocapture {' '.join(filters)}` — "
+            f"`{(envs + ' ') if envs else ''}{shown(args, filters)}` — "
             f"**{'passed' if ok else 'FAILED'}**, {passed} tests, {took:.0f} s. Goal: {goal}.",
             "",
         ]

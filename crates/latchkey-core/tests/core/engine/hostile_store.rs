@@ -146,7 +146,11 @@ fn apply(good: &[u8], d: &Damage) -> Vec<u8> {
 
 #[test]
 fn property_hostile_secure_storage_is_read_safely_and_never_rewritten() {
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases()));
+    let mut config = ProptestConfig::with_cases(cases());
+    // A plain test, not the macro: no source file to persist failures in
+    // (a failure prints its minimal input; it becomes a named test).
+    config.failure_persistence = None;
+    let mut runner = proptest::test_runner::TestRunner::new(config);
     let damaged = std::sync::atomic::AtomicUsize::new(0);
     let result = runner.run(&(any::<usize>(), damage()), |(which, d)| {
         damaged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
