@@ -97,7 +97,9 @@ impl Rig {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
+        let o = self.cmd(args).output().unwrap();
+        scan_output(args, &o);
+        o
     }
 
     /// Runs `latchkey sign-in`, plays the browser on the emulator's page,
@@ -119,9 +121,11 @@ impl Rig {
         // the browser's request then gets no page.
         let crashing = extra.0 == "LATCHKEY_FAILPOINT";
         self.browser_to_callback(email, !crashing).await;
-        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        let o = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
             .await
-            .unwrap()
+            .unwrap();
+        scan_output(&["sign-in"], &o);
+        o
     }
 
     /// `$BROWSER` for the commands: a script that writes the URL it is
@@ -196,6 +200,41 @@ impl Rig {
             )
         })
     }
+}
+
+/// The canary scan of every command these tests run: nothing but
+/// `latchkey token` prints a token-shaped string (a session token, a client
+/// credential, a handoff ticket: a JWT's three base64url parts) on stdout
+/// or stderr — not `status`, not `verify` (whose argument is a token), not
+/// an error.
+fn scan_output(args: &[&str], o: &Output) {
+    if args.first() == Some(&"token") {
+        return;
+    }
+    for (name, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        let text = String::from_utf8_lossy(bytes);
+        if let Some(t) = token_shaped(&text) {
+            panic!(
+                "`latchkey {}` printed a token-shaped string on {name} ({} chars)",
+                args.join(" "),
+                t.len()
+            );
+        }
+    }
+}
+
+fn token_shaped(text: &str) -> Option<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .find(|w| {
+            let parts: Vec<&str> = w.split('.').collect();
+            w.starts_with("eyJ") && parts.len() == 3 && parts.iter().all(|p| p.len() >= 8)
+        })
+}
+
+#[test]
+fn the_output_scan_finds_a_token() {
+    assert!(token_shaped("x eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl y").is_some());
+    assert!(token_shaped("sess_abc user_2x eyJ.only.short").is_none());
 }
 
 fn stdout(o: &Output) -> String {

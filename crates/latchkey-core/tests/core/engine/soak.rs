@@ -169,10 +169,14 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
                         &ErrorKind::SessionGone,
                         "{acct:?} signed out: {e}"
                     );
+                    // Its own request was faulted; or Clerk's 429 with
+                    // `Retry-After` (to any account of the instance, this
+                    // step) holds every request to the instance.
+                    let held = matches!(e.kind(), ErrorKind::RateLimited { .. });
                     let cause = env.emu.requests().iter().any(|r| {
-                        r.seq > seq_before
-                            && r.fault.is_some()
-                            && r.path.contains(acct.session_id.as_str())
+                        r.fault.is_some()
+                            && ((r.seq > seq_before && r.path.contains(acct.session_id.as_str()))
+                                || (held && r.status == 429))
                     });
                     if !cause {
                         unexplained.push(format!("{acct:?}: {e}"));
