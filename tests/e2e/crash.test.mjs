@@ -10,69 +10,29 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { World, waitFor, sleep, ui, root } from './harness.mjs';
+import { World, waitFor, sleep, ui, root, cliBin as cli } from './harness.mjs';
 
 const target = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
 const failApp = path.join(target, 'debug/latchkey-app-failpoints');
-const cli = path.join(target, 'debug/latchkey');
 
 let n = 0;
 
-/** A world whose app is the crash-point build; the socket lives in the data
- * dir (no XDG_RUNTIME_DIR), so "the app is up" is "its socket accepts". */
+/** A world of its own (display, emulator, keychain service, data dir and
+ * XDG_DATA_HOME) whose app is the crash-point build; its socket lives in the
+ * data dir, so "the app is up" is "its socket accepts". */
 async function world() {
-  const w = new World({ app: failApp, service: `dev.latchkey.desktop.e2e-crash-${++n}`, tokenLifetime: 60 });
+  const w = new World({ app: failApp, service: `dev.latchkey.desktop.e2e-crash-${++n}`, tokenLifetime: 60, ownDataHome: true });
   await w.start();
-  delete w.env.XDG_RUNTIME_DIR;
+  w.noRuntimeDir();
   return w;
 }
 
-function socketAccepts(w) {
-  return new Promise((resolve) => {
-    const s = net.connect(path.join(w.dataDir, 'run', 'app.sock'));
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** Starts the app hidden (no window), with a crash point or none; waits
- * until it serves its socket. */
-async function startApp(w, point) {
-  const env = { ...w.env };
-  if (point) env.LATCHKEY_FAILPOINT = point;
-  const p = w.spawn(w.app, ['--hidden'], { env });
-  p.exited = new Promise((r) => p.once('exit', (code, signal) => r({ code, signal })));
-  await waitFor('the app to serve its socket', () => socketAccepts(w), 30_000);
-  return p;
-}
-
-async function stopApp(p) {
-  if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-  await p.exited;
-}
-
-/** `latchkey status --json` on this world's accounts (through the running
- * app's socket when it runs). */
-function status(w) {
-  const r = spawnSync(cli, ['status', '--json'], { env: w.env, encoding: 'utf8', timeout: 30_000 });
-  assert.ok([0, 1].includes(r.status), `status: ${r.status} ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
-
-/** A sign-in through the browser, asked for by a second launch. */
-async function signIn(w, email, password) {
-  const before = w.browserUrls().length;
-  assert.equal(await w.secondLaunch(['--sign-in', 'local']), 0);
-  const page = await w.nextBrowserUrl(before);
-  const callback = await w.hostedSignIn(page, email, password);
-  assert.equal(await w.secondLaunch([callback]), 0);
-}
+const status = (w) => w.cliStatus();
+const startApp = (w, point) => w.startHidden(point);
+const stopApp = (w, p) => w.stopHidden(p);
+const signIn = async (w, email, password) => assert.equal(await w.signInByLaunch(email, password), 0);
 
 /** The state after the crash, read by a restarted app. */
 async function afterRestart(w, point) {
@@ -92,7 +52,7 @@ async function afterRestart(w, point) {
   }
   const text = spawnSync(cli, ['status'], { env: w.env, encoding: 'utf8', timeout: 30_000 }).stdout;
   assert.ok(!/sign-in in progress|waiting for your answer/i.test(text), `${point}: an attempt left over: ${text}`);
-  await stopApp(app);
+  await stopApp(w, app);
   return s;
 }
 
@@ -151,7 +111,7 @@ test('the app killed at each step restarts into a consistent state', async (t) =
         let app = await startApp(w, null);
         await signIn(w, 'ada@example.com', 'analytical-engine');
         await waitFor('Ada signed in', () => status(w).accounts.length === 1);
-        await stopApp(app);
+        await stopApp(w, app);
         // A second sign-in rotates the client's credential; the app dies at
         // the crash point on the way.
         app = await startApp(w, point);
@@ -174,7 +134,7 @@ test('the app killed at each step restarts into a consistent state', async (t) =
         let app = await startApp(w, null);
         await signIn(w, 'ada@example.com', 'analytical-engine');
         await waitFor('Ada signed in', () => status(w).accounts.length === 1);
-        await stopApp(app);
+        await stopApp(w, app);
         app = await startApp(w, point);
         const link = await w.demoHandoffLink('grace@example.com');
         // Grace's sessions at Clerk before the link is used (the demo web
@@ -195,7 +155,7 @@ test('the app killed at each step restarts into a consistent state', async (t) =
         if (point === 'handoff:after-quarantine-save') {
           await startApp(w, null).then(async (again) => {
             await waitFor('the quarantine ended at Clerk', async () => (await active()) === baseline, 20_000);
-            await stopApp(again);
+            await stopApp(w, again);
           });
           orphans = (await active()) - baseline;
           assert.equal(orphans, 0, point);
@@ -216,7 +176,7 @@ test('the app killed at each step restarts into a consistent state', async (t) =
         await signIn(w, 'ada@example.com', 'analytical-engine');
         await signIn(w, 'grace@example.com', 'cobol-1959');
         await waitFor('two accounts', () => status(w).accounts.length === 2);
-        await stopApp(app);
+        await stopApp(w, app);
         // Sign out of the active account (Grace) in the window.
         const s = await w.openApp({ LATCHKEY_FAILPOINT: point, XDG_RUNTIME_DIR: '' });
         const { click, seeText } = ui(w, () => s);

@@ -3,7 +3,7 @@
 // in (tests/with-keyring.sh), the local Clerk emulator with 2-second tokens,
 // a recording "browser", and tauri-driver in front of the built app.
 
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -17,6 +17,7 @@ export const root = path.resolve(here, '../..');
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
 export const appBin = process.env.APP_BIN ?? path.join(targetDir, 'debug/latchkey-app');
 export const emulatorBin = process.env.EMULATOR_BIN ?? path.join(targetDir, 'debug/clerk-emulator');
+export const cliBin = path.join(targetDir, 'debug/latchkey');
 export const outDir = process.env.E2E_OUT ?? path.join(targetDir, 'e2e');
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -74,7 +75,10 @@ export class World {
    * that locks the keyring must not lock the other files' one). */
   /** `firstRun`: show the first-run screen (the other worlds start past it,
    * as if "Try the local demo" had been chosen). */
-  constructor({ tokenLifetime = 2, app = appBin, emulatorArgs = [], service = 'dev.latchkey.desktop', ownKeyring = false, firstRun = false } = {}) {
+  /** `ownDataHome`: an XDG_DATA_HOME of this world's own (what the app
+   * registers there — its link handler — stays out of the other files'). */
+  constructor({ tokenLifetime = 2, app = appBin, emulatorArgs = [], service = 'dev.latchkey.desktop', ownKeyring = false, firstRun = false, ownDataHome = false } = {}) {
+    this.ownDataHome = ownDataHome;
     this.ownKeyring = ownKeyring;
     this.firstRun = firstRun;
     this.tokenLifetime = tokenLifetime;
@@ -121,6 +125,10 @@ export class World {
       RUST_LOG: 'info',
     };
     delete this.env.GTK_THEME;
+    if (this.ownDataHome) {
+      this.env.XDG_DATA_HOME = path.join(this.tmp, 'xdg-data');
+      fs.mkdirSync(this.env.XDG_DATA_HOME, { recursive: true });
+    }
     if (this.ownKeyring) await this.startKeyring();
 
     // A notification server on the test bus, and a monitor that records
@@ -464,13 +472,93 @@ export class World {
     return file;
   }
 
+  // ------------------------------------------------ the app without WebDriver
+
+  /** The running app's socket accepts a connection (the socket lives in the
+   * data dir when the world has no XDG_RUNTIME_DIR: `noRuntimeDir()`). */
+  socketAccepts() {
+    return new Promise((resolve) => {
+      const s = net.connect(path.join(this.dataDir, 'run', 'app.sock'));
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+  }
+
+  /** The app's socket in the data dir, where a test finds it. */
+  noRuntimeDir() {
+    delete this.env.XDG_RUNTIME_DIR;
+  }
+
+  /** Starts the app hidden (no window), with a crash point or none, and
+   * waits until it serves its socket; `exited` resolves with its end. */
+  async startHidden(failpoint = null) {
+    const env = { ...this.env };
+    if (failpoint) env.LATCHKEY_FAILPOINT = failpoint;
+    const p = this.spawn(this.app, ['--hidden'], { env });
+    p.exited = new Promise((r) => p.once('exit', (code, signal) => r({ code, signal })));
+    await waitFor('the app to serve its socket', () => this.socketAccepts(), 30_000);
+    return p;
+  }
+
+  async stopHidden(p) {
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    await p.exited;
+  }
+
+  /** `latchkey status --json` on this world's accounts (answered by the
+   * running app over its socket, else read from the keychain). */
+  cliStatus() {
+    const r = spawnSync(cliBin, ['status', '--json'], { env: this.env, encoding: 'utf8', timeout: 30_000 });
+    if (![0, 1].includes(r.status)) throw new Error(`latchkey status: ${r.status} ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  /** A sign-in through the browser, asked for by a second launch (as
+   * `latchkey sign-in` does while the app runs). */
+  async signInByLaunch(email, password) {
+    const before = this.browserUrls().length;
+    if ((await this.secondLaunch(['--sign-in', 'local'])) !== 0) throw new Error('the second launch failed');
+    const page = await this.nextBrowserUrl(before);
+    const callback = await this.hostedSignIn(page, email, password);
+    return this.secondLaunch([callback]);
+  }
+
+  /** Adds a fault rule to the emulator (its test controls). */
+  async addFault(rule) {
+    const res = await fetch(`${this.emu.frontend_api_url}/__emulator/faults`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${this.emu.secret_key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(rule),
+    });
+    if (!res.ok) throw new Error(`fault not added (${res.status})`);
+  }
+
+  async clearFaults() {
+    await fetch(`${this.emu.frontend_api_url}/__emulator/faults`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${this.emu.secret_key}` },
+    });
+  }
+
+  /** The emulator's request log. */
+  async requests() {
+    const res = await fetch(`${this.emu.frontend_api_url}/__emulator/requests`, {
+      headers: { authorization: `Bearer ${this.emu.secret_key}` },
+    });
+    return res.json();
+  }
+
   async stop() {
     if (!this.tmp) return;
     await this.session?.quit().catch(() => {});
     // Keep the app's log (tauri-plugin-log writes it under XDG_DATA_HOME,
     // which tests/with-keyring.sh removes).
-    const logs = path.join(process.env.XDG_DATA_HOME ?? '', 'dev.latchkey.desktop', 'logs');
-    if (fs.existsSync(logs)) fs.cpSync(logs, path.join(outDir, 'logs'), { recursive: true });
+    const logs = path.join(this.env.XDG_DATA_HOME ?? process.env.XDG_DATA_HOME ?? '', 'dev.latchkey.desktop', 'logs');
+    const keep = this.ownDataHome ? path.join(outDir, 'logs', this.service) : path.join(outDir, 'logs');
+    if (fs.existsSync(logs)) fs.cpSync(logs, keep, { recursive: true });
     for (const p of this.procs.reverse()) {
       if (p.exitCode === null) p.kill('SIGTERM');
     }

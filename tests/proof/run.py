@@ -50,6 +50,13 @@ STEPS = [
         ["-p", "latchkey-core", "--all-features", "--test", "core"], ["engine::campaign"],
     ),
     (
+        "Fault campaign through the app",
+        "per class: faults injected, 0 accounts lost, 0 sign-outs, a token from the app again within 15 s",
+        {},
+        "node:tests/e2e/faults.test.mjs",
+        [],
+    ),
+    (
         "Transport faults, one request each",
         "each fault class maps to its error kind; no hidden retries; the session stays",
         {},

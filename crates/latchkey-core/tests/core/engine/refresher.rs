@@ -449,3 +449,57 @@ async fn the_loop_waits_for_retry_after_in_every_form_clamped() {
         eprintln!("Retry-After {header:?}: next request after {waited} ms");
     }
 }
+
+/// A revocation that lands while a refresh is in flight (the request is on
+/// its way: the emulator holds it 400 ms, the Backend API revokes the
+/// session meanwhile): that account is signed out within the next refresh,
+/// on the emulator's clock; the other account is untouched and takes over.
+#[tokio::test]
+async fn a_revocation_during_a_refresh_signs_out_that_account_only() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let grace = sign_in(&r.engine, &env, "grace@example.com").await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    r.engine.switch(&ada).await.unwrap();
+    let sim = Sim::new(&r.clock, &[&env]);
+    let path = format!("/v1/client/sessions/{}/tokens", ada.session_id);
+    // Ada's token is due; her refresh is held on its way.
+    sim.advance(Duration::from_secs(44));
+    env.emu
+        .add_fault(FaultRule::new(&path, FaultAction::Delay { ms: 400 }).times(1));
+    let engine = r.engine.clone();
+    let refresh = tokio::spawn(async move { engine.tick().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    env.bapi(
+        reqwest::Method::POST,
+        &format!("/v1/sessions/{}/revoke", ada.session_id),
+        None,
+    )
+    .await;
+    let revoked_at = emu_now(&env);
+    let mut wait = refresh.await.unwrap();
+    while r.engine.accounts().await.iter().any(|a| a.account == ada) {
+        assert!(
+            emu_now(&env) - revoked_at <= 60_000,
+            "still signed in 60 s after a revocation during a refresh"
+        );
+        sim.advance(wait);
+        wait = r.engine.tick().await;
+    }
+    let noticed = emu_now(&env) - revoked_at;
+    assert_eq!(r.engine.active(), Some(grace.clone()), "Grace takes over");
+    assert!(
+        r.engine
+            .get_token(&grace, None, OrgSel::Active)
+            .await
+            .is_ok()
+    );
+    let after = token_requests(&env, &ada);
+    sim.run_for(&r.engine, Duration::from_secs(300)).await;
+    assert_eq!(
+        token_requests(&env, &ada),
+        after,
+        "no request for Ada after"
+    );
+    eprintln!("revocation during a refresh: signed out {noticed} ms after, the other account kept");
+}
