@@ -22,8 +22,7 @@ use std::time::Duration;
 use clerk_emulator::{FaultAction, FaultRule};
 use latchkey_core::clock::TestClock;
 use latchkey_core::engine::{
-    AccountRef, Engine, EngineConfig, Event, EverywhereOutcome, OrgSel, RetryPolicy, RevokeOutcome,
-    StorageState,
+    AccountRef, Engine, EngineConfig, Event, EverywhereOutcome, OrgSel, RevokeOutcome, StorageState,
 };
 use latchkey_core::store::{
     Keychain, KeychainStore, MemoryStore, Op, SecretStore, StoreError, StoreErrorKind,
