@@ -30,7 +30,7 @@ help:
 	@echo "make test      install what is missing, then fmt, clippy and every test (Rust, UI, end-to-end, the .deb installed)"
 	@echo "make package   release .deb and .rpm in target/release/bundle (app, CLI, desktop entry, icons)"
 	@echo "make bench  measure the emulator and the engine; write docs/benchmarks.md"
-	@echo "make fuzz   property tests of the callback parser and JWT handling, 100k cases each"
+	@echo "make fuzz   property tests (callback parser, JWT/JWKS, FAPI answers and models, damaged keychain entries), 100k cases each"
 	@echo "make proof  the reliability campaign at full size (faults, soak, 100k property cases, crash"
 	@echo "            matrix, canaries); rewrites its section of docs/reliability.md, fails on a broken goal"
 
