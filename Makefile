@@ -199,7 +199,9 @@ bindings:
 build-e2e: ui
 	# The app with crash points, for the crash matrix (a copy beside the
 	# real one; built first, so the app the tests run is the shipped one).
-	$(CARGO) build -j$(JOBS) -p latchkey-app --features failpoints
+	# The same packages as the build below, so every dependency is shared
+	# and only Latchkey's own crates build twice.
+	$(CARGO) build -j$(JOBS) -p latchkey-app -p latchkey-cli --features latchkey-app/failpoints
 	cp "$(TARGET_DIR)/debug/latchkey-app" "$(TARGET_DIR)/debug/latchkey-app-failpoints"
 	$(CARGO) build -j$(JOBS) -p latchkey-app -p latchkey-cli
 	# The standalone emulator with its test controls (the clock); the app
