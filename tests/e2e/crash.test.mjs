@@ -34,6 +34,24 @@ const startApp = (w, point) => w.startHidden(point);
 const stopApp = (w, p) => w.stopHidden(p);
 const signIn = async (w, email, password) => assert.equal(await w.signInByLaunch(email, password), 0);
 
+/** One case: a world of its own, `emails` signed in by a clean app first
+ * (which is then stopped), then `body(w)`; the world goes after. */
+async function inWorld(emails, body) {
+  const w = await world();
+  try {
+    const app = await startApp(w, null);
+    for (const [email, password] of emails) await signIn(w, email, password);
+    await waitFor('the accounts signed in', () => status(w).accounts.length === emails.length);
+    await stopApp(w, app);
+    return await body(w);
+  } finally {
+    await w.stop();
+  }
+}
+
+const ADA = ['ada@example.com', 'analytical-engine'];
+const GRACE = ['grace@example.com', 'cobol-1959'];
+
 /** The state after the crash, read by a restarted app. */
 async function afterRestart(w, point) {
   const app = await startApp(w, null);
@@ -58,29 +76,9 @@ async function afterRestart(w, point) {
 
 /** No file the app wrote holds a client credential it stored. */
 function noPlaintext(w, point) {
-  let found = '';
-  try {
-    found = execFileSync('secret-tool', ['search', '--all', 'service', w.service], {
-      env: w.env,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  } catch {
-    // nothing stored
-  }
-  const creds = [...new Set(found.match(/[\w-]{16,}\.[\w-]{16,}\.[\w-]{16,}/g) ?? [])];
-  for (const c of creds) {
-    for (const dir of [w.dataDir, w.home]) {
-      let hit = '';
-      try {
-        hit = execFileSync('grep', ['-rlF', '--exclude-dir=local-demo', c, dir], { encoding: 'utf8' });
-      } catch {
-        // no match
-      }
-      assert.equal(hit, '', `${point}: a credential in a file: ${hit}`);
-    }
-  }
-  return creds.length;
+  const { stored, files } = w.credentialsInFiles();
+  assert.deepEqual(files, [], `${point}: a credential in a file`);
+  return stored.length;
 }
 
 async function killedAt(p, point) {
@@ -105,37 +103,25 @@ const SIGN_IN = [
 
 test('the app killed at each step restarts into a consistent state', async (t) => {
   for (const [point, allowed] of SIGN_IN) {
-    await t.test(point, async () => {
-      const w = await world();
-      try {
-        let app = await startApp(w, null);
-        await signIn(w, 'ada@example.com', 'analytical-engine');
-        await waitFor('Ada signed in', () => status(w).accounts.length === 1);
-        await stopApp(w, app);
+    await t.test(point, () =>
+      inWorld([ADA], async (w) => {
         // A second sign-in rotates the client's credential; the app dies at
         // the crash point on the way.
-        app = await startApp(w, point);
-        await signIn(w, 'grace@example.com', 'cobol-1959').catch(() => {});
+        const app = await startApp(w, point);
+        await signIn(w, ...GRACE).catch(() => {});
         await killedAt(app, point);
         const s = await afterRestart(w, point);
         assert.ok(allowed.includes(s.accounts.length), `${point}: ${s.accounts.length} accounts`);
         const creds = noPlaintext(w, point);
         figures.push(`${point}: ${s.accounts.length} accounts after restart, ${creds} credential(s) stored, 0 in files`);
-      } finally {
-        await w.stop();
-      }
-    });
+      }),
+    );
   }
 
   for (const point of ['handoff:after-redeem', 'handoff:after-quarantine-save']) {
-    await t.test(point, async () => {
-      const w = await world();
-      try {
-        let app = await startApp(w, null);
-        await signIn(w, 'ada@example.com', 'analytical-engine');
-        await waitFor('Ada signed in', () => status(w).accounts.length === 1);
-        await stopApp(w, app);
-        app = await startApp(w, point);
+    await t.test(point, () =>
+      inWorld([ADA], async (w) => {
+        const app = await startApp(w, point);
         const link = await w.demoHandoffLink('grace@example.com');
         // Grace's sessions at Clerk before the link is used (the demo web
         // app's own).
@@ -162,21 +148,13 @@ test('the app killed at each step restarts into a consistent state', async (t) =
         }
         const creds = noPlaintext(w, point);
         figures.push(`${point}: ${s.accounts.length} account after restart (the link's not added), ${orphans} session(s) of the link left active at Clerk, ${creds} credential(s) stored, 0 in files`);
-      } finally {
-        await w.stop();
-      }
-    });
+      }),
+    );
   }
 
   for (const point of ['sign-out:after-remove', 'sign-out:after-save']) {
-    await t.test(point, async () => {
-      const w = await world();
-      try {
-        const app = await startApp(w, null);
-        await signIn(w, 'ada@example.com', 'analytical-engine');
-        await signIn(w, 'grace@example.com', 'cobol-1959');
-        await waitFor('two accounts', () => status(w).accounts.length === 2);
-        await stopApp(w, app);
+    await t.test(point, () =>
+      inWorld([ADA, GRACE], async (w) => {
         // Sign out of the active account (Grace) in the window.
         const s = await w.openApp({ LATCHKEY_FAILPOINT: point, XDG_RUNTIME_DIR: '' });
         const { click, seeText } = ui(w, () => s);
@@ -197,10 +175,8 @@ test('the app killed at each step restarts into a consistent state', async (t) =
         assert.deepEqual(emails, ['ada@example.com'], `${point}: ${emails}`);
         const creds = noPlaintext(w, point);
         figures.push(`${point}: ${after.accounts.length} account after restart (the signed-out one gone, the other kept), ${creds} credential(s) stored, 0 in files`);
-      } finally {
-        await w.stop();
-      }
-    });
+      }),
+    );
   }
 
   console.log(`crash matrix (the app, SIGKILL at ${figures.length} steps):\n${figures.map((f) => `  ${f}`).join('\n')}`);

@@ -551,6 +551,35 @@ export class World {
     return res.json();
   }
 
+  /** The client credentials this world's keychain service holds (JWT-shaped
+   * strings inside its entries), and the files under the data dir and home
+   * that contain one (the emulator's own database in local-demo/ is
+   * "Clerk's side" and is left out). */
+  credentialsInFiles() {
+    let found = '';
+    try {
+      found = execFileSync('secret-tool', ['search', '--all', 'service', this.service], {
+        env: this.env,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch {
+      // nothing stored
+    }
+    const stored = [...new Set(found.match(/[\w-]{16,}\.[\w-]{16,}\.[\w-]{16,}/g) ?? [])];
+    const files = [];
+    for (const c of stored) {
+      for (const dir of [this.dataDir, this.home]) {
+        try {
+          files.push(...execFileSync('grep', ['-rlF', '--exclude-dir=local-demo', c, dir], { encoding: 'utf8' }).split('\n').filter(Boolean));
+        } catch {
+          // grep: no match
+        }
+      }
+    }
+    return { entries: found, stored, files };
+  }
+
   async stop() {
     if (!this.tmp) return;
     await this.session?.quit().catch(() => {});

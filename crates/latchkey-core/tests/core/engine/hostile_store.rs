@@ -168,6 +168,18 @@ fn property_hostile_secure_storage_is_read_safely_and_never_rewritten() {
     );
 }
 
+/// Every entry of the store, as it is.
+fn contents(store: &MemoryStore) -> Vec<(String, Option<Vec<u8>>)> {
+    store
+        .keys()
+        .into_iter()
+        .map(|k| {
+            let v = store.raw(&k);
+            (k, v)
+        })
+        .collect()
+}
+
 fn one_case(which: usize, d: Damage) -> Result<(), TestCaseError> {
     {
         let t = template();
@@ -177,14 +189,7 @@ fn one_case(which: usize, d: Damage) -> Result<(), TestCaseError> {
         }
         let (key, good) = &t.entries[which % t.entries.len()];
         store.put_raw(key, &apply(good, &d));
-        let before: Vec<(String, Option<Vec<u8>>)> = store
-            .keys()
-            .into_iter()
-            .map(|k| {
-                let v = store.raw(&k);
-                (k, v)
-            })
-            .collect();
+        let before = contents(&store);
         let dir = temp_dir();
         let opened = runtime().block_on(async {
             let mut cfg = EngineConfig::new(
@@ -205,14 +210,7 @@ fn one_case(which: usize, d: Damage) -> Result<(), TestCaseError> {
         let _ = std::fs::remove_dir_all(&dir);
         let instances =
             opened.map_err(|e| TestCaseError::fail(format!("{key} {d:?}: open failed: {e}")))?;
-        let after: Vec<(String, Option<Vec<u8>>)> = store
-            .keys()
-            .into_iter()
-            .map(|k| {
-                let v = store.raw(&k);
-                (k, v)
-            })
-            .collect();
+        let after = contents(&store);
         prop_assert!(
             before == after,
             "{key} {d:?}: opening wrote to secure storage"
