@@ -27,68 +27,28 @@ async fn every_fault_class_loses_nothing_and_recovers() {
         ("offline (connection reset)", FaultAction::Drop),
         (
             "429, Retry-After 30",
-            FaultAction::Status {
-                status: 429,
-                code: "too_many_requests".into(),
-                retry_after: Some("30".into()),
-            },
+            status_fault(429, "too_many_requests", Some("30")),
         ),
         (
             "429, Retry-After HTTP-date",
-            FaultAction::Status {
-                status: 429,
-                code: "too_many_requests".into(),
-                retry_after: Some("Wed, 21 Oct 2099 07:28:00 GMT".into()),
-            },
+            status_fault(
+                429,
+                "too_many_requests",
+                Some("Wed, 21 Oct 2099 07:28:00 GMT"),
+            ),
         ),
         (
             "429, Retry-After garbage",
-            FaultAction::Status {
-                status: 429,
-                code: "too_many_requests".into(),
-                retry_after: Some("soon".into()),
-            },
+            status_fault(429, "too_many_requests", Some("soon")),
         ),
         (
             "429, no Retry-After",
-            FaultAction::Status {
-                status: 429,
-                code: "too_many_requests".into(),
-                retry_after: None,
-            },
+            status_fault(429, "too_many_requests", None),
         ),
-        (
-            "500",
-            FaultAction::Status {
-                status: 500,
-                code: "internal_clerk_error".into(),
-                retry_after: None,
-            },
-        ),
-        (
-            "502",
-            FaultAction::Status {
-                status: 502,
-                code: "bad_gateway".into(),
-                retry_after: None,
-            },
-        ),
-        (
-            "503",
-            FaultAction::Status {
-                status: 503,
-                code: "service_unavailable".into(),
-                retry_after: Some("5".into()),
-            },
-        ),
-        (
-            "504",
-            FaultAction::Status {
-                status: 504,
-                code: "gateway_timeout".into(),
-                retry_after: None,
-            },
-        ),
+        ("500", status_fault(500, "internal_clerk_error", None)),
+        ("502", status_fault(502, "bad_gateway", None)),
+        ("503", status_fault(503, "service_unavailable", Some("5"))),
+        ("504", status_fault(504, "gateway_timeout", None)),
         ("HTML with 200 (captive portal)", FaultAction::Html200),
         ("not JSON with 200", FaultAction::Garbage200),
         ("truncated JSON", FaultAction::TruncatedJson),

@@ -181,3 +181,12 @@ pub(crate) fn arrivals(env: &Env, method: &str, path: &str) -> Vec<(i64, u16)> {
         .map(|r| (r.at_ms, r.status))
         .collect()
 }
+
+/// An error answer with Clerk's error body (and a `Retry-After` as given).
+pub(crate) fn status_fault(status: u16, code: &str, retry_after: Option<&str>) -> FaultAction {
+    FaultAction::Status {
+        status,
+        code: code.into(),
+        retry_after: retry_after.map(str::to_owned),
+    }
+}

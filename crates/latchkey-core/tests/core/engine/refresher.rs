@@ -116,16 +116,8 @@ async fn transient_faults_keep_the_account_and_back_off() {
     let sim = Sim::new(&r.clock, &[&env]);
     let path = format!("/v1/client/sessions/{}/tokens", ada.session_id);
     for action in [
-        FaultAction::Status {
-            status: 503,
-            code: "unavailable".into(),
-            retry_after: None,
-        },
-        FaultAction::Status {
-            status: 429,
-            code: "too_many_requests".into(),
-            retry_after: Some("1".into()),
-        },
+        status_fault(503, "unavailable", None),
+        status_fault(429, "too_many_requests", Some("1")),
         FaultAction::Html200,
         FaultAction::TruncatedJson,
         FaultAction::Drop,
@@ -432,11 +424,11 @@ async fn the_loop_waits_for_retry_after_in_every_form_clamped() {
         env.emu.add_fault(
             FaultRule::new(
                 &path,
-                FaultAction::Status {
-                    status: 429,
-                    code: "too_many_requests".into(),
-                    retry_after: (!header.is_empty()).then(|| header.clone()),
-                },
+                status_fault(
+                    429,
+                    "too_many_requests",
+                    (!header.is_empty()).then_some(header.as_str()),
+                ),
             )
             .times(1),
         );

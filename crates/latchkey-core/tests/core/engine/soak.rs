@@ -86,35 +86,15 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
     ];
     let sim = Sim::new(&clock, &[&multi, &single]);
     let faults = [
-        FaultAction::Status {
-            status: 503,
-            code: "unavailable".into(),
-            retry_after: None,
-        },
-        FaultAction::Status {
-            status: 429,
-            code: "too_many_requests".into(),
-            retry_after: Some("1".into()),
-        },
+        status_fault(503, "unavailable", None),
+        status_fault(429, "too_many_requests", Some("1")),
         FaultAction::Drop,
         FaultAction::Html200,
         FaultAction::TruncatedJson,
-        FaultAction::Status {
-            status: 500,
-            code: "internal".into(),
-            retry_after: None,
-        },
+        status_fault(500, "internal", None),
         FaultAction::Garbage200,
-        FaultAction::Status {
-            status: 502,
-            code: "bad_gateway".into(),
-            retry_after: None,
-        },
-        FaultAction::Status {
-            status: 504,
-            code: "gateway_timeout".into(),
-            retry_after: None,
-        },
+        status_fault(502, "bad_gateway", None),
+        status_fault(504, "gateway_timeout", None),
     ];
     let sets_before = store.sets.load(Ordering::SeqCst);
     // The credential each client used before the soak.
