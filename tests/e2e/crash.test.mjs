@@ -29,9 +29,6 @@ async function world() {
   return w;
 }
 
-const status = (w) => w.cliStatus();
-const startApp = (w, point) => w.startHidden(point);
-const stopApp = (w, p) => w.stopHidden(p);
 const signIn = async (w, email, password) => assert.equal(await w.signInByLaunch(email, password), 0);
 
 /** One case: a world of its own, `emails` signed in by a clean app first
@@ -39,10 +36,10 @@ const signIn = async (w, email, password) => assert.equal(await w.signInByLaunch
 async function inWorld(emails, body) {
   const w = await world();
   try {
-    const app = await startApp(w, null);
+    const app = await w.startHidden(null);
     for (const [email, password] of emails) await signIn(w, email, password);
-    await waitFor('the accounts signed in', () => status(w).accounts.length === emails.length);
-    await stopApp(w, app);
+    await waitFor('the accounts signed in', () => w.cliStatus().accounts.length === emails.length);
+    await w.stopHidden(app);
     return await body(w);
   } finally {
     await w.stop();
@@ -54,14 +51,14 @@ const GRACE = ['grace@example.com', 'cobol-1959'];
 
 /** The state after the crash, read by a restarted app. */
 async function afterRestart(w, point) {
-  const app = await startApp(w, null);
+  const app = await w.startHidden(null);
   // The restarted engine has read its accounts (and ended what a crash
   // left) once status answers the same twice.
   let s;
   await waitFor('a settled status', async () => {
-    const a = JSON.stringify(status(w).accounts);
+    const a = JSON.stringify(w.cliStatus().accounts);
     await sleep(500);
-    s = status(w);
+    s = w.cliStatus();
     return a === JSON.stringify(s.accounts);
   });
   for (const a of s.accounts) {
@@ -70,7 +67,7 @@ async function afterRestart(w, point) {
   }
   const text = spawnSync(cli, ['status'], { env: w.env, encoding: 'utf8', timeout: 30_000 }).stdout;
   assert.ok(!/sign-in in progress|waiting for your answer/i.test(text), `${point}: an attempt left over: ${text}`);
-  await stopApp(w, app);
+  await w.stopHidden(app);
   return s;
 }
 
@@ -107,7 +104,7 @@ test('the app killed at each step restarts into a consistent state', async (t) =
       inWorld([ADA], async (w) => {
         // A second sign-in rotates the client's credential; the app dies at
         // the crash point on the way.
-        const app = await startApp(w, point);
+        const app = await w.startHidden(point);
         await signIn(w, ...GRACE).catch(() => {});
         await killedAt(app, point);
         const s = await afterRestart(w, point);
@@ -121,7 +118,7 @@ test('the app killed at each step restarts into a consistent state', async (t) =
   for (const point of ['handoff:after-redeem', 'handoff:after-quarantine-save']) {
     await t.test(point, () =>
       inWorld([ADA], async (w) => {
-        const app = await startApp(w, point);
+        const app = await w.startHidden(point);
         const link = await w.demoHandoffLink('grace@example.com');
         // Grace's sessions at Clerk before the link is used (the demo web
         // app's own).
@@ -139,9 +136,9 @@ test('the app killed at each step restarts into a consistent state', async (t) =
         // and it stays until Clerk expires it (reported).
         let orphans = (await active()) - baseline;
         if (point === 'handoff:after-quarantine-save') {
-          await startApp(w, null).then(async (again) => {
+          await w.startHidden(null).then(async (again) => {
             await waitFor('the quarantine ended at Clerk', async () => (await active()) === baseline, 20_000);
-            await stopApp(w, again);
+            await w.stopHidden(again);
           });
           orphans = (await active()) - baseline;
           assert.equal(orphans, 0, point);
