@@ -38,7 +38,13 @@ async function inWorld(emails, body) {
   try {
     const app = await w.startHidden(null);
     for (const [email, password] of emails) await signIn(w, email, password);
-    await waitFor('the accounts signed in', () => w.cliStatus().accounts.length === emails.length);
+    // Signed in in full: every account listed and the last one made active
+    // (the second launch hands the callback over and returns before that).
+    const last = emails[emails.length - 1][0];
+    await waitFor('the accounts signed in, the last one active', () => {
+      const { accounts } = w.cliStatus();
+      return accounts.length === emails.length && accounts.some((a) => a.email === last && a.active);
+    });
     await w.stopHidden(app);
     return await body(w);
   } finally {
@@ -154,10 +160,9 @@ test('the app killed at each step restarts into a consistent state', async (t) =
       inWorld([ADA, GRACE], async (w) => {
         // Sign out of the active account (Grace) in the window.
         const s = await w.openApp({ LATCHKEY_FAILPOINT: point, XDG_RUNTIME_DIR: '' });
-        const { click, seeText } = ui(w, () => s);
-        await seeText('Grace Hopper', 30_000);
-        await click('Sign out ▾');
-        await click('Sign out of Grace Hopper');
+        const { headerName, menuItem } = ui(w, () => s);
+        await waitFor('Grace active', async () => (await headerName()) === 'Grace Hopper', 30_000);
+        await menuItem('Sign out ▾', 'Sign out of Grace Hopper');
         await s.execute(
           "for (const b of document.querySelectorAll('[role=dialog] button, dialog button')) if (b.textContent.trim() === 'Sign out') { b.click(); return true; } return false;",
         );

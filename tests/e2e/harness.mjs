@@ -612,6 +612,18 @@ export function ui(w, session) {
     const b = await waitFor(`a "${text}" button`, () => session().button(text));
     await b.click();
   }
+  /** Opens the menu `trigger` and chooses `item` in it; opened again when
+   * it is not open (a click that landed while the page was still laying out
+   * its first frames). */
+  async function menuItem(trigger, item) {
+    await waitFor(`"${item}" in the "${trigger}" menu`, async () => {
+      const found = await session().button(item);
+      if (found) return found.click().then(() => true);
+      const t = await session().button(trigger);
+      if (t && (await t.attr('aria-expanded')) !== 'true') await t.click();
+      return false;
+    });
+  }
   async function headerName() {
     const h = await session().find('.account-name');
     return h ? h.text() : null;
@@ -634,7 +646,7 @@ export function ui(w, session) {
     return callback;
   }
   const accountItems = () => session().findAll('.account-item');
-  return { bodyText, seeText, noText, click, headerName, signIn, accountItems };
+  return { bodyText, seeText, noText, click, menuItem, headerName, signIn, accountItems };
 }
 
 export function isRunning(bin) {

@@ -25,7 +25,7 @@ after(async () => {
   await w.stop();
 });
 
-const { bodyText, seeText, noText, click, headerName, signIn } = ui(w, () => s);
+const { bodyText, seeText, noText, click, menuItem, headerName, signIn } = ui(w, () => s);
 
 test('the journey', async (t) => {
   await t.test('starts on the local demo instance and asks to sign in', async () => {
@@ -340,14 +340,12 @@ test('the journey', async (t) => {
   });
 
   await t.test('sign out everywhere', async () => {
-    await click('Sign out ▾');
-    await click('everywhere');
+    await menuItem('Sign out ▾', 'everywhere');
     await w.answerDialog('Sign out of Grace Hopper everywhere?', 'Sign out everywhere', { shot: '14-sign-out-everywhere' });
     await seeText('Signed Grace Hopper out everywhere');
     // Alan is still signed in on this device (everywhere = Grace's sessions).
     await waitFor('Alan active', async () => (await headerName()) === 'Alan Turing');
-    await click('Sign out ▾');
-    await click('all accounts on this device');
+    await menuItem('Sign out ▾', 'all accounts on this device');
     await w.answerDialog('Sign out of all accounts on this device?', 'Sign out all');
     await seeText('Continue in browser');
     assert.equal((await s.findAll('.account-item')).length, 0);

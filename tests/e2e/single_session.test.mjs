@@ -22,7 +22,7 @@ after(async () => {
   await w.stop();
 });
 
-const { seeText, click, headerName, signIn, accountItems } = ui(w, () => s);
+const { seeText, click, menuItem, headerName, signIn, accountItems } = ui(w, () => s);
 
 /** Chooses an account in the list from the keyboard (focus, Enter). */
 async function choose(name) {
@@ -88,8 +88,7 @@ test('single-session instance: several accounts, each on its own client', async 
   await t.test('signs Grace out: her client goes, Ada stays', async () => {
     await choose('Grace Hopper');
     await waitFor('Grace active', async () => (await headerName()) === 'Grace Hopper');
-    await click('Sign out ▾');
-    await click('Sign out of Grace Hopper');
+    await menuItem('Sign out ▾', 'Sign out of Grace Hopper');
     await seeText('Sign out of Grace Hopper?');
     // The dialog's own confirm button (other buttons say "Sign out" too).
     await (await waitFor('the confirm button', () => s.find('[role=dialog] button.primary'))).click();
