@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod links;
 pub mod prefs;
+pub mod rendering;
 pub mod settings;
 mod sign_in;
 pub mod state;

@@ -468,6 +468,12 @@ export class World {
 
   async shot(session, name) {
     const file = path.join(outDir, 'screenshots', `${name}.png`);
+    // WebKit takes the snapshot at the page's next paint, and a page painted
+    // without compositing (as the app paints) does not paint again while it
+    // is still: one pixel of 0.4 % grey for half a second makes that paint.
+    await session.execute(
+      "setTimeout(() => { const d = document.createElement('div'); d.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;background:rgba(0,0,0,0.004);pointer-events:none'; document.body.append(d); setTimeout(() => d.remove(), 500); }, 50);",
+    );
     fs.writeFileSync(file, await session.screenshot());
     return file;
   }
@@ -656,4 +662,43 @@ export function isRunning(bin) {
   } catch {
     return false;
   }
+}
+
+/** The names of the threads of every process started from `bin` and of
+ * their children (the WebKit processes), by process name. */
+export function threadNames(bin) {
+  const kids = new Map();
+  const read = (f) => {
+    try {
+      return fs.readFileSync(f, 'utf8');
+    } catch {
+      return null;
+    }
+  };
+  for (const d of fs.readdirSync('/proc')) {
+    const stat = /^\d+$/.test(d) && read(`/proc/${d}/stat`);
+    if (!stat) continue;
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
+  }
+  let roots = [];
+  try {
+    roots = execFileSync('pgrep', ['-f', `^${bin}`], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  } catch {
+    // not running
+  }
+  const out = {};
+  const walk = (pid) => {
+    const comm = read(`/proc/${pid}/comm`)?.trim();
+    let tasks = [];
+    try {
+      tasks = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return;
+    }
+    out[comm] = [...(out[comm] ?? []), ...tasks.map((t) => read(`/proc/${pid}/task/${t}/comm`)?.trim())];
+    for (const k of kids.get(pid) ?? []) walk(k);
+  };
+  for (const r of roots) walk(r);
+  return out;
 }

@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { World, waitFor, sleep, ui } from './harness.mjs';
+import { World, waitFor, sleep, ui, threadNames } from './harness.mjs';
 
 const w = new World();
 let s; // the WebDriver session
@@ -36,6 +36,19 @@ test('the journey', async (t) => {
     assert.match(text, /Continue with Google/);
     assert.match(text, /Continue with GitHub/);
     await w.shot(s, '01-sign-in');
+  });
+
+  await t.test('paints without OpenGL compositing (no software rasterizer threads)', () => {
+    // With compositing, a machine without a GPU driver (as here) runs
+    // Mesa's llvmpipe threads in the web process; the app turns it off.
+    const threads = threadNames(w.app);
+    const web = threads.WebKitWebProces;
+    assert.ok(web?.length, `the app's web process: ${Object.keys(threads)}`);
+    assert.deepEqual(
+      Object.values(threads).flat().filter((n) => /^llvmpipe/.test(n)),
+      [],
+      'no llvmpipe thread in the app or its WebKit processes',
+    );
   });
 
   await t.test('sign-in waiting state: cancel says so and changes nothing', async () => {
