@@ -174,6 +174,16 @@ impl Engine {
         };
         let mut first_err = None;
         for c in clients {
+            // A quarantined client is read by its handoff, which may be
+            // redeeming its ticket right now (a link that started the app
+            // arrives during the first read of every client).
+            if self
+                .with_client(&c, |cs| cs.quarantined)
+                .await
+                .unwrap_or(true)
+            {
+                continue;
+            }
             if let Err(e) = self.reload_client(&c).await {
                 first_err.get_or_insert(e);
             }
@@ -294,7 +304,11 @@ impl Engine {
                     )
                 })
                 .collect();
-            let forget = !c.is_main() && !cs.has_account() && cs.flows.pending().is_none();
+            // A quarantined client is ended by its handoff, never here.
+            let forget = !c.is_main()
+                && !cs.quarantined
+                && !cs.has_account()
+                && cs.flows.pending().is_none();
             (gone, forget)
         };
         // Their tokens go now; `refresh_display_cache` (below) announces

@@ -118,8 +118,7 @@ impl Engine {
         // An unanswered one past its time is ended first.
         self.end_waiting_handoff().await;
         let id = self.handoff_instance().await?;
-        let c = self.new_client(&id).await?;
-        self.with_client_mut(&c, |cs| cs.quarantined = true).await?;
+        let c = self.new_quarantined_client(&id).await?;
         let r = self.flows_of(&c).await?.redeem_ticket(&ticket, None).await;
         crate::failpoint::hit("handoff:after-redeem");
         // The redemption created the client at Clerk (and a session on it):

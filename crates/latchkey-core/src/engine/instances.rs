@@ -359,6 +359,17 @@ impl Engine {
     /// A new, empty client of the instance (no credential yet: its first
     /// request creates it at Clerk).
     pub(super) async fn new_client(&self, instance_id: &str) -> Result<ClientRef> {
+        self.add_client(instance_id, false).await
+    }
+
+    /// A new client of its own for a handoff link, quarantined from the
+    /// moment it exists (so no read of every client takes it for a client
+    /// that holds nobody and drops it while its ticket is being redeemed).
+    pub(super) async fn new_quarantined_client(&self, instance_id: &str) -> Result<ClientRef> {
+        self.add_client(instance_id, true).await
+    }
+
+    async fn add_client(&self, instance_id: &str, quarantined: bool) -> Result<ClientRef> {
         let mut inst = self.s.instances.lock().await;
         let i = inst
             .get_mut(instance_id)
@@ -372,7 +383,9 @@ impl Engine {
             .get(MAIN)
             .map(|c| c.fapi.sibling(None))
             .ok_or_else(|| Error::new(ErrorKind::Config, "unknown instance"))?;
-        i.clients.insert(key.clone(), ClientState::new(base));
+        let mut state = ClientState::new(base);
+        state.quarantined = quarantined;
+        i.clients.insert(key.clone(), state);
         let c = ClientRef {
             instance_id: instance_id.to_owned(),
             key,

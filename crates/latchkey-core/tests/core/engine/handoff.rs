@@ -203,3 +203,41 @@ async fn a_quarantine_left_by_a_crash_is_ended_at_the_next_start() {
     assert_eq!(accounts.len(), 1);
     assert_eq!(accounts[0].account, ada);
 }
+
+/// Regression (seen in the end-to-end journey once the app started
+/// faster): a link that starts the app arrives while the engine reads
+/// every client. That read took the link's new client, whose ticket was
+/// still being redeemed, for one that holds nobody, and dropped it: the
+/// question could not name the account and Continue added nothing.
+#[tokio::test]
+async fn a_read_of_every_client_during_the_redemption_keeps_the_links_client() {
+    let env = env().await;
+    let r = rig(&env).await;
+    sign_in(&r.engine, &env, "ada@example.com").await;
+    let t = env.ticket("grace@example.com").await;
+    // The redemption takes 600 ms; the read of every client starts 200 ms in.
+    env.emu
+        .add_fault(FaultRule::new("/v1/client/sign_ins", FaultAction::Delay { ms: 600 }).times(1));
+    let engine = r.engine.clone();
+    let reader = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        engine.reload(None).await
+    });
+    let p = match r.engine.handle_deep_link(&link(&t)).await.unwrap() {
+        Outcome::HandoffPending(p) => *p,
+        other => panic!("expected a waiting link, got {other:?}"),
+    };
+    reader.await.unwrap().unwrap();
+    assert_eq!(p.name.as_deref(), Some("Grace Hopper"));
+    let Handoff::Added(added) = r.engine.confirm_handoff().await.unwrap() else {
+        panic!("not added")
+    };
+    assert!(
+        r.engine
+            .accounts()
+            .await
+            .iter()
+            .any(|a| a.account == added.account),
+        "Grace was added"
+    );
+}
