@@ -62,8 +62,18 @@ pub struct Keys {
     pub kid: String,
     encoding: EncodingKey,
     jwk: Value,
+    /// Signing keys added by [`Keys::rotate`] (a test's JWKS rotation;
+    /// in memory only), newest last: the newest signs, all are published.
+    rotated: std::sync::Mutex<Vec<(String, EncodingKey, Value)>>,
     cred_enc: EncodingKey,
     cred_dec: DecodingKey,
+}
+
+/// The JWK of an RSA key's public half.
+fn public_jwk(kid: &str, private: &rsa::RsaPrivateKey) -> Value {
+    let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
+    let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
+    json!({"use": "sig", "kty": "RSA", "kid": kid, "alg": "RS256", "n": n, "e": e})
 }
 
 impl Keys {
@@ -72,9 +82,7 @@ impl Keys {
             .map_err(|_| KeyError::InvalidRsa)?;
         let encoding = EncodingKey::from_rsa_pem(material.rsa_private_pem.as_bytes())
             .map_err(|_| KeyError::InvalidRsa)?;
-        let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
-        let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
-        let jwk = json!({"use": "sig", "kty": "RSA", "kid": kid, "alg": "RS256", "n": n, "e": e});
+        let jwk = public_jwk(kid, &private);
         let secret = URL_SAFE_NO_PAD
             .decode(&material.credential_secret)
             .map_err(|_| KeyError::InvalidSecret)?;
@@ -85,22 +93,55 @@ impl Keys {
             kid: kid.to_owned(),
             encoding,
             jwk,
+            rotated: std::sync::Mutex::new(Vec::new()),
             cred_enc: EncodingKey::from_secret(&secret),
             cred_dec: DecodingKey::from_secret(&secret),
         })
     }
 
-    /// The JWKS document (`/.well-known/jwks.json`, BAPI `/v1/jwks`).
-    pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.jwk.clone()] })
+    fn rotated(&self) -> std::sync::MutexGuard<'_, Vec<(String, EncodingKey, Value)>> {
+        self.rotated.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Signs session or template claims with RS256 and `kid` = instance id.
+    /// The JWKS document (`/.well-known/jwks.json`, BAPI `/v1/jwks`): every
+    /// signing key, the newest last.
+    pub fn jwks(&self) -> Value {
+        let mut keys = vec![self.jwk.clone()];
+        keys.extend(self.rotated().iter().map(|(_, _, jwk)| jwk.clone()));
+        json!({ "keys": keys })
+    }
+
+    /// Signs session or template claims with RS256 and the newest key's
+    /// `kid` (the instance id, until a rotation).
     pub fn sign(&self, claims: &Value) -> Option<String> {
         let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.kid.clone());
         header.typ = Some("JWT".to_owned());
-        jsonwebtoken::encode(&header, claims, &self.encoding).ok()
+        let rotated = self.rotated();
+        let (kid, key) = rotated
+            .last()
+            .map_or((&self.kid, &self.encoding), |(kid, key, _)| (kid, key));
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, claims, key).ok()
+    }
+
+    /// A new signing key (RSA 2048, `kid` = the instance id and a number):
+    /// tokens are signed with it from now on, and the JWKS publishes it
+    /// beside the earlier ones, as a key rotation at Clerk does. In memory
+    /// only (a test control).
+    #[cfg(any(test, feature = "test-controls"))]
+    pub fn rotate(&self) -> Result<String, KeyError> {
+        let private = rsa::RsaPrivateKey::new(&mut OsRng, 2048)
+            .map_err(|e| KeyError::Generate(e.to_string()))?;
+        let pem = private
+            .to_pkcs1_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Generate(e.to_string()))?;
+        let encoding =
+            EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| KeyError::InvalidRsa)?;
+        let mut rotated = self.rotated();
+        let kid = format!("{}_{}", self.kid, rotated.len() + 2);
+        let jwk = public_jwk(&kid, &private);
+        rotated.push((kid.clone(), encoding, jwk));
+        Ok(kid)
     }
 
     /// An opaque client credential: HS256 over the client id and its current
@@ -135,5 +176,46 @@ impl Keys {
             json!({"sid": token_id, "iid": instance_id, "st": "sign_in_token", "exp": exp});
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.cred_enc)
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rotation_signs_with_the_new_key_and_publishes_both() {
+        let keys = Keys::new("ins_test", &KeyMaterial::generate().expect("keys")).expect("keys");
+        let kid_of = |jwt: &str| jsonwebtoken::decode_header(jwt).expect("a header").kid;
+        let claims = json!({"sub": "user_1"});
+        assert_eq!(
+            kid_of(&keys.sign(&claims).expect("signed")).as_deref(),
+            Some("ins_test")
+        );
+        let kid = keys.rotate().expect("rotated");
+        assert_eq!(kid, "ins_test_2");
+        let jwt = keys.sign(&claims).expect("signed");
+        assert_eq!(kid_of(&jwt).as_deref(), Some("ins_test_2"));
+        let jwks = keys.jwks();
+        let published: Vec<&str> = jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .filter_map(|k| k["kid"].as_str())
+            .collect();
+        assert_eq!(published, ["ins_test", "ins_test_2"]);
+        // The new key verifies it, the old one does not.
+        let new_jwk: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(keys.jwks()["keys"][1].clone()).expect("a JWK");
+        let old_jwk: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(keys.jwks()["keys"][0].clone()).expect("a JWK");
+        let mut v = Validation::new(Algorithm::RS256);
+        v.required_spec_claims.clear();
+        let check = |jwk: &jsonwebtoken::jwk::Jwk| {
+            jsonwebtoken::decode::<Value>(&jwt, &DecodingKey::from_jwk(jwk).expect("a key"), &v)
+                .is_ok()
+        };
+        assert!(check(&new_jwk));
+        assert!(!check(&old_jwk));
     }
 }

@@ -582,6 +582,13 @@ impl EmulatorHandle {
         self.state.clock.advance_ms(-(by.as_millis() as i64));
     }
 
+    /// Rotates the signing key: tokens are signed with a new RSA key from
+    /// now on, and the JWKS publishes it beside the earlier ones (in memory
+    /// only). Returns the new key's `kid`.
+    pub fn rotate_signing_key(&self) -> Result<String, crate::KeyError> {
+        self.state.keys.rotate()
+    }
+
     /// The emulator's current time (ms).
     pub fn now_ms(&self) -> i64 {
         self.state.clock.now_ms()

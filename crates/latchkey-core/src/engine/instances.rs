@@ -154,7 +154,9 @@ fn connect(
     }
     Ok(InstanceState {
         instance: instance.clone(),
-        verifier: Arc::new(Verifier::with_http(instance.clone(), base.http_client())),
+        verifier: Arc::new(
+            Verifier::with_http(instance.clone(), base.http_client()).with_clock(clock.clone()),
+        ),
         clients,
         environment: None,
     })

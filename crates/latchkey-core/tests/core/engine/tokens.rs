@@ -281,3 +281,42 @@ async fn a_local_clock_50_s_off_refuses_no_good_token_and_causes_no_refresh_stor
         assert!((skew - want).abs() <= 1, "{label}: skew {skew}");
     }
 }
+
+/// Regression (found by the fault campaign): the verifier spaced its JWKS
+/// refetches on the real clock, so on the engine's clock a key rotation was
+/// never picked up and every token after it was refused. Now a token signed
+/// with Clerk's new key is handed out within a minute of the engine's time
+/// (one refetch per minute at most), with no real time passing.
+#[tokio::test]
+async fn a_signing_key_rotation_is_picked_up_within_a_minute_of_the_engines_clock() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    let sim = Sim::new(&r.clock, &[&env]);
+    // The JWKS was fetched for the first token.
+    r.engine
+        .get_token(&ada, None, OrgSel::Active)
+        .await
+        .expect("a token");
+    let kid = env.emu.rotate_signing_key().expect("a new signing key");
+    let start = sim.moved();
+    let mut new_key = None;
+    while new_key.is_none() && sim.moved() - start < Duration::from_secs(180) {
+        sim.advance(Duration::from_secs(2));
+        r.engine.tick().await;
+        if let Ok(t) = r.engine.get_token(&ada, None, OrgSel::Active).await {
+            let header = jsonwebtoken::decode_header(t.expose()).expect("a JWT header");
+            if header.kid.as_deref() == Some(kid.as_str()) {
+                new_key = Some(sim.moved() - start);
+            }
+        }
+    }
+    let after = new_key.expect("a token signed with the new key within 3 simulated minutes");
+    // The first refresh after the rotation (≤ 45 s) may fall inside the
+    // minute since the last JWKS fetch; the next one may not.
+    assert!(
+        after <= Duration::from_secs(110),
+        "the new key was accepted {after:?} after the rotation"
+    );
+    eprintln!("signing key rotated: a token with the new kid after {after:?} of engine time");
+}
