@@ -65,7 +65,8 @@ STEPS = [
     (
         f"Soak: {SOAK} refresh cycles per account",
         "0 failures without an injected cause, 0 accounts lost, 0 expired tokens, "
-        "secure-storage writes ≤ credential rotations",
+        "credential writes to secure storage = credential rotations (a fourth account signs in and "
+        "out every half hour)",
         {"LATCHKEY_SOAK_CYCLES": SOAK},
         ["-p", "latchkey-core", "--all-features", "--test", "core"], ["engine::soak"],
     ),

@@ -2,19 +2,23 @@
 //! each asked for a token without pause, for `LATCHKEY_SOAK_CYCLES` refresh
 //! cycles each (100 in `make test`, 1,000 in `make proof`) on simulated
 //! time, with one token request in ten faulted (the fault's kind changes
-//! every few minutes). Every failure must have an injected cause; no
-//! account is lost; no token handed out is expired; secure storage is
-//! written only when Clerk rotates a credential; memory stays flat.
+//! every few minutes). A fourth account signs in to the multi-session
+//! instance and out again every half hour (Clerk rotates the client's
+//! credential at each sign-in). Every failure must have an injected cause; no account is
+//! lost; no token handed out is expired; a credential is written to secure
+//! storage once per rotation Clerk made, never otherwise; memory stays
+//! flat.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 
-/// Secure storage that counts writes (what the soak compares with the
-/// credential rotations Clerk made).
+/// Secure storage that counts writes: of credentials (what the soak
+/// compares with the credential rotations Clerk made) and of the index.
 struct Counting {
     inner: MemoryStore,
     sets: AtomicUsize,
+    index_sets: AtomicUsize,
 }
 
 impl SecretStore for Counting {
@@ -22,7 +26,11 @@ impl SecretStore for Counting {
         self.inner.get(key)
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.sets.fetch_add(1, Ordering::SeqCst);
+        if key == "index" {
+            self.index_sets.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.sets.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.set(key, value)
     }
     fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -66,6 +74,7 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
     let store = Arc::new(Counting {
         inner: MemoryStore::new(),
         sets: AtomicUsize::new(0),
+        index_sets: AtomicUsize::new(0),
     });
     let clock = Arc::new(TestClock::new());
     let mut cfg = EngineConfig::new(
@@ -97,6 +106,7 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
         status_fault(504, "gateway_timeout", None),
     ];
     let sets_before = store.sets.load(Ordering::SeqCst);
+    let index_before = store.index_sets.load(Ordering::SeqCst);
     // The credential each client used before the soak.
     let mut creds: [std::collections::BTreeSet<String>; 2] =
         [&multi, &single].map(credentials_used);
@@ -112,12 +122,26 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
     let mut successes = [0usize; 3];
     let mut rss = Vec::new();
     let mut iteration = 0usize;
+    let mut katherine: Option<AccountRef> = None;
+    let (mut sign_ins, mut sign_outs) = (0usize, 0usize);
     while successes.iter().any(|n| *n < cycles) {
-        // The fault's kind changes every 5 simulated minutes.
+        // The fault's kind changes every 5 simulated minutes; between two
+        // kinds (no fault armed), every half hour, Katherine signs in to
+        // the multi-session client, and out a quarter of an hour later.
         if iteration.is_multiple_of(150) {
-            let action = faults[(iteration / 150) % faults.len()].clone();
             for e in [&multi, &single] {
                 e.emu.clear_faults();
+            }
+            let period = iteration / 150;
+            if period % 6 == 3 {
+                katherine = Some(sign_in(&engine, &multi, "katherine@example.com").await);
+                sign_ins += 1;
+            } else if let Some(k) = katherine.take_if(|_| period.is_multiple_of(6)) {
+                engine.sign_out(&k).await.expect("Katherine signs out");
+                sign_outs += 1;
+            }
+            let action = faults[period % faults.len()].clone();
+            for e in [&multi, &single] {
                 e.emu.add_fault(
                     FaultRule::new("/v1/client/sessions/*/tokens", action.clone()).probability(0.1),
                 );
@@ -189,6 +213,27 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
         }
     }
     rss.push(rss_kib());
+    // Katherine out (if in), and a minute on, so each instance's last
+    // credential has been used in a request (that is how rotations are
+    // counted).
+    for e in [&multi, &single] {
+        e.emu.clear_faults();
+    }
+    if let Some(k) = katherine.take() {
+        engine.sign_out(&k).await.expect("Katherine signs out");
+        sign_outs += 1;
+    }
+    for _ in 0..30 {
+        sim.advance(step);
+        engine.tick().await;
+    }
+    for (i, e) in [&multi, &single].into_iter().enumerate() {
+        for r in e.emu.requests() {
+            if let Some(c) = r.header("authorization") {
+                creds[i].insert(c.to_owned());
+            }
+        }
+    }
     for e in [&multi, &single] {
         injected += e
             .emu
@@ -203,6 +248,7 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
         .map(|(c, before)| c.len() - before)
         .sum();
     let sets = store.sets.load(Ordering::SeqCst) - sets_before;
+    let index_sets = store.index_sets.load(Ordering::SeqCst) - index_before;
     let left = engine.accounts().await;
     assert_eq!(left.len(), 3, "accounts lost: {left:?}");
     for (_, acct) in &accounts {
@@ -216,10 +262,15 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
         "failures with no injected cause: {unexplained:?}"
     );
     assert!(injected > 0, "no fault was injected");
-    // Credentials are written when Clerk rotates one, never otherwise.
+    // A credential is written once per rotation Clerk made (each of
+    // Katherine's sign-ins rotates the client's), never otherwise.
     assert!(
-        sets <= rotations,
-        "{sets} secure-storage writes for {rotations} rotations"
+        rotations >= sign_ins && sign_ins >= 1,
+        "{rotations} rotations for {sign_ins} sign-ins"
+    );
+    assert_eq!(
+        sets, rotations,
+        "{sets} credential writes to secure storage for {rotations} rotations"
     );
     let (first, last) = (
         rss.first().copied().unwrap_or(0),
@@ -229,7 +280,8 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
         "soak: {cycles} refresh cycles each for 3 accounts on 2 instances ({} simulated hours), \
          {injected} faults injected, {failures} failed token calls (all with an injected cause), \
          {handed} tokens handed out (least life left {least_left_ms} ms), 0 accounts lost, \
-         {sets} secure-storage writes for {rotations} credential rotations, \
+         a fourth account signed in {sign_ins} times and out {sign_outs} times, {rotations} credential rotations, \
+         {sets} credential writes to secure storage ({index_sets} index writes), \
          RSS {first} → {last} KiB (samples {rss:?})",
         sim.moved().as_secs() / 3600
     );
