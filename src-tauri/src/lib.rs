@@ -198,10 +198,17 @@ pub fn run() {
 }
 
 /// The opener: `$BROWSER` when set (a test's recording script, or a user's
-/// choice), else the opener plugin (xdg-open / gio on Linux).
+/// choice), else the opener plugin. The browser does not inherit what the
+/// app set for its own webview (`rendering::set_here`): when there is such
+/// a variable, `xdg-open` / `gio open` are started here without it, as the
+/// plugin cannot leave a variable out.
 fn default_opener<R: Runtime>(app: AppHandle<R>) -> Opener {
     Arc::new(move |url: &str| {
-        latchkey_host::browser::from_env(url).unwrap_or_else(|| {
+        let ours = rendering::set_here();
+        latchkey_host::browser::from_env_without(url, ours).unwrap_or_else(|| {
+            if !ours.is_empty() {
+                return latchkey_host::browser::open_without(url, ours);
+            }
             use tauri_plugin_opener::OpenerExt;
             app.opener().open_url(url, None::<&str>).is_ok()
         })

@@ -9,9 +9,15 @@
 //! 328 → 238 MiB of PSS. Latchkey's page is a document with no animation
 //! beyond a spinner, so it gives up nothing by painting without it, GPU or
 //! not. A user who set `WEBKIT_DISABLE_COMPOSITING_MODE` (to `0` to keep
-//! compositing) is left alone. See docs/DESIGN.md.
+//! compositing) is left alone, and the browser Latchkey opens does not
+//! inherit the variable the app set for itself ([`set_here`]). See
+//! docs/DESIGN.md.
 
 use std::ffi::OsString;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether this process set [`COMPOSITING_VAR`] (rather than the user).
+static SET_HERE: AtomicBool = AtomicBool::new(false);
 
 /// WebKitGTK's switch; any value but `0` turns compositing off.
 pub const COMPOSITING_VAR: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
@@ -33,6 +39,17 @@ pub fn paint_without_compositing() {
         // SAFETY: called at the top of `main`, before the app starts any
         // thread, so nothing reads the environment concurrently.
         unsafe { std::env::set_var(COMPOSITING_VAR, v) };
+        SET_HERE.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The variables this process set for itself, which the programs it starts
+/// (the user's browser) must not inherit.
+pub fn set_here() -> &'static [&'static str] {
+    if SET_HERE.load(Ordering::Relaxed) {
+        &[COMPOSITING_VAR]
+    } else {
+        &[]
     }
 }
 

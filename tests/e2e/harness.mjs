@@ -106,10 +106,17 @@ export class World {
     }
     fs.mkdirSync(path.join(this.home, '.config'), { recursive: true });
     fs.writeFileSync(this.browserLog, '');
+    fs.writeFileSync(`${this.browserLog}.env`, '');
 
     // The "browser": records each URL it is asked to open.
     this.browser = path.join(this.tmp, 'browser.sh');
-    fs.writeFileSync(this.browser, `#!/bin/sh\nprintf '%s\\n' "$1" >> '${this.browserLog}'\n`, { mode: 0o755 });
+    // It also notes whether it inherited WebKit's compositing switch (the
+    // app sets it for its own webview only).
+    fs.writeFileSync(
+      this.browser,
+      `#!/bin/sh\nprintf '%s\\n' "\${WEBKIT_DISABLE_COMPOSITING_MODE-unset}" >> '${this.browserLog}.env'\nprintf '%s\\n' "$1" >> '${this.browserLog}'\n`,
+      { mode: 0o755 },
+    );
 
     this.display = await this.startXvfb();
     this.env = {
@@ -326,6 +333,11 @@ export class World {
 
   browserUrls() {
     return fs.readFileSync(this.browserLog, 'utf8').split('\n').filter(Boolean);
+  }
+
+  /** What each browser start had for WEBKIT_DISABLE_COMPOSITING_MODE. */
+  browserCompositingVar() {
+    return fs.readFileSync(`${this.browserLog}.env`, 'utf8').split('\n').filter(Boolean);
   }
 
   async nextBrowserUrl(before) {

@@ -55,6 +55,9 @@ test('the journey', async (t) => {
     const before = w.browserUrls().length;
     await click('Continue in browser');
     await w.nextBrowserUrl(before);
+    // The browser does not inherit the compositing switch the app set for
+    // its own webview (a user's own setting would pass through).
+    assert.equal(w.browserCompositingVar().at(-1), process.env.WEBKIT_DISABLE_COMPOSITING_MODE ?? 'unset');
     await seeText('Finish signing in in your browser');
     assert.ok(await s.button('Open the page again'));
     assert.ok(await s.button('Copy link'));
