@@ -209,18 +209,19 @@ fn fingerprint(parts: &[&str]) -> [u8; 32] {
 impl SignInFlows {
     /// Flows over `fapi`'s client, attempts living [`ATTEMPT_TTL`].
     pub fn new(fapi: Fapi) -> Self {
-        Self::with_ttl(fapi, ATTEMPT_TTL)
-    }
-
-    /// Like [`SignInFlows::new`] with another attempt lifetime (tests).
-    pub fn with_ttl(fapi: Fapi, ttl: Duration) -> Self {
         Self {
             fapi,
             pending: Mutex::new(None),
             consumed: Mutex::new(Vec::new()),
             next_id: Mutex::new(0),
-            ttl,
+            ttl: ATTEMPT_TTL,
         }
+    }
+
+    /// Time since `t` on the client's clock (the engine's: its tests move
+    /// it).
+    fn since(&self, t: Instant) -> Duration {
+        self.fapi.clock().mono().saturating_duration_since(t)
     }
 
     /// The Frontend API client the flows use.
@@ -235,7 +236,9 @@ impl SignInFlows {
     /// The live attempt, if any (expired ones are dropped).
     pub fn pending(&self) -> Option<Started> {
         let mut p = Self::lock(&self.pending);
-        if p.as_ref().is_some_and(|a| a.started.elapsed() >= self.ttl) {
+        if p.as_ref()
+            .is_some_and(|a| self.since(a.started) >= self.ttl)
+        {
             *p = None;
         }
         p.as_ref().map(|a| Started {
@@ -253,7 +256,7 @@ impl SignInFlows {
     /// attempt.
     pub fn matches(&self, cb: &Callback) -> bool {
         let p = Self::lock(&self.pending);
-        let Some(a) = p.as_ref().filter(|a| a.started.elapsed() < self.ttl) else {
+        let Some(a) = p.as_ref().filter(|a| self.since(a.started) < self.ttl) else {
             return false;
         };
         let state = match cb {
@@ -297,7 +300,7 @@ impl SignInFlows {
                 "the instance returned a sign-in page that is not https",
             ));
         }
-        let expires_at = SystemTime::now() + self.ttl;
+        let expires_at = self.fapi.clock().wall() + self.ttl;
         let started = Started {
             attempt: id,
             kind: kind.clone(),
@@ -305,7 +308,7 @@ impl SignInFlows {
             expires_at,
         };
         let mut p = Self::lock(&self.pending);
-        if p.as_ref().is_some_and(|a| a.started.elapsed() < self.ttl) {
+        if p.as_ref().is_some_and(|a| self.since(a.started) < self.ttl) {
             return Err(sign_in_error(
                 "a sign-in is already in progress; finish or cancel it first",
             ));
@@ -315,7 +318,7 @@ impl SignInFlows {
             kind,
             secret,
             url,
-            started: Instant::now(),
+            started: self.fapi.clock().mono(),
             expires_at,
         });
         Ok(started)
@@ -387,14 +390,14 @@ impl SignInFlows {
 
     fn seen(&self, fp: &[u8; 32]) -> bool {
         let mut c = Self::lock(&self.consumed);
-        c.retain(|x| x.at.elapsed() < self.ttl);
+        c.retain(|x| self.since(x.at) < self.ttl);
         c.iter().any(|x| bool::from(x.fingerprint.ct_eq(fp)))
     }
 
     fn remember(&self, fp: [u8; 32]) {
         Self::lock(&self.consumed).push(Consumed {
             fingerprint: fp,
-            at: Instant::now(),
+            at: self.fapi.clock().mono(),
         });
     }
 
@@ -444,7 +447,7 @@ impl SignInFlows {
                             "rejected callback: it does not belong to the sign-in in progress",
                         ));
                     }
-                    if a.started.elapsed() >= self.ttl {
+                    if self.since(a.started) >= self.ttl {
                         *p = None;
                         return Err(Error::new(
                             ErrorKind::Callback,
@@ -492,7 +495,7 @@ impl SignInFlows {
                     let Secret::OAuth { sign_in } = &a.secret else {
                         return Err(no_attempt());
                     };
-                    if a.started.elapsed() >= self.ttl {
+                    if self.since(a.started) >= self.ttl {
                         *p = None;
                         return Err(Error::new(
                             ErrorKind::Callback,

@@ -188,7 +188,7 @@ impl Engine {
             preview: preview.clone(),
             client,
             session,
-            since: Instant::now(),
+            since: self.s.cfg.clock.mono(),
         });
         Ok(Outcome::HandoffPending(Box::new(preview)))
     }
@@ -197,7 +197,7 @@ impl Engine {
     pub fn handoff_preview(&self) -> Option<HandoffPreview> {
         lock(&self.s.handoff.waiting)
             .as_ref()
-            .filter(|w| w.since.elapsed() < ATTEMPT_TTL)
+            .filter(|w| self.s.cfg.clock.mono().saturating_duration_since(w.since) < ATTEMPT_TTL)
             .map(|w| w.preview.clone())
     }
 
@@ -221,7 +221,7 @@ impl Engine {
                 "there is no account link waiting",
             ));
         };
-        if w.since.elapsed() >= ATTEMPT_TTL {
+        if self.s.cfg.clock.mono().saturating_duration_since(w.since) >= ATTEMPT_TTL {
             if let Some(c) = &w.client {
                 self.end_quarantine(c).await;
             }
@@ -298,7 +298,9 @@ impl Engine {
     async fn end_waiting_handoff(&self) {
         let stale = {
             let mut w = lock(&self.s.handoff.waiting);
-            if w.as_ref().is_some_and(|w| w.since.elapsed() >= ATTEMPT_TTL) {
+            if w.as_ref().is_some_and(|w| {
+                self.s.cfg.clock.mono().saturating_duration_since(w.since) >= ATTEMPT_TTL
+            }) {
                 w.take()
             } else {
                 None

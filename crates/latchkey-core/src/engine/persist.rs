@@ -15,12 +15,13 @@
 //! after any of the writes leaves a readable state. Saves are serialised (a
 //! concurrent save never picks the same slot or deletes another's write). A
 //! failed save keeps the credential in memory, shows
-//! [`StorageState::SaveFailed`] and is retried with backoff until it lands
-//! or a newer credential replaces it.
+//! [`StorageState::SaveFailed`] and is retried by the background loop with
+//! backoff on the engine's clock until it lands or a newer credential
+//! replaces it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -189,8 +190,9 @@ pub(super) struct PersistState {
     slots: Mutex<HashMap<ClientRef, SlotState>>,
     /// Serialises saves.
     save: tokio::sync::Mutex<()>,
-    /// Clients whose failed save is being retried.
-    retrying: Mutex<BTreeSet<ClientRef>>,
+    /// Failed saves waiting for their retry: when (engine clock) and the
+    /// wait after the next failure.
+    retrying: Mutex<BTreeMap<Pending, (Instant, Duration)>>,
     /// The saved accounts were read (or there were none). False while the
     /// keyring is locked or unreadable: the display cache's accounts are
     /// then waiting for it, not gone.
@@ -203,11 +205,24 @@ impl PersistState {
             storage: Mutex::new(storage),
             slots: Mutex::new(HashMap::new()),
             save: tokio::sync::Mutex::new(()),
-            retrying: Mutex::new(BTreeSet::new()),
+            retrying: Mutex::new(BTreeMap::new()),
             index_read: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
+
+/// A save that failed and is retried.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Pending {
+    /// A client's credential.
+    Credential(ClientRef),
+    /// The account index (a new client, the active account, a slot switch).
+    Index,
+}
+
+/// The first retry of a failed save, and the longest wait between two.
+const SAVE_RETRY_FIRST: Duration = Duration::from_secs(1);
+const SAVE_RETRY_CAP: Duration = Duration::from_secs(60);
 
 /// The storage state at open: the write-read-delete probe when configured.
 pub(super) async fn probe(cfg: &EngineConfig) -> StorageState {
@@ -429,6 +444,9 @@ impl Engine {
     }
 
     fn saved_ok(&self) {
+        if !lock(&self.s.persist.retrying).is_empty() {
+            return; // another save still waits for its retry
+        }
         let degraded = matches!(
             *lock(&self.s.persist.storage),
             StorageState::SaveFailed { .. }
@@ -440,31 +458,58 @@ impl Engine {
         }
     }
 
-    /// Retries a failed save (1 s, 2 s … 60 s) until it lands or there is
-    /// nothing left to save (a newer credential was saved meanwhile).
+    /// Schedules a failed save's retry (1 s, 2 s … 60 s after each
+    /// failure, on the engine's clock) and wakes the background loop, which
+    /// makes it (see [`retry_saves_if_due`](Self::retry_saves_if_due)).
     fn retry_save(&self, c: &ClientRef) {
-        if !lock(&self.s.persist.retrying).insert(c.clone()) {
-            return; // already retrying
-        }
-        let engine = self.clone();
-        let c = c.clone();
-        tokio::spawn(async move {
-            let mut wait = Duration::from_secs(1);
-            loop {
-                tokio::time::sleep(wait).await;
-                match engine.write_credential(&c).await {
-                    Ok(()) => {
-                        engine.saved_ok();
-                        break;
-                    }
-                    Err(e) => {
-                        engine.set_storage(StorageState::from_error(&e, true));
-                        wait = (wait * 2).min(Duration::from_secs(60));
+        self.schedule_retry(Pending::Credential(c.clone()));
+    }
+
+    fn schedule_retry(&self, what: Pending) {
+        let at = self.s.cfg.clock.mono() + SAVE_RETRY_FIRST;
+        lock(&self.s.persist.retrying)
+            .entry(what)
+            .or_insert((at, SAVE_RETRY_FIRST));
+        self.wake_refresher();
+    }
+
+    /// The background loop's part: retries the failed saves that are due,
+    /// until each lands or there is nothing left to save (a newer
+    /// credential was saved meanwhile). Returns the time until the next
+    /// retry.
+    pub(super) async fn retry_saves_if_due(&self) -> Duration {
+        let clock = self.s.cfg.clock.clone();
+        let now = clock.mono();
+        let due: Vec<Pending> = lock(&self.s.persist.retrying)
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in due {
+            let saved = match &p {
+                Pending::Credential(c) => self.write_credential(c).await,
+                Pending::Index => self.write_index().await,
+            };
+            match saved {
+                Ok(()) => {
+                    lock(&self.s.persist.retrying).remove(&p);
+                    self.saved_ok();
+                }
+                Err(e) => {
+                    self.set_storage(StorageState::from_error(&e, true));
+                    if let Some((at, wait)) = lock(&self.s.persist.retrying).get_mut(&p) {
+                        *wait = (*wait * 2).min(SAVE_RETRY_CAP);
+                        *at = clock.mono() + *wait;
                     }
                 }
             }
-            lock(&engine.s.persist.retrying).remove(&c);
-        });
+        }
+        let now = clock.mono();
+        lock(&self.s.persist.retrying)
+            .values()
+            .map(|(at, _)| at.saturating_duration_since(now))
+            .min()
+            .unwrap_or(self.s.cfg.max_tick)
     }
 
     /// The rotation write: new slot → index → delete the old slot.
@@ -525,8 +570,30 @@ impl Engine {
     }
 
     /// Writes the index: every instance, its clients' current slots, the
-    /// active account.
+    /// active account. A failure is reported as
+    /// [`StorageState::SaveFailed`] and retried by the background loop, like
+    /// a credential's.
     pub(super) async fn save_index(&self) -> std::result::Result<(), StoreError> {
+        match self.write_index().await {
+            Ok(()) => {
+                let waited = lock(&self.s.persist.retrying)
+                    .remove(&Pending::Index)
+                    .is_some();
+                if waited {
+                    self.saved_ok();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not save the account index to secure storage; retrying");
+                self.set_storage(StorageState::from_error(&e, true));
+                self.schedule_retry(Pending::Index);
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_index(&self) -> std::result::Result<(), StoreError> {
         if matches!(
             *lock(&self.s.persist.storage),
             StorageState::Unavailable { .. }

@@ -94,22 +94,32 @@ pub(super) struct RefreshState {
 const STORAGE_RECHECK: Duration = Duration::from_secs(3);
 
 impl Engine {
-    /// One pass of the background work: refresh the active account's token
-    /// when due, re-read background accounts and devices when due. Returns
-    /// how long to sleep before the next pass.
+    /// One pass of the background work: retry failed saves to secure
+    /// storage when due, refresh the active account's token when due,
+    /// re-read background accounts and devices when due. Returns how long
+    /// to sleep before the next pass.
     pub async fn tick(&self) -> Duration {
         let max_tick = self.s.cfg.max_tick;
+        // Local work, not held back by Clerk's backoff.
+        let saves = self
+            .retry_saves_if_due()
+            .await
+            .max(Duration::from_millis(20));
         let now = self.s.cfg.clock.mono();
         if let Some(nb) = *lock(&self.s.refresh.not_before)
             && now < nb
         {
-            return (nb - now).min(max_tick);
+            return (nb - now).min(max_tick).min(saves);
         }
         let storage = self.recheck_storage_if_due().await;
         let sleep = self.refresh_active_if_due().await.min(max_tick);
         let retry = self.reread_due_instances().await;
         self.reread_devices_if_due().await;
-        sleep.min(retry).min(storage).max(Duration::from_millis(20))
+        sleep
+            .min(retry)
+            .min(storage)
+            .min(saves)
+            .max(Duration::from_millis(20))
     }
 
     /// The active account's token, when ≤ 17 s (scaled) of it are left.

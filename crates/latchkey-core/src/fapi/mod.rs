@@ -174,6 +174,11 @@ impl Fapi {
         self
     }
 
+    /// The local clock this client reads (the engine's, when it set one).
+    pub fn clock(&self) -> Arc<dyn crate::clock::Clock> {
+        self.server.clock().clone()
+    }
+
     /// Clerk's clock minus ours, in milliseconds, from the `Date` of recent
     /// answers (the median of the last few; `None` before any answer, or
     /// when every answer's `Date` was missing or more than 10 minutes off).

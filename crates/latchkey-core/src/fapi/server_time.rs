@@ -42,6 +42,11 @@ impl ServerClock {
         }
     }
 
+    /// The local clock the samples are measured against.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<i64>> {
         self.samples.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -84,7 +84,9 @@ async fn hosted_auth_by_deep_link_signs_in_and_activates() {
 #[tokio::test]
 async fn callbacks_without_a_matching_live_attempt_make_no_fapi_call() {
     let env = env().await;
-    let flows = SignInFlows::with_ttl(env.fapi(), Duration::from_millis(300));
+    // Attempts expire on the client's clock (the engine's): moved below.
+    let clock = std::sync::Arc::new(latchkey_core::clock::TestClock::new());
+    let flows = SignInFlows::new(env.fapi().with_clock(clock.clone()));
     let forged = "dev.latchkey.desktop://callback?state=forged&rotating_token_nonce=n&created_session_id=sess_x";
     env.emu.clear_requests();
     let e = flows
@@ -147,8 +149,11 @@ async fn callbacks_without_a_matching_live_attempt_make_no_fapi_call() {
     assert_eq!(env.fapi_requests(), 0, "rejections made no FAPI call");
     assert!(flows.pending().is_some());
 
-    // Expired.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Expired: a second before the attempt's five minutes are up it is
+    // still live; after them it is gone.
+    clock.advance(latchkey_core::ATTEMPT_TTL - Duration::from_secs(1));
+    assert!(flows.pending().is_some(), "live until its time is up");
+    clock.advance(Duration::from_secs(2));
     assert_eq!(
         flows
             .handle(parse_deep_link(&real).unwrap())

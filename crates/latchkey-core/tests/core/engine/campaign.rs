@@ -187,3 +187,173 @@ async fn every_fault_class_loses_nothing_and_recovers() {
         rows.join("\n")
     );
 }
+
+/// Secure storage's faults, each class on every call: a third account signs
+/// in as it starts (Clerk rotates the client's credential, which must be
+/// saved), both accounts are asked for tokens for three simulated minutes,
+/// and a second launch opens the same storage; then the fault is lifted. Per
+/// class: calls faulted, failed token calls (storage is not on a token's
+/// path), accounts lost after a restart, spurious sign-outs, hangs, writes
+/// by the second launch (none: it may not overwrite what it could not
+/// read), and how long after the fault lifted everything was saved (the
+/// retries run on the engine's clock, at most 60 s apart). A damaged entry is the hostile-storage property run's
+/// and `persist::a_corrupt_credential_signs_out_that_instance_only`.
+#[tokio::test]
+async fn secure_storage_faults_lose_nothing_and_recover() {
+    let classes = [
+        (
+            "fails on every call",
+            StoreFault::Fail(StoreErrorKind::Other),
+        ),
+        ("locked", StoreFault::Fail(StoreErrorKind::Locked)),
+        (
+            "gone (no Secret Service)",
+            StoreFault::Fail(StoreErrorKind::Unavailable),
+        ),
+        (
+            "hangs past its 200 ms timeout",
+            StoreFault::Hang(Duration::from_millis(400)),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, fault) in classes {
+        let env = env().await;
+        let clock = Arc::new(TestClock::new());
+        let store = Arc::new(Faulty::new(&clock));
+        let dir = temp_dir();
+        let engine = open_over(&env, &dir, &store, &clock).await;
+        let ada = sign_in(&engine, &env, "ada@example.com").await;
+        let grace = sign_in(&engine, &env, "grace@example.com").await;
+        let sim = Sim::new(&clock, &[&env]);
+        let mut events = engine.subscribe();
+        store.set_fault(Some(fault.clone()));
+
+        // A sign-in as it starts: works for this run; the save is retried
+        // (1 s, 2 s … 60 s) while the fault lasts.
+        let katherine = tokio::time::timeout(
+            Duration::from_secs(30),
+            sign_in(&engine, &env, "katherine@example.com"),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: the sign-in hung"));
+        assert!(
+            matches!(engine.storage_state(), StorageState::SaveFailed { .. }),
+            "{name}: the failed save is shown ({:?})",
+            engine.storage_state()
+        );
+        assert!(
+            engine
+                .get_token(&katherine, None, OrgSel::Active)
+                .await
+                .is_ok(),
+            "{name}: the new account works meanwhile"
+        );
+        // Three minutes of use with the fault.
+        let (mut failed, mut hangs) = (0usize, 0usize);
+        let end = sim.moved() + Duration::from_secs(180);
+        while sim.moved() < end {
+            sim.advance(Duration::from_secs(2));
+            if tokio::time::timeout(Duration::from_secs(30), engine.tick())
+                .await
+                .is_err()
+            {
+                hangs += 1;
+            }
+            for acct in [&ada, &grace] {
+                match tokio::time::timeout(
+                    Duration::from_secs(30),
+                    engine.get_token(acct, None, OrgSel::Active),
+                )
+                .await
+                {
+                    Err(_) => hangs += 1,
+                    Ok(Err(_)) => failed += 1,
+                    Ok(Ok(_)) => {}
+                }
+            }
+        }
+        // Then a second launch on the same storage (the CLI, say): it cannot
+        // read the accounts and must not write over them.
+        let saved = |s: &Faulty| {
+            s.inner
+                .keys()
+                .into_iter()
+                .filter(|k| !k.starts_with("probe-"))
+                .map(|k| (k.clone(), s.inner.raw(&k)))
+                .collect::<Vec<_>>()
+        };
+        let before = saved(&store);
+        let second = tokio::time::timeout(
+            Duration::from_secs(30),
+            open_over(&env, &dir, &store, &clock),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name}: the second launch hung"));
+        assert!(
+            !matches!(second.storage_state(), StorageState::Secure { .. }),
+            "{name}: the second launch says storage is unusable"
+        );
+        assert!(
+            second.saved_accounts_unread(),
+            "{name}: its accounts wait for storage, not gone"
+        );
+        drop(second);
+        // A hung call finishes late: let the stragglers land.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let second_writes = usize::from(saved(&store) != before);
+
+        // Lifted: the loop's retry saves the rotated credential.
+        store.set_fault(None);
+        let lifted = sim.moved();
+        let mut landed = None;
+        while sim.moved() < lifted + Duration::from_secs(120) {
+            sim.step(&engine).await;
+            if landed.is_none() && matches!(engine.storage_state(), StorageState::Secure { .. }) {
+                landed = Some(sim.moved() - lifted);
+            }
+        }
+        let landed = landed.unwrap_or_else(|| panic!("{name}: the save was never retried"));
+        assert!(
+            landed <= Duration::from_secs(61),
+            "{name}: the retry waited {landed:?}, more than the 60 s cap"
+        );
+        let mut sign_outs = 0;
+        while let Ok(e) = events.try_recv() {
+            if matches!(e, Event::SessionRevoked { .. }) {
+                sign_outs += 1;
+            }
+        }
+        // A restart reads all three.
+        drop(engine);
+        let again = open_over(&env, &dir, &store, &clock).await;
+        again.reload(None).await.unwrap();
+        let found = again.accounts().await;
+        let lost = [&ada, &grace, &katherine]
+            .iter()
+            .filter(|a| !found.iter().any(|f| &&f.account == *a))
+            .count();
+        for a in [&ada, &grace, &katherine] {
+            assert!(
+                again.get_token(a, None, OrgSel::Active).await.is_ok(),
+                "{name}: a token after the restart"
+            );
+        }
+        let faulted = store.faulted();
+        assert!(faulted > 0, "{name}: nothing faulted");
+        assert_eq!(failed, 0, "{name}: token calls failed for want of storage");
+        assert_eq!(hangs, 0, "{name}: calls that hung");
+        assert_eq!(sign_outs, 0, "{name}: spurious sign-outs");
+        assert_eq!(second_writes, 0, "{name}: the second launch wrote");
+        assert_eq!(lost, 0, "{name}: accounts lost");
+        rows.push(format!(
+            "| {name} | {faulted} | {failed} | 0 | 0 | 0 | 0 | {:.0} s | yes |",
+            landed.as_secs_f64()
+        ));
+    }
+    eprintln!(
+        "secure-storage faults (each 3 simulated minutes, a sign-in and a second launch during it):\n\
+         | secure storage | calls faulted | failed token calls | accounts lost after a restart | spurious sign-outs | hangs | writes by the second launch | everything saved (state secure) after the fault lifted | recovered |\n\
+         |---|---|---|---|---|---|---|---|---|\n{}",
+        rows.join("\n")
+    );
+}

@@ -142,6 +142,35 @@ async fn cancel_ends_the_links_session_and_forgets_its_client() {
     assert!(r.engine.confirm_handoff().await.is_err());
 }
 
+/// Five minutes on the engine's clock (not wall time): a link nobody
+/// answered is refused by Continue and its session is ended at Clerk.
+#[tokio::test]
+async fn a_link_left_unanswered_for_five_minutes_expires_and_its_session_ends() {
+    let env = env().await;
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    receive(&r, &env, "grace@example.com").await;
+    let grace = newest_session(&env, "grace@example.com");
+    r.clock
+        .advance(latchkey_core::ATTEMPT_TTL - Duration::from_secs(1));
+    assert!(
+        r.engine.handoff_pending().await,
+        "it still waits a second before its time"
+    );
+    r.clock.advance(Duration::from_secs(2));
+    assert!(!r.engine.handoff_pending().await, "past its time");
+    let e = r.engine.confirm_handoff().await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::SignIn, "{e}");
+    assert_ne!(
+        env.emu.session_status(&grace).as_deref(),
+        Some("active"),
+        "its session ended at Clerk"
+    );
+    assert_eq!(quarantined(&r.store), 0);
+    assert_eq!(r.engine.accounts().await.len(), 1);
+    assert_eq!(r.engine.active(), Some(ada));
+}
+
 #[tokio::test]
 async fn the_same_user_again_switches_to_them_and_ends_the_links_session() {
     let env = env().await;

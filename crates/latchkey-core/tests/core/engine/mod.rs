@@ -166,6 +166,109 @@ impl<'a> Sim<'a> {
     }
 }
 
+/// A fault of secure storage as a whole, for as long as it is set.
+#[derive(Debug, Clone)]
+pub(crate) enum StoreFault {
+    /// Every call fails with this kind.
+    Fail(StoreErrorKind),
+    /// Every call blocks this long (a hung D-Bus call, an unanswered
+    /// unlock prompt), then does its work late.
+    Hang(Duration),
+    /// Only writes of this key fail, with this kind.
+    FailWrite(&'static str, StoreErrorKind),
+}
+
+/// Secure storage over a [`MemoryStore`] that fails or hangs on every call
+/// while a [`StoreFault`] is set, and counts: the calls it faulted, and
+/// every write attempted (with the engine's clock when it came, to check
+/// the retry policy).
+pub(crate) struct Faulty {
+    pub inner: MemoryStore,
+    fault: std::sync::Mutex<Option<StoreFault>>,
+    clock: Arc<TestClock>,
+    pub faulted: std::sync::atomic::AtomicUsize,
+    pub writes: std::sync::Mutex<Vec<std::time::Instant>>,
+}
+
+impl Faulty {
+    pub(crate) fn new(clock: &Arc<TestClock>) -> Self {
+        Self {
+            inner: MemoryStore::new(),
+            fault: std::sync::Mutex::new(None),
+            clock: clock.clone(),
+            faulted: 0.into(),
+            writes: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn set_fault(&self, f: Option<StoreFault>) {
+        *self.fault.lock().unwrap() = f;
+    }
+
+    pub(crate) fn faulted(&self) -> usize {
+        self.faulted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn check(&self, key: &str, write: bool) -> Result<(), StoreError> {
+        let f = self.fault.lock().unwrap().clone();
+        let Some(f) = f else { return Ok(()) };
+        if let StoreFault::FailWrite(k, _) = &f
+            && !(write && key == *k)
+        {
+            return Ok(());
+        }
+        self.faulted
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match f {
+            StoreFault::Fail(kind) | StoreFault::FailWrite(_, kind) => {
+                Err(StoreError::new(kind, "injected"))
+            }
+            StoreFault::Hang(d) => {
+                std::thread::sleep(d);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl SecretStore for Faulty {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check(key, false)?;
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        use latchkey_core::clock::Clock;
+        self.writes.lock().unwrap().push(self.clock.mono());
+        self.check(key, true)?;
+        self.inner.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.check(key, true)?;
+        self.inner.delete(key)
+    }
+    fn describe(&self) -> &'static str {
+        "faulty"
+    }
+}
+
+/// An engine over `store` with a short secure-storage timeout (200 ms),
+/// on `clock`, with `env`'s instance.
+pub(crate) async fn open_over(
+    env: &Env,
+    dir: &std::path::Path,
+    store: &Arc<Faulty>,
+    clock: &Arc<TestClock>,
+) -> Engine {
+    let mut cfg = EngineConfig::new(
+        dir.to_path_buf(),
+        Keychain::new(store.clone(), Duration::from_millis(200)),
+    );
+    cfg.clock = clock.clone();
+    let engine = Engine::open(cfg).await.unwrap();
+    engine.add_instance(env.instance.clone()).await.unwrap();
+    engine
+}
+
 /// The emulator's clock now, in ms.
 pub(crate) fn emu_now(env: &Env) -> i64 {
     env.emu.now_ms()

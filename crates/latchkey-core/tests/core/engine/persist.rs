@@ -134,15 +134,26 @@ async fn storage_failures_are_visible_states_never_files() {
         vec!["cache.json".to_owned()],
         "only the display cache"
     );
+}
 
-    // A write failing after a rotation: kept in memory, reported.
-    let store = Arc::new(MemoryStore::new());
-    let r = rig_with(&env, store.clone(), |_| {}).await;
-    let mut events = r.engine.subscribe();
-    store.fail_next(Op::Set, StoreError::new(StoreErrorKind::Locked, "locked"));
-    store.fail_next(Op::Set, StoreError::new(StoreErrorKind::Locked, "locked"));
-    let grace = sign_in(&r.engine, &env, "grace@example.com").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+/// A save refused after a rotation: the sign-in works, the state says so,
+/// and the background loop retries it 1 s, 2 s, 4 s … 60 s apart on the
+/// engine's clock (not wall time) until secure storage takes it; the
+/// retried save (credential and index) is what a restart reads.
+#[tokio::test]
+async fn a_failed_save_is_retried_with_backoff_on_the_engines_clock() {
+    let env = env().await;
+    let clock = Arc::new(TestClock::new());
+    let store = Arc::new(Faulty::new(&clock));
+    let dir = temp_dir();
+    let engine = open_over(&env, &dir, &store, &clock).await;
+    let mut events = engine.subscribe();
+    store.set_fault(Some(StoreFault::Fail(StoreErrorKind::Locked)));
+    let started = {
+        use latchkey_core::clock::Clock;
+        clock.mono()
+    };
+    let grace = sign_in(&engine, &env, "grace@example.com").await;
     let mut saw = false;
     while let Ok(e) = events.try_recv() {
         if let Event::Storage {
@@ -154,29 +165,84 @@ async fn storage_failures_are_visible_states_never_files() {
     }
     assert!(saw, "the failed save is reported");
     assert!(
-        r.engine
-            .get_token(&grace, None, OrgSel::Active)
-            .await
-            .is_ok(),
+        engine.get_token(&grace, None, OrgSel::Active).await.is_ok(),
         "the session keeps working"
     );
-    // The save is retried and the state recovers; a restart then works.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !matches!(r.engine.storage_state(), StorageState::Secure { .. }) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the save was not retried"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let sim = Sim::new(&clock, &[&env]);
+    sim.run_for(&engine, Duration::from_secs(240)).await;
+    // Each retry writes the credential and the index a few ms apart (the
+    // test clock also moves with real time): one burst per retry.
+    let mut bursts: Vec<u64> = Vec::new();
+    for t in store.writes.lock().unwrap().iter() {
+        let ms = t.duration_since(started).as_millis() as u64;
+        if bursts.last().is_none_or(|b| ms > b + 500) {
+            bursts.push(ms);
+        }
     }
-    drop(r);
-    let r2 = rig_with(&env, store, |_| {}).await;
-    r2.engine.reload(None).await.unwrap();
-    assert_eq!(
-        r2.engine.accounts().await.len(),
-        1,
+    let gaps: Vec<u64> = bursts.windows(2).map(|w| w[1] - w[0]).collect();
+    let expected = [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000];
+    assert_eq!(gaps.len(), expected.len(), "write bursts at {bursts:?} ms");
+    for (g, e) in gaps.iter().zip(expected) {
+        assert!(
+            g.abs_diff(e) < 300,
+            "retry gaps {gaps:?} ms, expected {expected:?}"
+        );
+    }
+    store.set_fault(None);
+    sim.run_for(&engine, Duration::from_secs(61)).await;
+    assert!(
+        matches!(engine.storage_state(), StorageState::Secure { .. }),
+        "the save landed once storage took it: {:?}",
+        engine.storage_state()
+    );
+    drop(engine);
+    let again = open_over(&env, &dir, &store, &clock).await;
+    again.reload(None).await.unwrap();
+    assert!(
+        again.accounts().await.iter().any(|a| a.account == grace),
         "the retried save is what a restart reads"
     );
+}
+
+/// A new client's credential written but the index write refused: the index
+/// is retried as well. It used to count as saved with the credential, and a
+/// restart did not know the new client (its account was lost).
+#[tokio::test]
+async fn a_refused_index_write_is_retried_so_a_new_client_survives_a_restart() {
+    let env = env_with(|c| c.single_session_mode = Some(true)).await;
+    let clock = Arc::new(TestClock::new());
+    let store = Arc::new(Faulty::new(&clock));
+    let dir = temp_dir();
+    let engine = open_over(&env, &dir, &store, &clock).await;
+    let ada = sign_in(&engine, &env, "ada@example.com").await;
+    store.set_fault(Some(StoreFault::FailWrite("index", StoreErrorKind::Other)));
+    // Single-session: the second account gets a client of its own.
+    let alan = sign_in(&engine, &env, "alan@example.com").await;
+    assert!(
+        matches!(engine.storage_state(), StorageState::SaveFailed { .. }),
+        "the refused index is shown: {:?}",
+        engine.storage_state()
+    );
+    let sim = Sim::new(&clock, &[&env]);
+    sim.run_for(&engine, Duration::from_secs(5)).await;
+    assert!(store.faulted() >= 2, "the index write was retried");
+    store.set_fault(None);
+    sim.run_for(&engine, Duration::from_secs(10)).await;
+    assert!(
+        matches!(engine.storage_state(), StorageState::Secure { .. }),
+        "saved once the index is taken: {:?}",
+        engine.storage_state()
+    );
+    drop(engine);
+    let again = open_over(&env, &dir, &store, &clock).await;
+    again.reload(None).await.unwrap();
+    let found = again.accounts().await;
+    for a in [&ada, &alan] {
+        assert!(
+            found.iter().any(|f| &f.account == a),
+            "{a:?} after the restart: {found:?}"
+        );
+    }
 }
 
 #[tokio::test]
