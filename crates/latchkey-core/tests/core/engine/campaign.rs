@@ -8,6 +8,9 @@
 //! not fit here). Per class: faults injected, accounts lost,
 //! spurious sign-outs, tokens handed out expired, hangs (every call has a
 //! hard timeout) — all must be 0 but the first — and recovery after.
+//! Clerk refusing connections (the emulator stopped, then started again on
+//! its port from its data dir) and secure storage's faults are tests of
+//! their own below.
 
 use super::*;
 
@@ -355,5 +358,134 @@ async fn secure_storage_faults_lose_nothing_and_recover() {
          | secure storage | calls faulted | failed token calls | accounts lost after a restart | spurious sign-outs | hangs | writes by the second launch | everything saved (state secure) after the fault lifted | recovered |\n\
          |---|---|---|---|---|---|---|---|---|\n{}",
         rows.join("\n")
+    );
+}
+
+/// Clerk down: its port refuses connections (the emulator stopped) for
+/// three simulated minutes while both accounts are asked for tokens, then
+/// it comes back on the same port with the same state (its data dir).
+/// Same figures as the campaign's classes; "faults injected" counts the
+/// token calls that failed while the port was closed.
+#[tokio::test]
+async fn clerk_refusing_connections_loses_nothing_and_recovers() {
+    let data = temp_dir();
+    let with_data = |c: &mut clerk_emulator::EmulatorConfig| c.data_dir = Some(data.clone());
+    let env = env_with(with_data).await;
+    let port = env.emu.addr().port();
+    let r = rig(&env).await;
+    let ada = sign_in(&r.engine, &env, "ada@example.com").await;
+    let grace = sign_in(&r.engine, &env, "grace@example.com").await;
+    let mut events = r.engine.subscribe();
+    let Env { emu, instance: _ } = env;
+    emu.shutdown().await;
+
+    let (mut handed, mut expired, mut hangs, mut refused) = (0usize, 0usize, 0usize, 0usize);
+    let mut down = Duration::ZERO;
+    while down < Duration::from_secs(180) {
+        r.clock.advance(Duration::from_secs(2));
+        down += Duration::from_secs(2);
+        if tokio::time::timeout(Duration::from_secs(30), r.engine.tick())
+            .await
+            .is_err()
+        {
+            hangs += 1;
+        }
+        for acct in [&ada, &grace] {
+            match tokio::time::timeout(
+                Duration::from_secs(30),
+                r.engine.get_token(acct, None, OrgSel::Active),
+            )
+            .await
+            {
+                Err(_) => hangs += 1,
+                Ok(Ok(t)) => {
+                    handed += 1;
+                    // Clerk is away: its clock is the engine's.
+                    let exp = decode_unverified(t.expose())
+                        .and_then(|c| c["exp"].as_i64())
+                        .unwrap_or(0);
+                    let now = {
+                        use latchkey_core::clock::Clock;
+                        r.clock.wall()
+                    };
+                    let now_ms = now
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64);
+                    if exp * 1000 <= now_ms {
+                        expired += 1;
+                    }
+                }
+                Ok(Err(e)) => {
+                    assert_eq!(e.kind(), &ErrorKind::Network, "a refused connection: {e}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    // Back on the same port, its clock where the engine's is.
+    let env = env_with(with_data).await;
+    assert_eq!(
+        env.emu.addr().port(),
+        port,
+        "the emulator came back elsewhere"
+    );
+    env.emu.advance_clock(down);
+    let sim = Sim::new(&r.clock, &[&env]);
+    let mut errors = 0usize;
+    let end = sim.moved() + Duration::from_secs(660);
+    while sim.moved() < end {
+        sim.advance(Duration::from_secs(2));
+        if tokio::time::timeout(Duration::from_secs(30), r.engine.tick())
+            .await
+            .is_err()
+        {
+            hangs += 1;
+        }
+        for acct in [&ada, &grace] {
+            match r.engine.get_token(acct, None, OrgSel::Active).await {
+                Ok(t) => {
+                    handed += 1;
+                    let exp = decode_unverified(t.expose())
+                        .and_then(|c| c["exp"].as_i64())
+                        .unwrap_or(0);
+                    if exp * 1000 <= emu_now(&env) {
+                        expired += 1;
+                    }
+                }
+                Err(e) => {
+                    assert_ne!(e.kind(), &ErrorKind::SessionGone, "{e}");
+                    errors += 1;
+                }
+            }
+        }
+    }
+    let mut sign_outs = 0;
+    while let Ok(e) = events.try_recv() {
+        if matches!(e, Event::SessionRevoked { .. }) {
+            sign_outs += 1;
+        }
+    }
+    let accounts = r.engine.accounts().await;
+    let lost = [&ada, &grace]
+        .iter()
+        .filter(|a| !accounts.iter().any(|x| &&x.account == *a))
+        .count();
+    let recovered = r.engine.get_token(&ada, None, OrgSel::Active).await.is_ok()
+        && r.engine
+            .get_token(&grace, None, OrgSel::Active)
+            .await
+            .is_ok();
+    assert!(refused > 0, "nothing refused");
+    assert_eq!(lost, 0, "accounts lost");
+    assert_eq!(sign_outs, 0, "spurious sign-outs");
+    assert_eq!(expired, 0, "expired tokens handed out");
+    assert_eq!(hangs, 0, "calls that hung");
+    assert!(recovered, "no recovery once Clerk answers again");
+    eprintln!(
+        "fault campaign, Clerk down (3 simulated minutes, then 11 with Clerk back):\n\
+         | class | failed calls while down | requests while told to wait | failed token calls | tokens handed out | accounts lost | spurious sign-outs | expired tokens handed out | hangs | recovered |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n\
+         | Clerk down (connection refused) | {refused} | — | {} | {handed} | 0 | 0 | 0 | 0 | yes |",
+        refused + errors
     );
 }
