@@ -22,6 +22,65 @@ const PATHS: [&str; 5] = [
     "/.well-known/jwks.json",
 ];
 
+/// What asking for tokens under a fault came to.
+#[derive(Default)]
+struct Asked {
+    handed: usize,
+    expired: usize,
+    hangs: usize,
+    errors: usize,
+}
+
+/// For `span`, every 2 s: time moves (`advance`), the loop ticks and each
+/// account is asked for a token, each call under a hard 30 s limit. A token
+/// handed out is checked against Clerk's time (`now_ms`); each error goes
+/// to `check`.
+async fn keep_asking(
+    engine: &Engine,
+    accounts: &[&AccountRef],
+    span: Duration,
+    advance: impl Fn(Duration),
+    now_ms: impl Fn() -> i64,
+    check: impl Fn(&latchkey_core::Error),
+) -> Asked {
+    let mut a = Asked::default();
+    let mut moved = Duration::ZERO;
+    while moved < span {
+        advance(Duration::from_secs(2));
+        moved += Duration::from_secs(2);
+        if tokio::time::timeout(Duration::from_secs(30), engine.tick())
+            .await
+            .is_err()
+        {
+            a.hangs += 1;
+        }
+        for acct in accounts {
+            match tokio::time::timeout(
+                Duration::from_secs(30),
+                engine.get_token(acct, None, OrgSel::Active),
+            )
+            .await
+            {
+                Err(_) => a.hangs += 1,
+                Ok(Ok(t)) => {
+                    a.handed += 1;
+                    let exp = decode_unverified(t.expose())
+                        .and_then(|c| c["exp"].as_i64())
+                        .unwrap_or(0);
+                    if exp * 1000 <= now_ms() {
+                        a.expired += 1;
+                    }
+                }
+                Ok(Err(e)) => {
+                    check(&e);
+                    a.errors += 1;
+                }
+            }
+        }
+    }
+    a
+}
+
 #[tokio::test]
 async fn every_fault_class_loses_nothing_and_recovers() {
     let env = env().await;
@@ -104,39 +163,19 @@ async fn every_fault_class_loses_nothing_and_recovers() {
             if !faulted {
                 env.emu.clear_faults();
             }
-            let end = sim.moved() + Duration::from_secs(span);
-            while sim.moved() < end {
-                sim.advance(Duration::from_secs(2));
-                if tokio::time::timeout(Duration::from_secs(30), r.engine.tick())
-                    .await
-                    .is_err()
-                {
-                    hangs += 1;
-                }
-                for acct in [&ada, &grace] {
-                    match tokio::time::timeout(
-                        Duration::from_secs(30),
-                        r.engine.get_token(acct, None, OrgSel::Active),
-                    )
-                    .await
-                    {
-                        Err(_) => hangs += 1,
-                        Ok(Ok(t)) => {
-                            handed += 1;
-                            let exp = decode_unverified(t.expose())
-                                .and_then(|c| c["exp"].as_i64())
-                                .unwrap_or(0);
-                            if exp * 1000 <= emu_now(&env) {
-                                expired += 1;
-                            }
-                        }
-                        Ok(Err(e)) => {
-                            errors += 1;
-                            assert_ne!(e.kind(), &ErrorKind::SessionGone, "{name}: {e}");
-                        }
-                    }
-                }
-            }
+            let a = keep_asking(
+                &r.engine,
+                &[&ada, &grace],
+                Duration::from_secs(span),
+                |d| sim.advance(d),
+                || emu_now(&env),
+                |e| assert_ne!(e.kind(), &ErrorKind::SessionGone, "{name}: {e}"),
+            )
+            .await;
+            handed += a.handed;
+            expired += a.expired;
+            hangs += a.hangs;
+            errors += a.errors;
         }
         let log = env.emu.requests();
         // A rotation counts as one fault injected.
@@ -252,29 +291,16 @@ async fn secure_storage_faults_lose_nothing_and_recover() {
             "{name}: the new account works meanwhile"
         );
         // Three minutes of use with the fault.
-        let (mut failed, mut hangs) = (0usize, 0usize);
-        let end = sim.moved() + Duration::from_secs(180);
-        while sim.moved() < end {
-            sim.advance(Duration::from_secs(2));
-            if tokio::time::timeout(Duration::from_secs(30), engine.tick())
-                .await
-                .is_err()
-            {
-                hangs += 1;
-            }
-            for acct in [&ada, &grace] {
-                match tokio::time::timeout(
-                    Duration::from_secs(30),
-                    engine.get_token(acct, None, OrgSel::Active),
-                )
-                .await
-                {
-                    Err(_) => hangs += 1,
-                    Ok(Err(_)) => failed += 1,
-                    Ok(Ok(_)) => {}
-                }
-            }
-        }
+        let a = keep_asking(
+            &engine,
+            &[&ada, &grace],
+            Duration::from_secs(180),
+            |d| sim.advance(d),
+            || emu_now(&env),
+            |_| {},
+        )
+        .await;
+        let (failed, hangs) = (a.errors, a.hangs);
         // Then a second launch on the same storage (the CLI, say): it cannot
         // read the accounts and must not write over them.
         let saved = |s: &Faulty| {
@@ -379,49 +405,24 @@ async fn clerk_refusing_connections_loses_nothing_and_recovers() {
     let Env { emu, instance: _ } = env;
     emu.shutdown().await;
 
-    let (mut handed, mut expired, mut hangs, mut refused) = (0usize, 0usize, 0usize, 0usize);
-    let mut down = Duration::ZERO;
-    while down < Duration::from_secs(180) {
-        r.clock.advance(Duration::from_secs(2));
-        down += Duration::from_secs(2);
-        if tokio::time::timeout(Duration::from_secs(30), r.engine.tick())
-            .await
-            .is_err()
-        {
-            hangs += 1;
-        }
-        for acct in [&ada, &grace] {
-            match tokio::time::timeout(
-                Duration::from_secs(30),
-                r.engine.get_token(acct, None, OrgSel::Active),
-            )
-            .await
-            {
-                Err(_) => hangs += 1,
-                Ok(Ok(t)) => {
-                    handed += 1;
-                    // Clerk is away: its clock is the engine's.
-                    let exp = decode_unverified(t.expose())
-                        .and_then(|c| c["exp"].as_i64())
-                        .unwrap_or(0);
-                    let now = {
-                        use latchkey_core::clock::Clock;
-                        r.clock.wall()
-                    };
-                    let now_ms = now
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as i64);
-                    if exp * 1000 <= now_ms {
-                        expired += 1;
-                    }
-                }
-                Ok(Err(e)) => {
-                    assert_eq!(e.kind(), &ErrorKind::Network, "a refused connection: {e}");
-                    refused += 1;
-                }
-            }
-        }
-    }
+    let down = Duration::from_secs(180);
+    // Clerk is away: its clock is the engine's.
+    let engine_now_ms = || {
+        use latchkey_core::clock::Clock;
+        r.clock
+            .wall()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    };
+    let away = keep_asking(
+        &r.engine,
+        &[&ada, &grace],
+        down,
+        |d| r.clock.advance(d),
+        engine_now_ms,
+        |e| assert_eq!(e.kind(), &ErrorKind::Network, "a refused connection: {e}"),
+    )
+    .await;
     // Back on the same port, its clock where the engine's is.
     let env = env_with(with_data).await;
     assert_eq!(
@@ -431,34 +432,22 @@ async fn clerk_refusing_connections_loses_nothing_and_recovers() {
     );
     env.emu.advance_clock(down);
     let sim = Sim::new(&r.clock, &[&env]);
-    let mut errors = 0usize;
-    let end = sim.moved() + Duration::from_secs(660);
-    while sim.moved() < end {
-        sim.advance(Duration::from_secs(2));
-        if tokio::time::timeout(Duration::from_secs(30), r.engine.tick())
-            .await
-            .is_err()
-        {
-            hangs += 1;
-        }
-        for acct in [&ada, &grace] {
-            match r.engine.get_token(acct, None, OrgSel::Active).await {
-                Ok(t) => {
-                    handed += 1;
-                    let exp = decode_unverified(t.expose())
-                        .and_then(|c| c["exp"].as_i64())
-                        .unwrap_or(0);
-                    if exp * 1000 <= emu_now(&env) {
-                        expired += 1;
-                    }
-                }
-                Err(e) => {
-                    assert_ne!(e.kind(), &ErrorKind::SessionGone, "{e}");
-                    errors += 1;
-                }
-            }
-        }
-    }
+    let back = keep_asking(
+        &r.engine,
+        &[&ada, &grace],
+        Duration::from_secs(660),
+        |d| sim.advance(d),
+        || emu_now(&env),
+        |e| assert_ne!(e.kind(), &ErrorKind::SessionGone, "{e}"),
+    )
+    .await;
+    let refused = away.errors;
+    let (handed, expired, hangs) = (
+        away.handed + back.handed,
+        away.expired + back.expired,
+        away.hangs + back.hangs,
+    );
+    let errors = back.errors;
     let mut sign_outs = 0;
     while let Ok(e) = events.try_recv() {
         if matches!(e, Event::SessionRevoked { .. }) {
