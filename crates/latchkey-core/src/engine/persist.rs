@@ -766,8 +766,9 @@ impl Engine {
         lock(&self.s.persist.storage).clone()
     }
 
-    /// Writes any credential not yet saved, now (the CLI calls this before
-    /// it exits, so a retry loop is not cut off with a rotation unsaved).
+    /// Writes any credential not yet saved, and the index when its write
+    /// failed, now (the CLI, which runs no background loop, calls this
+    /// before it exits, so a rotation is not left unsaved).
     ///
     /// # Errors
     /// A storage kind when secure storage refuses the write.
@@ -776,7 +777,14 @@ impl Engine {
             // Serialised with any save in progress: one that had written its
             // slot but not yet the index counts as done only once it has.
             self.write_credential(&c).await.map_err(Error::from)?;
+            lock(&self.s.persist.retrying).remove(&Pending::Credential(c));
         }
+        // An index write that failed (the credential may have landed).
+        let index_waits = lock(&self.s.persist.retrying).contains_key(&Pending::Index);
+        if index_waits {
+            self.save_index().await.map_err(Error::from)?;
+        }
+        self.saved_ok();
         Ok(())
     }
 }

@@ -205,43 +205,52 @@ async fn a_failed_save_is_retried_with_backoff_on_the_engines_clock() {
 }
 
 /// A new client's credential written but the index write refused: the index
-/// is retried as well. It used to count as saved with the credential, and a
-/// restart did not know the new client (its account was lost).
+/// is retried as well, by the background loop (the app) or by `flush` (the
+/// CLI, before it exits). It used to count as saved with the credential,
+/// and a restart did not know the new client (its account was lost).
 #[tokio::test]
 async fn a_refused_index_write_is_retried_so_a_new_client_survives_a_restart() {
-    let env = env_with(|c| c.single_session_mode = Some(true)).await;
-    let clock = Arc::new(TestClock::new());
-    let store = Arc::new(Faulty::new(&clock));
-    let dir = temp_dir();
-    let engine = open_over(&env, &dir, &store, &clock).await;
-    let ada = sign_in(&engine, &env, "ada@example.com").await;
-    store.set_fault(Some(StoreFault::FailWrite("index", StoreErrorKind::Other)));
-    // Single-session: the second account gets a client of its own.
-    let alan = sign_in(&engine, &env, "alan@example.com").await;
-    assert!(
-        matches!(engine.storage_state(), StorageState::SaveFailed { .. }),
-        "the refused index is shown: {:?}",
-        engine.storage_state()
-    );
-    let sim = Sim::new(&clock, &[&env]);
-    sim.run_for(&engine, Duration::from_secs(5)).await;
-    assert!(store.faulted() >= 2, "the index write was retried");
-    store.set_fault(None);
-    sim.run_for(&engine, Duration::from_secs(10)).await;
-    assert!(
-        matches!(engine.storage_state(), StorageState::Secure { .. }),
-        "saved once the index is taken: {:?}",
-        engine.storage_state()
-    );
-    drop(engine);
-    let again = open_over(&env, &dir, &store, &clock).await;
-    again.reload(None).await.unwrap();
-    let found = again.accounts().await;
-    for a in [&ada, &alan] {
+    for by_loop in [true, false] {
+        let how = if by_loop { "the loop" } else { "flush" };
+        let env = env_with(|c| c.single_session_mode = Some(true)).await;
+        let clock = Arc::new(TestClock::new());
+        let store = Arc::new(Faulty::new(&clock));
+        let dir = temp_dir();
+        let engine = open_over(&env, &dir, &store, &clock).await;
+        let ada = sign_in(&engine, &env, "ada@example.com").await;
+        store.set_fault(Some(StoreFault::FailWrite("index", StoreErrorKind::Other)));
+        // Single-session: the second account gets a client of its own.
+        let alan = sign_in(&engine, &env, "alan@example.com").await;
         assert!(
-            found.iter().any(|f| &f.account == a),
-            "{a:?} after the restart: {found:?}"
+            matches!(engine.storage_state(), StorageState::SaveFailed { .. }),
+            "{how}: the refused index is shown: {:?}",
+            engine.storage_state()
         );
+        let sim = Sim::new(&clock, &[&env]);
+        if by_loop {
+            sim.run_for(&engine, Duration::from_secs(5)).await;
+            assert!(store.faulted() >= 2, "the index write was retried");
+            store.set_fault(None);
+            sim.run_for(&engine, Duration::from_secs(10)).await;
+        } else {
+            store.set_fault(None);
+            engine.flush().await.unwrap();
+        }
+        assert!(
+            matches!(engine.storage_state(), StorageState::Secure { .. }),
+            "{how}: saved once the index is taken: {:?}",
+            engine.storage_state()
+        );
+        drop(engine);
+        let again = open_over(&env, &dir, &store, &clock).await;
+        again.reload(None).await.unwrap();
+        let found = again.accounts().await;
+        for a in [&ada, &alan] {
+            assert!(
+                found.iter().any(|f| &f.account == a),
+                "{how}: {a:?} after the restart: {found:?}"
+            );
+        }
     }
 }
 
