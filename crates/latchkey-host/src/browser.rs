@@ -90,7 +90,6 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn the_browser_starts_without_the_variables_asked() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("latchkey-browser-env-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temp dir");
         let script = dir.join("browser.sh");
@@ -99,12 +98,14 @@ mod tests {
             "#!/bin/sh\nprintf '%s' \"${CARGO_PKG_NAME-unset}\" > \"$1\"\n",
         )
         .expect("the script");
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-            .expect("executable");
+        // Run by `sh`, not executed itself: a file just written cannot be
+        // executed while another test thread's fork still holds it open
+        // (ETXTBSY).
+        let browser = format!("sh {}", script.to_str().expect("UTF-8"));
         let read = |name: &str, remove: &[&str]| {
             let out = dir.join(name);
             let out_s = out.to_str().expect("a UTF-8 temp path");
-            assert!(spawn(script.to_str().expect("UTF-8"), out_s, remove));
+            assert!(spawn(&browser, out_s, remove));
             for _ in 0..100 {
                 if let Ok(s) = std::fs::read_to_string(&out).map(|s| s.trim().to_owned())
                     && !s.is_empty()
