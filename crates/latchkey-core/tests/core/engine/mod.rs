@@ -51,6 +51,19 @@ pub(crate) async fn rig(env: &Env) -> Rig {
     rig_with(env, Arc::new(MemoryStore::new()), |_| {}).await
 }
 
+/// An engine's configuration: its data dir, secure storage (calls limited
+/// to `timeout`) and clock.
+pub(crate) fn config(
+    dir: &std::path::Path,
+    store: Arc<dyn SecretStore>,
+    timeout: Duration,
+    clock: &Arc<TestClock>,
+) -> EngineConfig {
+    let mut cfg = EngineConfig::new(dir.to_path_buf(), Keychain::new(store, timeout));
+    cfg.clock = clock.clone();
+    cfg
+}
+
 pub(crate) async fn rig_with(
     env: &Env,
     store: Arc<MemoryStore>,
@@ -58,11 +71,7 @@ pub(crate) async fn rig_with(
 ) -> Rig {
     let dir = temp_dir();
     let clock = Arc::new(TestClock::new());
-    let mut cfg = EngineConfig::new(
-        dir.clone(),
-        Keychain::new(store.clone(), Duration::from_secs(5)),
-    );
-    cfg.clock = clock.clone();
+    let mut cfg = config(&dir, store.clone(), Duration::from_secs(5), &clock);
     tweak(&mut cfg);
     let engine = Engine::open(cfg).await.unwrap();
     engine.add_instance(env.instance.clone()).await.unwrap();
@@ -81,11 +90,7 @@ pub(crate) async fn reopen(
     store: &Arc<MemoryStore>,
     clock: &Arc<TestClock>,
 ) -> Engine {
-    let mut cfg = EngineConfig::new(
-        dir.to_path_buf(),
-        Keychain::new(store.clone(), Duration::from_secs(5)),
-    );
-    cfg.clock = clock.clone();
+    let cfg = config(dir, store.clone(), Duration::from_secs(5), clock);
     Engine::open(cfg).await.unwrap()
 }
 
@@ -259,11 +264,7 @@ pub(crate) async fn open_over(
     store: &Arc<Faulty>,
     clock: &Arc<TestClock>,
 ) -> Engine {
-    let mut cfg = EngineConfig::new(
-        dir.to_path_buf(),
-        Keychain::new(store.clone(), Duration::from_millis(200)),
-    );
-    cfg.clock = clock.clone();
+    let cfg = config(dir, store.clone(), Duration::from_millis(200), clock);
     let engine = Engine::open(cfg).await.unwrap();
     engine.add_instance(env.instance.clone()).await.unwrap();
     engine

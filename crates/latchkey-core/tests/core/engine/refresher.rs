@@ -285,11 +285,7 @@ async fn a_restarted_engine_refreshes_as_soon_as_it_has_read_its_accounts() {
     // A start at login: the loop runs before the accounts are read (its
     // first tick finds no active session and sleeps its longest: an hour
     // here), and nobody asks for a token.
-    let mut cfg = EngineConfig::new(
-        r.dir.clone(),
-        Keychain::new(r.store.clone(), Duration::from_secs(5)),
-    );
-    cfg.clock = r.clock.clone();
+    let mut cfg = config(&r.dir, r.store.clone(), Duration::from_secs(5), &r.clock);
     cfg.max_tick = LONG_TICK;
     let again = Engine::open(cfg).await.unwrap();
     let (stop_tx, stop) = tokio::sync::watch::channel(false);

@@ -77,11 +77,7 @@ async fn soak_three_accounts_two_instances_ten_percent_faults() {
         index_sets: AtomicUsize::new(0),
     });
     let clock = Arc::new(TestClock::new());
-    let mut cfg = EngineConfig::new(
-        temp_dir(),
-        Keychain::new(store.clone(), Duration::from_secs(5)),
-    );
-    cfg.clock = clock.clone();
+    let cfg = config(&temp_dir(), store.clone(), Duration::from_secs(5), &clock);
     let engine = Engine::open(cfg).await.unwrap();
     engine.add_instance(multi.instance.clone()).await.unwrap();
     engine.add_instance(single.instance.clone()).await.unwrap();
