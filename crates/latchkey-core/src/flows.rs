@@ -189,7 +189,6 @@ pub struct SignInFlows {
     pending: Mutex<Option<Pending>>,
     consumed: Mutex<Vec<Consumed>>,
     next_id: Mutex<u64>,
-    ttl: Duration,
 }
 
 fn sign_in_error(msg: impl Into<String>) -> Error {
@@ -214,14 +213,13 @@ impl SignInFlows {
             pending: Mutex::new(None),
             consumed: Mutex::new(Vec::new()),
             next_id: Mutex::new(0),
-            ttl: ATTEMPT_TTL,
         }
     }
 
-    /// Time since `t` on the client's clock (the engine's: its tests move
-    /// it).
-    fn since(&self, t: Instant) -> Duration {
-        self.fapi.clock().mono().saturating_duration_since(t)
+    /// Whether something begun at `t` is past [`ATTEMPT_TTL`], on the
+    /// client's clock (the engine's: its tests move it).
+    fn expired(&self, t: Instant) -> bool {
+        self.fapi.clock().mono().saturating_duration_since(t) >= ATTEMPT_TTL
     }
 
     /// The Frontend API client the flows use.
@@ -236,9 +234,7 @@ impl SignInFlows {
     /// The live attempt, if any (expired ones are dropped).
     pub fn pending(&self) -> Option<Started> {
         let mut p = Self::lock(&self.pending);
-        if p.as_ref()
-            .is_some_and(|a| self.since(a.started) >= self.ttl)
-        {
+        if p.as_ref().is_some_and(|a| self.expired(a.started)) {
             *p = None;
         }
         p.as_ref().map(|a| Started {
@@ -256,7 +252,7 @@ impl SignInFlows {
     /// attempt.
     pub fn matches(&self, cb: &Callback) -> bool {
         let p = Self::lock(&self.pending);
-        let Some(a) = p.as_ref().filter(|a| self.since(a.started) < self.ttl) else {
+        let Some(a) = p.as_ref().filter(|a| !self.expired(a.started)) else {
             return false;
         };
         let state = match cb {
@@ -300,7 +296,7 @@ impl SignInFlows {
                 "the instance returned a sign-in page that is not https",
             ));
         }
-        let expires_at = self.fapi.clock().wall() + self.ttl;
+        let expires_at = self.fapi.clock().wall() + ATTEMPT_TTL;
         let started = Started {
             attempt: id,
             kind: kind.clone(),
@@ -308,7 +304,7 @@ impl SignInFlows {
             expires_at,
         };
         let mut p = Self::lock(&self.pending);
-        if p.as_ref().is_some_and(|a| self.since(a.started) < self.ttl) {
+        if p.as_ref().is_some_and(|a| !self.expired(a.started)) {
             return Err(sign_in_error(
                 "a sign-in is already in progress; finish or cancel it first",
             ));
@@ -390,7 +386,7 @@ impl SignInFlows {
 
     fn seen(&self, fp: &[u8; 32]) -> bool {
         let mut c = Self::lock(&self.consumed);
-        c.retain(|x| self.since(x.at) < self.ttl);
+        c.retain(|x| !self.expired(x.at));
         c.iter().any(|x| bool::from(x.fingerprint.ct_eq(fp)))
     }
 
@@ -447,7 +443,7 @@ impl SignInFlows {
                             "rejected callback: it does not belong to the sign-in in progress",
                         ));
                     }
-                    if self.since(a.started) >= self.ttl {
+                    if self.expired(a.started) {
                         *p = None;
                         return Err(Error::new(
                             ErrorKind::Callback,
@@ -495,7 +491,7 @@ impl SignInFlows {
                     let Secret::OAuth { sign_in } = &a.secret else {
                         return Err(no_attempt());
                     };
-                    if self.since(a.started) >= self.ttl {
+                    if self.expired(a.started) {
                         *p = None;
                         return Err(Error::new(
                             ErrorKind::Callback,

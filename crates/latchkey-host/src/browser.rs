@@ -5,15 +5,11 @@
 
 use std::process::{Command, Stdio};
 
-/// Runs `$BROWSER <url>` when `BROWSER` is set (and not blank): `Some(true)`
-/// if it started, `Some(false)` if it could not; `None` when `BROWSER` is
-/// not set, so the caller uses its own default (the app: the opener plugin).
-pub fn from_env(url: &str) -> Option<bool> {
-    from_env_without(url, &[])
-}
-
-/// [`from_env`], the browser started without the environment variables
-/// `remove` (ones this process set for itself).
+/// Runs `$BROWSER <url>` when `BROWSER` is set (and not blank), without
+/// the environment variables `remove` (ones this process set for itself):
+/// `Some(true)` if it started, `Some(false)` if it could not; `None` when
+/// `BROWSER` is not set, so the caller uses its own default (the app: the
+/// opener plugin).
 pub fn from_env_without(url: &str, remove: &[&str]) -> Option<bool> {
     let b = std::env::var("BROWSER")
         .ok()

@@ -197,7 +197,7 @@ impl Engine {
     pub fn handoff_preview(&self) -> Option<HandoffPreview> {
         lock(&self.s.handoff.waiting)
             .as_ref()
-            .filter(|w| self.s.cfg.clock.mono().saturating_duration_since(w.since) < ATTEMPT_TTL)
+            .filter(|w| !self.handoff_expired(w))
             .map(|w| w.preview.clone())
     }
 
@@ -221,7 +221,7 @@ impl Engine {
                 "there is no account link waiting",
             ));
         };
-        if self.s.cfg.clock.mono().saturating_duration_since(w.since) >= ATTEMPT_TTL {
+        if self.handoff_expired(&w) {
             if let Some(c) = &w.client {
                 self.end_quarantine(c).await;
             }
@@ -294,13 +294,16 @@ impl Engine {
         }
     }
 
+    /// The link has waited past [`ATTEMPT_TTL`] (engine clock).
+    fn handoff_expired(&self, w: &Waiting) -> bool {
+        self.s.cfg.clock.mono().saturating_duration_since(w.since) >= ATTEMPT_TTL
+    }
+
     /// Ends a waiting link past its time.
     async fn end_waiting_handoff(&self) {
         let stale = {
             let mut w = lock(&self.s.handoff.waiting);
-            if w.as_ref().is_some_and(|w| {
-                self.s.cfg.clock.mono().saturating_duration_since(w.since) >= ATTEMPT_TTL
-            }) {
+            if w.as_ref().is_some_and(|w| self.handoff_expired(w)) {
                 w.take()
             } else {
                 None
